@@ -1,0 +1,493 @@
+package provisioning
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/yaml"
+
+	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/scheduling"
+)
+
+// APIVersion and Kind identify a NodePool document.
+const (
+	APIVersion = "fleetpack.dev/v1"
+	Kind       = "NodePool"
+)
+
+// DefaultConsolidateAfter is how long a launched node must hold no
+// non-daemonset pods before it is removed, when a NodePool does not say.
+// Karpenter defaults to 0s; fleetpack waits a little so a node whose pods are
+// being rolled is not removed between the old pod leaving and the new one
+// arriving.
+const DefaultConsolidateAfter = 30 * time.Second
+
+// NodePool says what nodes fleetpack may launch: which instance types, zones
+// and capacity types (requirements), what labels and taints the nodes carry,
+// how much capacity the pool may hold in all (limits), which pool wins when
+// several could serve a pod (weight), and when an empty node is returned
+// (disruption). Its shape follows Karpenter's karpenter.sh/v1 NodePool.
+type NodePool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              NodePoolSpec `json:"spec"`
+}
+
+// NodePoolSpec is the desired behaviour of a NodePool.
+type NodePoolSpec struct {
+	// Template describes the nodes the pool launches.
+	Template NodeClaimTemplate `json:"template"`
+	// Limits caps the total capacity of the pool's nodes, launched and
+	// in flight: cpu, memory, and "nodes" for the node count. A missing
+	// resource is unlimited.
+	Limits corev1.ResourceList `json:"limits,omitempty"`
+	// Weight orders pools (1..100, higher first); unset is 0, tried last.
+	Weight *int32 `json:"weight,omitempty"`
+	// Disruption says when nodes are removed.
+	Disruption Disruption `json:"disruption,omitempty"`
+}
+
+// NodeClaimTemplate is the template of the pool's nodes.
+type NodeClaimTemplate struct {
+	Metadata TemplateMetadata      `json:"metadata,omitempty"`
+	Spec     NodeClaimTemplateSpec `json:"spec"`
+}
+
+// TemplateMetadata holds the labels and annotations every node carries.
+type TemplateMetadata struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// NodeClaimTemplateSpec constrains and configures the pool's nodes.
+type NodeClaimTemplateSpec struct {
+	// Requirements constrain node labels: well-known ones such as
+	// karpenter.sh/capacity-type, node.kubernetes.io/instance-type,
+	// topology.kubernetes.io/zone, kubernetes.io/arch and the
+	// karpenter.k8s.aws/instance-* labels, and custom ones (a single-valued
+	// In requirement on a custom key becomes a node label).
+	Requirements []corev1.NodeSelectorRequirement `json:"requirements,omitempty"`
+	// Taints are placed on every node; pods must tolerate them.
+	Taints []corev1.Taint `json:"taints,omitempty"`
+	// StartupTaints are placed at launch and removed by an agent on the node
+	// once it is ready; pods need not tolerate them.
+	StartupTaints []corev1.Taint `json:"startupTaints,omitempty"`
+	// Kubelet configures the kubelet of every node.
+	Kubelet *KubeletConfiguration `json:"kubelet,omitempty"`
+}
+
+// KubeletConfiguration is the part of the kubelet's configuration that changes
+// what a node can hold.
+type KubeletConfiguration struct {
+	// MaxPods caps the pods per node below the instance type's own limit
+	// (for example 110).
+	MaxPods *int32 `json:"maxPods,omitempty"`
+}
+
+// Disruption says when the pool's nodes are removed.
+type Disruption struct {
+	// ConsolidateAfter is how long a node must hold no non-daemonset pods
+	// before it is cordoned and deleted. Unset means DefaultConsolidateAfter.
+	ConsolidateAfter *metav1.Duration `json:"consolidateAfter,omitempty"`
+}
+
+// ConsolidateAfter returns the pool's empty-node grace period.
+func (np *NodePool) ConsolidateAfter() time.Duration {
+	if d := np.Spec.Disruption.ConsolidateAfter; d != nil {
+		return d.Duration
+	}
+	return DefaultConsolidateAfter
+}
+
+// WeightValue returns the pool's weight, 0 if unset.
+func (np *NodePool) WeightValue() int32 {
+	if np.Spec.Weight == nil {
+		return 0
+	}
+	return *np.Spec.Weight
+}
+
+// ParseNodePool decodes one NodePool from YAML or JSON, rejecting unknown
+// fields and documents of another apiVersion or kind, and validates it.
+func ParseNodePool(data []byte) (*NodePool, error) {
+	np := &NodePool{}
+	if err := yaml.UnmarshalStrict(data, np); err != nil {
+		return nil, fmt.Errorf("decoding NodePool: %w", err)
+	}
+	if np.APIVersion != APIVersion {
+		return nil, fmt.Errorf("nodepool %q: apiVersion: must be %q, got %q", np.Name, APIVersion, np.APIVersion)
+	}
+	if np.Kind != Kind {
+		return nil, fmt.Errorf("nodepool %q: kind: must be %q, got %q", np.Name, Kind, np.Kind)
+	}
+	if err := np.Validate(); err != nil {
+		return nil, err
+	}
+	return np, nil
+}
+
+// ParseNodePools decodes a stream of YAML documents separated by "---" lines,
+// skipping empty documents.
+func ParseNodePools(data []byte) ([]*NodePool, error) {
+	var out []*NodePool
+	for i, doc := range splitYAMLDocuments(data) {
+		if len(bytes.TrimSpace(stripYAMLComments(doc))) == 0 {
+			continue
+		}
+		np, err := ParseNodePool(doc)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		out = append(out, np)
+	}
+	return out, nil
+}
+
+func splitYAMLDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	var cur []byte
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if trimmed := bytes.TrimRight(line, " \t\r\n"); bytes.Equal(trimmed, []byte("---")) {
+			docs = append(docs, cur)
+			cur = nil
+			continue
+		}
+		cur = append(cur, line...)
+	}
+	return append(docs, cur)
+}
+
+func stripYAMLComments(doc []byte) []byte {
+	var out []byte
+	for _, line := range bytes.SplitAfter(doc, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '#' {
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+// wellKnownNodeLabels are the label keys a NodePool may constrain inside the
+// restricted kubernetes.io, k8s.io, karpenter.sh and karpenter.k8s.aws
+// domains: every one of them is set on the node by fleetpack itself.
+var wellKnownNodeLabels = map[string]bool{
+	offerings.LabelInstanceType:       true,
+	offerings.LabelArch:               true,
+	offerings.LabelOS:                 true,
+	offerings.LabelZone:               true,
+	offerings.LabelRegion:             true,
+	offerings.LabelCapacityType:       true,
+	offerings.LabelInstanceFamily:     true,
+	offerings.LabelInstanceCategory:   true,
+	offerings.LabelInstanceGeneration: true,
+	offerings.LabelInstanceSize:       true,
+	offerings.LabelInstanceCPU:        true,
+	offerings.LabelInstanceMemory:     true,
+	offerings.LabelInstanceGPUName:    true,
+	offerings.LabelInstanceGPUCount:   true,
+	corev1.LabelWindowsBuild:          true,
+}
+
+// instanceTypeLabels are the well-known keys whose value comes from the
+// instance type or its offering rather than from the NodePool.
+func isInstanceTypeLabel(key string) bool {
+	return wellKnownNodeLabels[key] && key != offerings.LabelRegion
+}
+
+// restrictedLabelDomains may not be used in NodePool labels or requirements
+// except for the well-known labels above and node-restriction.kubernetes.io.
+var restrictedLabelDomains = []string{"kubernetes.io", "k8s.io", "karpenter.sh", "karpenter.k8s.aws"}
+
+// restrictedLabel reports why key may not appear in a NodePool's labels or
+// requirements, or "" if it may.
+func restrictedLabel(key string) string {
+	switch key {
+	case offerings.LabelHostname:
+		return "is set per node and cannot be a NodePool requirement or label"
+	case offerings.LabelNodePool:
+		return "is set by fleetpack to the NodePool's name"
+	}
+	if wellKnownNodeLabels[key] {
+		return ""
+	}
+	domain, _, found := strings.Cut(key, "/")
+	if !found {
+		return ""
+	}
+	if domain == "node-restriction.kubernetes.io" || strings.HasSuffix(domain, ".node-restriction.kubernetes.io") {
+		return ""
+	}
+	for _, d := range restrictedLabelDomains {
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return fmt.Sprintf("domain %q is restricted", d)
+		}
+	}
+	return ""
+}
+
+var validCapacityTypes = map[string]bool{offerings.CapacityTypeSpot: true, offerings.CapacityTypeOnDemand: true}
+
+// Validate checks the NodePool and returns every problem found, each naming
+// the NodePool and the field path.
+func (np *NodePool) Validate() error {
+	var errs []error
+	add := func(p *field.Path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("nodepool %q: %s: %s", np.Name, p.String(), fmt.Sprintf(format, args...)))
+	}
+	if np.Name == "" {
+		add(field.NewPath("metadata", "name"), "must not be empty")
+	} else if msgs := validation.IsDNS1123Subdomain(np.Name); len(msgs) > 0 {
+		add(field.NewPath("metadata", "name"), "%s", strings.Join(msgs, "; "))
+	} else if msgs := validation.IsValidLabelValue(np.Name); len(msgs) > 0 {
+		// The name becomes the karpenter.sh/nodepool label value.
+		add(field.NewPath("metadata", "name"), "%s", strings.Join(msgs, "; "))
+	}
+	spec := field.NewPath("spec")
+	tmpl := spec.Child("template")
+
+	labelsPath := tmpl.Child("metadata", "labels")
+	for k, v := range np.Spec.Template.Metadata.Labels {
+		p := labelsPath.Key(k)
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			add(p, "invalid key: %s", strings.Join(msgs, "; "))
+			continue
+		}
+		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
+			add(p, "invalid value %q: %s", v, strings.Join(msgs, "; "))
+		}
+		if why := restrictedLabel(k); why != "" {
+			add(p, "label %q is restricted: %s", k, why)
+		}
+	}
+
+	reqsPath := tmpl.Child("spec", "requirements")
+	var all scheduling.Requirements
+	reqsOK := true
+	for i, nsr := range np.Spec.Template.Spec.Requirements {
+		p := reqsPath.Index(i)
+		r, err := scheduling.NewRequirement(nsr.Key, nsr.Operator, nsr.Values...)
+		if err != nil {
+			add(p, "%s", err)
+			reqsOK = false
+			continue
+		}
+		if msgs := validation.IsQualifiedName(nsr.Key); len(msgs) > 0 {
+			add(p.Child("key"), "%s", strings.Join(msgs, "; "))
+			reqsOK = false
+			continue
+		}
+		if why := restrictedLabel(nsr.Key); why != "" {
+			add(p.Child("key"), "label %q is restricted: %s", nsr.Key, why)
+		}
+		if nsr.Operator == corev1.NodeSelectorOpIn || nsr.Operator == corev1.NodeSelectorOpNotIn {
+			for j, v := range nsr.Values {
+				if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
+					add(p.Child("values").Index(j), "invalid value %q: %s", v, strings.Join(msgs, "; "))
+				}
+			}
+		}
+		if nsr.Key == offerings.LabelCapacityType && nsr.Operator == corev1.NodeSelectorOpIn {
+			for j, v := range nsr.Values {
+				if !validCapacityTypes[v] {
+					add(p.Child("values").Index(j), "unknown capacity type %q, must be %q or %q", v, offerings.CapacityTypeSpot, offerings.CapacityTypeOnDemand)
+				}
+			}
+		}
+		all.Add(r)
+	}
+	if reqsOK {
+		for _, r := range all.Items() {
+			if vals, finite := r.Values(); finite && len(vals) == 0 && !r.AllowsAbsent() {
+				add(reqsPath, "requirements on %q allow no value", r.Key)
+			}
+		}
+		for k, v := range np.Spec.Template.Metadata.Labels {
+			if r := all.Get(k); r != nil && !r.Matches(v, true) {
+				add(labelsPath.Key(k), "label %s=%s contradicts requirement %s", k, v, r.String())
+			}
+		}
+		if r := all.Get(offerings.LabelCapacityType); r != nil && !r.Matches(offerings.CapacityTypeSpot, true) && !r.Matches(offerings.CapacityTypeOnDemand, true) {
+			add(reqsPath, "requirements on %q allow neither %q nor %q", offerings.LabelCapacityType, offerings.CapacityTypeSpot, offerings.CapacityTypeOnDemand)
+		}
+	}
+
+	validateTaints(tmpl.Child("spec", "taints"), np.Spec.Template.Spec.Taints, add)
+	validateTaints(tmpl.Child("spec", "startupTaints"), np.Spec.Template.Spec.StartupTaints, add)
+
+	if k := np.Spec.Template.Spec.Kubelet; k != nil && k.MaxPods != nil && *k.MaxPods < 1 {
+		add(tmpl.Child("spec", "kubelet", "maxPods"), "must be at least 1, got %d", *k.MaxPods)
+	}
+	for name, q := range np.Spec.Limits {
+		if q.Sign() < 0 {
+			add(spec.Child("limits").Key(string(name)), "must not be negative, got %s", q.String())
+		}
+	}
+	if w := np.Spec.Weight; w != nil && (*w < 1 || *w > 100) {
+		add(spec.Child("weight"), "must be between 1 and 100, got %d", *w)
+	}
+	if d := np.Spec.Disruption.ConsolidateAfter; d != nil && d.Duration < 0 {
+		add(spec.Child("disruption", "consolidateAfter"), "must not be negative, got %s", d.Duration)
+	}
+	return errors.Join(errs...)
+}
+
+func validateTaints(p *field.Path, taints []corev1.Taint, add func(*field.Path, string, ...any)) {
+	seen := map[string]bool{}
+	for i, t := range taints {
+		tp := p.Index(i)
+		if msgs := validation.IsQualifiedName(t.Key); len(msgs) > 0 {
+			add(tp.Child("key"), "%s", strings.Join(msgs, "; "))
+		}
+		if t.Value != "" {
+			if msgs := validation.IsValidLabelValue(t.Value); len(msgs) > 0 {
+				add(tp.Child("value"), "invalid value %q: %s", t.Value, strings.Join(msgs, "; "))
+			}
+		}
+		switch t.Effect {
+		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		default:
+			add(tp.Child("effect"), "%q is not one of NoSchedule, PreferNoSchedule, NoExecute", t.Effect)
+		}
+		id := t.Key + ":" + string(t.Effect)
+		if seen[id] {
+			add(tp, "duplicate taint %s", id)
+		}
+		seen[id] = true
+	}
+}
+
+// Requirements returns the pool's node requirements: its spec requirements,
+// its labels as single-value requirements, its own name under
+// karpenter.sh/nodepool, and, when capacity type is unconstrained,
+// capacity type on-demand (Karpenter's default: Spot must be asked for).
+func (np *NodePool) Requirements() (scheduling.Requirements, error) {
+	reqs, err := scheduling.NewRequirements(np.Spec.Template.Spec.Requirements...)
+	if err != nil {
+		return scheduling.Requirements{}, fmt.Errorf("nodepool %q: spec.template.spec.requirements%w", np.Name, err)
+	}
+	labels := scheduling.RequirementsFromLabels(np.Spec.Template.Metadata.Labels)
+	reqs = reqs.Intersect(labels)
+	nodePool, _ := scheduling.NewRequirement(offerings.LabelNodePool, corev1.NodeSelectorOpIn, np.Name)
+	reqs.Add(nodePool)
+	if reqs.Get(offerings.LabelCapacityType) == nil {
+		onDemand, _ := scheduling.NewRequirement(offerings.LabelCapacityType, corev1.NodeSelectorOpIn, offerings.CapacityTypeOnDemand)
+		reqs.Add(onDemand)
+	}
+	return reqs, nil
+}
+
+// Template builds the solver's node template for the pool. types is the
+// catalog (with current availability); used is the capacity the pool's nodes
+// already hold, launched and in flight, with the node count under
+// scheduling.ResourceNodes. The template keeps only the instance types whose
+// labels and offerings the requirements allow, with max-pods capped by
+// spec.template.spec.kubelet.maxPods, and limits reduced by used (never below
+// zero).
+func (np *NodePool) Template(types []*offerings.InstanceType, used corev1.ResourceList) (*scheduling.NodeTemplate, error) {
+	if err := np.Validate(); err != nil {
+		return nil, err
+	}
+	reqs, err := np.Requirements()
+	if err != nil {
+		return nil, err
+	}
+	labels := make(map[string]string, len(np.Spec.Template.Metadata.Labels)+1)
+	for k, v := range np.Spec.Template.Metadata.Labels {
+		labels[k] = v
+	}
+	labels[offerings.LabelNodePool] = np.Name
+
+	var limits corev1.ResourceList
+	if len(np.Spec.Limits) > 0 {
+		limits = make(corev1.ResourceList, len(np.Spec.Limits))
+		for name, q := range np.Spec.Limits {
+			left := q.DeepCopy()
+			if u, ok := used[name]; ok {
+				left.Sub(u)
+			}
+			if left.Sign() < 0 {
+				left = *resource.NewQuantity(0, left.Format)
+			}
+			limits[name] = left
+		}
+	}
+
+	var maxPods int32
+	if k := np.Spec.Template.Spec.Kubelet; k != nil && k.MaxPods != nil {
+		maxPods = *k.MaxPods
+	}
+	var kept []*offerings.InstanceType
+	for _, it := range types {
+		if !instanceTypeCompatible(&reqs, it) {
+			continue
+		}
+		if maxPods > 0 {
+			it = capMaxPods(it, maxPods)
+		}
+		kept = append(kept, it)
+	}
+	return &scheduling.NodeTemplate{
+		NodePool:      np.Name,
+		Weight:        np.WeightValue(),
+		Requirements:  reqs,
+		Labels:        labels,
+		Taints:        cloneTaints(np.Spec.Template.Spec.Taints),
+		StartupTaints: cloneTaints(np.Spec.Template.Spec.StartupTaints),
+		Limits:        limits,
+		InstanceTypes: kept,
+	}, nil
+}
+
+// instanceTypeCompatible reports whether reqs allow the instance type's
+// labels and at least one of its offerings (available or not: availability
+// changes, and the solver looks at it per claim).
+func instanceTypeCompatible(reqs *scheduling.Requirements, it *offerings.InstanceType) bool {
+	for _, r := range reqs.Items() {
+		if !isInstanceTypeLabel(r.Key) || r.Key == offerings.LabelZone || r.Key == offerings.LabelCapacityType {
+			continue
+		}
+		v, ok := it.Labels[r.Key]
+		if !r.Matches(v, ok) {
+			return false
+		}
+	}
+	for _, o := range it.Offerings {
+		if reqs.Allows(offerings.LabelZone, o.Zone) && reqs.Allows(offerings.LabelCapacityType, o.CapacityType) {
+			return true
+		}
+	}
+	return false
+}
+
+func cloneTaints(in []corev1.Taint) []corev1.Taint {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.Taint, len(in))
+	for i := range in {
+		in[i].DeepCopyInto(&out[i])
+	}
+	return out
+}
+
+// capMaxPods returns a copy of it whose pods capacity is at most maxPods; it
+// returns it itself when the cap changes nothing. Offerings are shared.
+func capMaxPods(it *offerings.InstanceType, maxPods int32) *offerings.InstanceType {
+	if q, ok := it.Capacity[corev1.ResourcePods]; ok && q.Value() <= int64(maxPods) {
+		return it
+	}
+	out := *it
+	out.Capacity = it.Capacity.DeepCopy()
+	out.Capacity[corev1.ResourcePods] = *resource.NewQuantity(int64(maxPods), resource.DecimalSI)
+	return &out
+}
