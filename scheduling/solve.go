@@ -1,10 +1,596 @@
 package scheduling
 
-import "errors"
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/fleetpack/fleetpack/offerings"
+)
 
 // Solve places in.Pods on in.Nodes and on new NodeClaims made from
 // in.Templates. It is pure and deterministic: the same input gives the same
-// plan. It returns an error only when the input itself is malformed.
+// plan. It returns an error only when the input itself is malformed; a pod
+// that cannot be placed is reported in Plan.Unschedulable with the reason.
+//
+// Pods are taken largest first (cpu, then memory, then namespace/name). Each
+// pod goes to the first existing node it fits, else to the first open claim
+// it can join without raising that claim's price by more than a node of its
+// own would cost, else to a new claim from the highest-weight template that
+// can hold it. Preferences (preferred node affinity, PreferNoSchedule taints)
+// are treated as required until a pod cannot be placed with them, then
+// relaxed one at a time.
 func Solve(in Input) (*Plan, error) {
-	return nil, errors.New("not implemented")
+	s, err := newSolver(in)
+	if err != nil {
+		return nil, err
+	}
+	return s.solve(), nil
+}
+
+type solver struct {
+	dims      *resourceDims
+	templates []*compiledTemplate
+	nodes     []*nodeState
+	claims    []*claim
+	pods      []*podInfo
+	maxTypes  int
+	topology  *topology
+	plan      Plan
+	// scratch buffers reused across attempts to keep the hot path free of
+	// allocations.
+	scratchTypes  []int32
+	scratchPrices []float64
+	// remaining is the cpu and memory of pods not yet placed.
+	remaining [2]int64
+}
+
+type nodeState struct {
+	node      *corev1.Node
+	free      vec
+	ports     []hostPort
+	placed    []*corev1.Pod
+	taints    []corev1.Taint
+	schedulable bool
+}
+
+type claim struct {
+	ct *compiledTemplate
+	// vt is the variant template whose requirements equal reqs, so pods of
+	// that variant join without intersecting requirements again.
+	vt       *variantTemplate
+	reqs     Requirements
+	types    []int32
+	prices   []float64
+	requests vec
+	// headroom is, per dimension, the most any remaining type has left.
+	headroom     vec
+	pods         []*corev1.Pod
+	ports        []hostPort
+	hostname     string
+	reservedCPU  int64
+	reservedMem  int64
+	reservedNode bool
+}
+
+// ephemeralTaints are put on every node while it starts; pods are scheduled
+// to in-flight nodes regardless, as the kube-scheduler will once they clear.
+var ephemeralTaints = map[string]bool{
+	corev1.TaintNodeNotReady:                         true,
+	corev1.TaintNodeUnreachable:                      true,
+	"node.cloudprovider.kubernetes.io/uninitialized": true,
+	"karpenter.sh/unregistered":                      true,
+}
+
+func newSolver(in Input) (*solver, error) {
+	s := &solver{dims: newResourceDims(), maxTypes: in.MaxInstanceTypes}
+	if s.maxTypes <= 0 {
+		s.maxTypes = DefaultMaxInstanceTypes
+	}
+	classes := map[string]*podClass{}
+	var keyBuf []byte
+	info := func(pod *corev1.Pod) *podInfo {
+		p := &podInfo{pod: pod, requests: podRequests(pod, s.dims), hostPorts: podHostPorts(pod)}
+		keyBuf = classKey(keyBuf[:0], pod)
+		if c, ok := classes[string(keyBuf)]; ok {
+			p.class = c
+		} else {
+			p.class = newPodClass(pod, len(in.Templates))
+			classes[string(keyBuf)] = p.class
+		}
+		return p
+	}
+	for i, pod := range in.Pods {
+		if pod == nil {
+			return nil, fmt.Errorf("pods[%d]: is nil", i)
+		}
+		s.pods = append(s.pods, info(pod))
+	}
+	daemonSets := make([]*podInfo, 0, len(in.DaemonSetPods))
+	for i, pod := range in.DaemonSetPods {
+		if pod == nil {
+			return nil, fmt.Errorf("daemonSetPods[%d]: is nil", i)
+		}
+		daemonSets = append(daemonSets, info(pod))
+	}
+	// Requests were sized before every resource name was known.
+	for _, p := range s.pods {
+		p.requests = resize(p.requests, s.dims.len())
+	}
+	for _, p := range daemonSets {
+		p.requests = resize(p.requests, s.dims.len())
+	}
+
+	templates := slices.Clone(in.Templates)
+	for i, t := range templates {
+		if t == nil {
+			return nil, fmt.Errorf("templates[%d]: is nil", i)
+		}
+		if t.NodePool == "" {
+			return nil, fmt.Errorf("templates[%d].nodePool: must not be empty", i)
+		}
+	}
+	// Weight first, then name, so equal weights resolve the same way each time.
+	slices.SortStableFunc(templates, func(a, b *NodeTemplate) int {
+		return cmp.Or(cmp.Compare(b.Weight, a.Weight), strings.Compare(a.NodePool, b.NodePool))
+	})
+	// Class variants index templates by their position in in.Templates order;
+	// keep that mapping by compiling in sorted order with original indices.
+	index := make(map[*NodeTemplate]int, len(in.Templates))
+	for i, t := range in.Templates {
+		index[t] = i
+	}
+	total := make(vec, s.dims.len())
+	for _, p := range s.pods {
+		total.add(p.requests)
+	}
+	for _, t := range templates {
+		s.templates = append(s.templates, compileTemplate(index[t], t, s.dims, daemonSets, total))
+	}
+
+	for i := range in.Nodes {
+		n := &in.Nodes[i]
+		if n.Node == nil {
+			return nil, fmt.Errorf("nodes[%d].node: is nil", i)
+		}
+		s.nodes = append(s.nodes, newNodeState(n, s.dims))
+	}
+	slices.SortStableFunc(s.nodes, func(a, b *nodeState) int { return strings.Compare(a.node.Name, b.node.Name) })
+	s.topology = newTopology(s)
+	return s, nil
+}
+
+func resize(v vec, n int) vec {
+	if len(v) == n {
+		return v
+	}
+	out := make(vec, n)
+	copy(out, v)
+	return out
+}
+
+func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
+	alloc := n.Node.Status.Allocatable
+	if len(alloc) == 0 {
+		alloc = n.Node.Status.Capacity
+	}
+	ns := &nodeState{
+		node:        n.Node,
+		free:        dims.vecOf(alloc),
+		schedulable: !n.Node.Spec.Unschedulable && n.Node.DeletionTimestamp == nil,
+	}
+	for _, t := range n.Node.Spec.Taints {
+		if !ephemeralTaints[t.Key] {
+			ns.taints = append(ns.taints, t)
+		}
+	}
+	for _, pod := range n.Pods {
+		if pod == nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		ns.free.sub(vecFromList(dims, podRequestList(pod)))
+		ns.ports = append(ns.ports, podHostPorts(pod)...)
+	}
+	return ns
+}
+
+func (s *solver) solve() *Plan {
+	slices.SortStableFunc(s.pods, comparePods)
+	for _, p := range s.pods {
+		s.remaining[0] += p.requests[dimCPU]
+		s.remaining[1] += p.requests[dimMemory]
+	}
+	for _, p := range s.pods {
+		s.remaining[0] -= p.requests[dimCPU]
+		s.remaining[1] -= p.requests[dimMemory]
+		if p.class.err != nil {
+			s.unschedulable(p, p.class.err.Error())
+			continue
+		}
+		if reason, ok := s.place(p); !ok {
+			s.unschedulable(p, reason)
+		}
+	}
+	return s.finish()
+}
+
+// comparePods orders pods largest first; names break ties so that input
+// order does not change the plan.
+func comparePods(a, b *podInfo) int {
+	return cmp.Or(
+		cmp.Compare(b.requests[dimCPU], a.requests[dimCPU]),
+		cmp.Compare(b.requests[dimMemory], a.requests[dimMemory]),
+		strings.Compare(a.pod.Namespace, b.pod.Namespace),
+		strings.Compare(a.pod.Name, b.pod.Name),
+	)
+}
+
+func (s *solver) unschedulable(p *podInfo, reason string) {
+	s.plan.Unschedulable = append(s.plan.Unschedulable, &PodError{Pod: p.pod, Reason: reason})
+}
+
+// place tries each variant of the pod, strictest first, on existing nodes,
+// open claims and new claims. It returns the most relaxed variant's reason
+// when nothing works.
+func (s *solver) place(p *podInfo) (string, bool) {
+	var reason string
+	for _, v := range p.class.variants {
+		if s.placeOnNode(p, v) || s.placeOnClaim(p, v) {
+			return "", true
+		}
+		var ok bool
+		if reason, ok = s.placeOnNewClaim(p, v); ok {
+			return "", true
+		}
+	}
+	return reason, false
+}
+
+func (s *solver) variantTemplate(p *podInfo, v *variant, ct *compiledTemplate) *variantTemplate {
+	vt := v.perTemplate[ct.index]
+	if vt == nil {
+		vt = compileVariantTemplate(ct, v, p.class.tolerations, s.dims)
+		v.perTemplate[ct.index] = vt
+	}
+	return vt
+}
+
+func (s *solver) placeOnNode(p *podInfo, v *variant) bool {
+	for _, n := range s.nodes {
+		if !n.schedulable || !fits(p.requests, n.free) || portsConflict(n.ports, p.hostPorts) {
+			continue
+		}
+		if _, bad := untoleratedTaint(n.taints, p.class.tolerations, v.toleratePNS); bad {
+			continue
+		}
+		if !v.reqs.MatchesLabels(n.node.Labels) || !s.topology.allowsNode(p, n) {
+			continue
+		}
+		n.free.sub(p.requests)
+		n.ports = append(n.ports, p.hostPorts...)
+		n.placed = append(n.placed, p.pod)
+		s.topology.record(p, n.node.Labels, nil)
+		return true
+	}
+	return false
+}
+
+func (s *solver) placeOnClaim(p *podInfo, v *variant) bool {
+	for _, c := range s.claims {
+		if s.tryClaim(c, p, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// tryClaim adds p to c if some type still holds everything and the claim's
+// price rises by no more than a node of p's own would cost.
+func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
+	for d, r := range p.requests {
+		if r > c.headroom[d] {
+			return false
+		}
+	}
+	if portsConflict(c.ports, p.hostPorts) {
+		return false
+	}
+	vt := s.variantTemplate(p, v, c.ct)
+	if !vt.ok {
+		return false
+	}
+	aloneType, alonePrice, ok := vt.alone(p.requests)
+	if !ok {
+		return false
+	}
+	reqs := &c.reqs
+	var merged Requirements
+	if c.vt != vt {
+		merged = c.reqs.Intersect(vt.reqs)
+		if c.ct.keyConflict(&merged) != nil {
+			return false
+		}
+		reqs = &merged
+	}
+	topoReqs, ok := s.topology.claimRequirements(p, c, reqs)
+	if !ok {
+		return false
+	}
+	if topoReqs != nil {
+		reqs = topoReqs
+	}
+	if reqs == &c.reqs {
+		// Same requirements: the types keep their order and prices, so
+		// the first type that fits is the new cheapest.
+		for i, t := range c.types {
+			if s.typeFits(c, t, p.requests) {
+				if i > 0 && !s.worthJoining(c, p, t, c.prices[i], aloneType, alonePrice) {
+					return false
+				}
+				s.commit(c, p, vt, nil)
+				return true
+			}
+		}
+		return false
+	}
+	types, prices := s.narrowTypes(c, vt, reqs, p.requests)
+	if len(types) == 0 || !s.worthJoining(c, p, types[0], prices[0], aloneType, alonePrice) {
+		return false
+	}
+	s.commit(c, p, vt, reqs)
+	return true
+}
+
+// worthJoining decides whether p should grow claim c from its cheapest type
+// to type grown (at price), rather than get a node of type alone by itself:
+// it compares the two outcomes' prices less the value of the room each
+// leaves for pods still to come (see value.go).
+func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, alone int32, alonePrice float64) bool {
+	if c.types[0] == grown && price <= c.prices[0] {
+		return true
+	}
+	d := &c.ct.duals
+	cur, next, own := c.ct.types[c.types[0]].avail, c.ct.types[grown].avail, c.ct.types[alone].avail
+	joinRoom := d.roomValue(next[dimCPU]-c.requests[dimCPU]-p.requests[dimCPU], next[dimMemory]-c.requests[dimMemory]-p.requests[dimMemory], &s.remaining)
+	apartRoom := d.roomValue(cur[dimCPU]-c.requests[dimCPU]+own[dimCPU]-p.requests[dimCPU], cur[dimMemory]-c.requests[dimMemory]+own[dimMemory]-p.requests[dimMemory], &s.remaining)
+	return price-joinRoom <= c.prices[0]+alonePrice-apartRoom+1e-9
+}
+
+// typeFits reports whether type t holds the claim's pods plus extra, within
+// the template's limits.
+func (s *solver) typeFits(c *claim, t int32, extra vec) bool {
+	ti := &c.ct.types[t]
+	if !fitsWith(c.requests, extra, ti.avail) {
+		return false
+	}
+	if c.ct.limitedResources {
+		if ti.capacity[dimCPU] > c.ct.remainingCPU+c.reservedCPU || ti.capacity[dimMemory] > c.ct.remainingMemory+c.reservedMem {
+			return false
+		}
+	}
+	return true
+}
+
+// narrowTypes lists the claim's types that also satisfy reqs and hold extra,
+// cheapest first under reqs, in scratch buffers.
+func (s *solver) narrowTypes(c *claim, vt *variantTemplate, reqs *Requirements, extra vec) ([]int32, []float64) {
+	types, prices := s.scratchTypes[:0], s.scratchPrices[:0]
+	for _, t := range c.types {
+		if !vt.has(t) || !s.typeFits(c, t, extra) {
+			continue
+		}
+		it := c.ct.types[t].it
+		if !typeMatches(c.ct, reqs, it) {
+			continue
+		}
+		price, _ := cheapestPrice(reqs, it)
+		types = append(types, t)
+		prices = append(prices, price)
+	}
+	sortByPrice(c.ct, types, prices)
+	s.scratchTypes, s.scratchPrices = types, prices
+	return types, prices
+}
+
+// commit adds p to c. reqs, when not nil, are the claim's new requirements
+// (and s.scratch holds the matching types); otherwise requirements stay and
+// the claim's types are filtered in place.
+func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Requirements) {
+	if reqs != nil {
+		c.reqs = reqs.Clone()
+		c.types = append(c.types[:0], s.scratchTypes...)
+		c.prices = append(c.prices[:0], s.scratchPrices...)
+		c.vt = nil
+		if requirementsEqual(&c.reqs, &vt.reqs) {
+			c.vt = vt
+		}
+	} else {
+		kept := 0
+		for i, t := range c.types {
+			if s.typeFits(c, t, p.requests) {
+				c.types[kept], c.prices[kept] = t, c.prices[i]
+				kept++
+			}
+		}
+		c.types, c.prices = c.types[:kept], c.prices[:kept]
+	}
+	c.requests.add(p.requests)
+	c.pods = append(c.pods, p.pod)
+	c.ports = append(c.ports, p.hostPorts...)
+	s.refresh(c)
+	s.topology.record(p, nil, c)
+}
+
+// refresh recomputes the claim's headroom and limit reservation after its
+// types changed.
+func (s *solver) refresh(c *claim) {
+	for d := range c.headroom {
+		c.headroom[d] = math.MinInt64
+	}
+	var maxCPU, maxMem int64
+	for i, t := range c.types {
+		ti := &c.ct.types[t]
+		for d := range c.headroom {
+			c.headroom[d] = max(c.headroom[d], ti.avail[d]-c.requests[d])
+		}
+		if i < s.maxTypes {
+			maxCPU, maxMem = max(maxCPU, ti.capacity[dimCPU]), max(maxMem, ti.capacity[dimMemory])
+		}
+	}
+	if c.ct.limitedResources {
+		c.ct.remainingCPU += c.reservedCPU - maxCPU
+		c.ct.remainingMemory += c.reservedMem - maxMem
+		c.reservedCPU, c.reservedMem = maxCPU, maxMem
+	}
+}
+
+func requirementsEqual(a, b *Requirements) bool {
+	if a.Len() != b.Len() {
+		return false
+	}
+	ai, bi := a.Items(), b.Items()
+	for i := range ai {
+		x, y := &ai[i], &bi[i]
+		if x.Key != y.Key || x.complement != y.complement || x.allowAbsent != y.allowAbsent ||
+			x.hasGt != y.hasGt || x.hasLt != y.hasLt || x.gt != y.gt || x.lt != y.lt || !slices.Equal(x.values, y.values) {
+			return false
+		}
+	}
+	return true
+}
+
+// placeOnNewClaim opens a claim from the first template (by weight) that can
+// hold the pod, or returns why none can.
+func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
+	reasons := make([]string, 0, len(s.templates))
+	for _, ct := range s.templates {
+		vt := s.variantTemplate(p, v, ct)
+		if !vt.ok {
+			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, vt.reason))
+			continue
+		}
+		if ct.remainingNodes < 1 {
+			reasons = append(reasons, fmt.Sprintf("nodepool %s: node limit reached", ct.t.NodePool))
+			continue
+		}
+		c := &claim{ct: ct, requests: make(vec, s.dims.len()), headroom: make(vec, s.dims.len())}
+		reqs := &vt.reqs
+		topoReqs, ok := s.topology.claimRequirements(p, c, reqs)
+		if !ok {
+			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, s.topology.reason(p, reqs)))
+			continue
+		}
+		if topoReqs != nil {
+			reqs = topoReqs
+		}
+		c.types, c.prices = s.newClaimTypes(ct, vt, reqs, p.requests)
+		if len(c.types) == 0 {
+			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, s.resourceReason(ct, vt, reqs, p.requests)))
+			continue
+		}
+		c.reqs = reqs.Clone()
+		if reqs == &vt.reqs {
+			c.vt = vt
+		}
+		ct.remainingNodes--
+		s.claims = append(s.claims, c)
+		c.hostname = fmt.Sprintf("fleetpack-claim-%04d", len(s.claims))
+		c.requests.add(p.requests)
+		c.pods = append(c.pods, p.pod)
+		c.ports = append(c.ports, p.hostPorts...)
+		s.refresh(c)
+		s.topology.record(p, nil, c)
+		return "", true
+	}
+	if len(s.templates) == 0 {
+		return "no node template (NodePool) to create a node from, and no existing node fits", false
+	}
+	if len(reasons) == 1 {
+		return strings.TrimPrefix(reasons[0], "nodepool "+s.templates[0].t.NodePool+": "), false
+	}
+	return strings.Join(reasons, "; "), false
+}
+
+func (s *solver) newClaimTypes(ct *compiledTemplate, vt *variantTemplate, reqs *Requirements, req vec) ([]int32, []float64) {
+	probe := &claim{ct: ct, requests: make(vec, s.dims.len())}
+	var types []int32
+	var prices []float64
+	for i, t := range vt.types {
+		if !s.typeFits(probe, t, req) {
+			continue
+		}
+		price := vt.prices[i]
+		if reqs != &vt.reqs {
+			it := ct.types[t].it
+			if !typeMatches(ct, reqs, it) {
+				continue
+			}
+			price, _ = cheapestPrice(reqs, it)
+		}
+		types = append(types, t)
+		prices = append(prices, price)
+	}
+	if reqs != &vt.reqs {
+		sortByPrice(ct, types, prices)
+	}
+	return types, prices
+}
+
+// resourceReason explains why no type of the template holds the pod.
+func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, reqs *Requirements, req vec) string {
+	for d, r := range req {
+		if r > vt.maxAvail[d] {
+			if vt.maxAvail[d] <= 0 {
+				return fmt.Sprintf("no instance type has %s %s after overhead; none offers %s", s.dims.format(d, r), s.dims.names[d], s.dims.names[d])
+			}
+			return fmt.Sprintf("no instance type has %s %s after overhead; largest allocatable is %s", s.dims.format(d, r), s.dims.names[d], s.dims.format(d, vt.maxAvail[d]))
+		}
+	}
+	if ct.limitedResources {
+		probe := &claim{ct: ct, requests: make(vec, s.dims.len())}
+		limited := true
+		for _, t := range vt.types {
+			if fits(req, ct.types[t].avail) && s.typeFits(probe, t, req) {
+				limited = false
+				break
+			}
+		}
+		if limited {
+			return fmt.Sprintf("nodepool limits leave cpu %s and memory %s, too little for any instance type that fits the pod",
+				s.dims.format(dimCPU, max(ct.remainingCPU, 0)), s.dims.format(dimMemory, max(ct.remainingMemory, 0)))
+		}
+	}
+	if reqs != &vt.reqs {
+		return s.topology.reason(nil, reqs)
+	}
+	return fmt.Sprintf("no single instance type fits %s together", s.dims.describe(req))
+}
+
+func (s *solver) finish() *Plan {
+	for _, c := range s.claims {
+		n := min(len(c.types), s.maxTypes)
+		claim := &NodeClaim{
+			Template:      c.ct.t,
+			Hostname:      c.hostname,
+			Requirements:  c.reqs,
+			InstanceTypes: make([]*offerings.InstanceType, n),
+			Pods:          c.pods,
+			PodRequests:   s.dims.list(c.requests),
+		}
+		for i := 0; i < n; i++ {
+			claim.InstanceTypes[i] = c.ct.types[c.types[i]].it
+		}
+		claim.DaemonSetRequests = s.dims.list(c.ct.types[c.types[0]].daemonSet)
+		s.plan.NodeClaims = append(s.plan.NodeClaims, claim)
+	}
+	for _, n := range s.nodes {
+		if len(n.placed) > 0 {
+			s.plan.ExistingNodes = append(s.plan.ExistingNodes, &NodePlacement{Node: n.node, Pods: n.placed})
+		}
+	}
+	return &s.plan
 }

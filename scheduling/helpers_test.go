@@ -1,0 +1,225 @@
+package scheduling
+
+import (
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fleetpack/fleetpack/offerings"
+)
+
+var testZones = []string{"test-1a", "test-1b", "test-1c"}
+
+// typeSpec describes a synthetic instance type for tests.
+type typeSpec struct {
+	name     string
+	cpu      string
+	memory   string
+	pods     int64
+	price    float64 // on-demand; spot is 40% of it
+	arch     string
+	gpus     int64
+	noSpot   bool
+	overhead bool // subtract 100m cpu and 256Mi memory
+}
+
+func makeType(s typeSpec) *offerings.InstanceType {
+	if s.arch == "" {
+		s.arch = "amd64"
+	}
+	if s.pods == 0 {
+		s.pods = 110
+	}
+	it := &offerings.InstanceType{
+		Name: s.name,
+		Capacity: corev1.ResourceList{
+			corev1.ResourceCPU:              resource.MustParse(s.cpu),
+			corev1.ResourceMemory:           resource.MustParse(s.memory),
+			corev1.ResourcePods:             *resource.NewQuantity(s.pods, resource.DecimalSI),
+			corev1.ResourceEphemeralStorage: resource.MustParse("20Gi"),
+		},
+		Labels: map[string]string{
+			offerings.LabelInstanceType:   s.name,
+			offerings.LabelArch:           s.arch,
+			offerings.LabelOS:             "linux",
+			offerings.LabelInstanceFamily: familyOf(s.name),
+		},
+	}
+	if s.gpus > 0 {
+		it.Capacity[offerings.ResourceNvidiaGPU] = *resource.NewQuantity(s.gpus, resource.DecimalSI)
+		it.Labels[offerings.LabelInstanceGPUCount] = strconv.FormatInt(s.gpus, 10)
+		it.Labels[offerings.LabelInstanceGPUName] = "t4"
+	}
+	if s.overhead {
+		it.Overhead.KubeReserved = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")}
+	}
+	for _, z := range testZones {
+		it.Offerings = append(it.Offerings, offerings.Offering{Zone: z, CapacityType: offerings.CapacityTypeOnDemand, Price: s.price, Available: true})
+		if !s.noSpot {
+			it.Offerings = append(it.Offerings, offerings.Offering{Zone: z, CapacityType: offerings.CapacityTypeSpot, Price: s.price * 0.4, Available: true})
+		}
+	}
+	return it
+}
+
+func familyOf(name string) string {
+	for i := range name {
+		if name[i] == '.' {
+			return name[:i]
+		}
+	}
+	return name
+}
+
+// testCatalog is a small catalog with sizes doubling and prices linear in
+// size, in two families and two architectures.
+func testCatalog() []*offerings.InstanceType {
+	var out []*offerings.InstanceType
+	sizes := []struct {
+		suffix string
+		cpu    int
+	}{{"large", 2}, {"xlarge", 4}, {"2xlarge", 8}, {"4xlarge", 16}, {"8xlarge", 32}}
+	for _, fam := range []struct {
+		name  string
+		arch  string
+		memGi int // per cpu
+		price float64
+	}{{"m5", "amd64", 4, 0.048}, {"c5", "amd64", 2, 0.0425}, {"m6g", "arm64", 4, 0.0385}} {
+		for _, sz := range sizes {
+			out = append(out, makeType(typeSpec{
+				name: fam.name + "." + sz.suffix, cpu: strconv.Itoa(sz.cpu), memory: fmt.Sprintf("%dGi", sz.cpu*fam.memGi),
+				price: fam.price * float64(sz.cpu), arch: fam.arch, overhead: true,
+			}))
+		}
+	}
+	out = append(out, makeType(typeSpec{name: "g4dn.xlarge", cpu: "4", memory: "16Gi", price: 0.526, gpus: 1, overhead: true}))
+	return out
+}
+
+type podOpt func(*corev1.Pod)
+
+func makePod(name, cpu, memory string, opts ...podOpt) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name:      "app",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{}},
+		}}},
+	}
+	if cpu != "" {
+		p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse(cpu)
+	}
+	if memory != "" {
+		p.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse(memory)
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+func withNodeSelector(kv ...string) podOpt {
+	return func(p *corev1.Pod) {
+		if p.Spec.NodeSelector == nil {
+			p.Spec.NodeSelector = map[string]string{}
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			p.Spec.NodeSelector[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+func withLabels(kv ...string) podOpt {
+	return func(p *corev1.Pod) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			p.Labels[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+func withToleration(t corev1.Toleration) podOpt {
+	return func(p *corev1.Pod) { p.Spec.Tolerations = append(p.Spec.Tolerations, t) }
+}
+
+func withRequest(name corev1.ResourceName, q string) podOpt {
+	return func(p *corev1.Pod) { p.Spec.Containers[0].Resources.Requests[name] = resource.MustParse(q) }
+}
+
+func withRequiredTerms(terms ...[]corev1.NodeSelectorRequirement) podOpt {
+	return func(p *corev1.Pod) {
+		ensureNodeAffinity(p)
+		sel := &corev1.NodeSelector{}
+		for _, t := range terms {
+			sel.NodeSelectorTerms = append(sel.NodeSelectorTerms, corev1.NodeSelectorTerm{MatchExpressions: t})
+		}
+		p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = sel
+	}
+}
+
+func withPreferred(weight int32, reqs ...corev1.NodeSelectorRequirement) podOpt {
+	return func(p *corev1.Pod) {
+		ensureNodeAffinity(p)
+		na := p.Spec.Affinity.NodeAffinity
+		na.PreferredDuringSchedulingIgnoredDuringExecution = append(na.PreferredDuringSchedulingIgnoredDuringExecution,
+			corev1.PreferredSchedulingTerm{Weight: weight, Preference: corev1.NodeSelectorTerm{MatchExpressions: reqs}})
+	}
+}
+
+func ensureNodeAffinity(p *corev1.Pod) {
+	if p.Spec.Affinity == nil {
+		p.Spec.Affinity = &corev1.Affinity{}
+	}
+	if p.Spec.Affinity.NodeAffinity == nil {
+		p.Spec.Affinity.NodeAffinity = &corev1.NodeAffinity{}
+	}
+}
+
+func req(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorRequirement {
+	return corev1.NodeSelectorRequirement{Key: key, Operator: op, Values: values}
+}
+
+func mustRequirements(reqs ...corev1.NodeSelectorRequirement) Requirements {
+	r, err := NewRequirements(reqs...)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func defaultTemplate(types []*offerings.InstanceType) *NodeTemplate {
+	return &NodeTemplate{
+		NodePool:      "default",
+		Requirements:  mustRequirements(req(offerings.LabelCapacityType, corev1.NodeSelectorOpIn, "spot", "on-demand")),
+		InstanceTypes: types,
+	}
+}
+
+func makeNode(name string, cpu, memory string, labels map[string]string) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse(cpu),
+			corev1.ResourceMemory: resource.MustParse(memory),
+			corev1.ResourcePods:   resource.MustParse("110"),
+		}},
+	}
+}
+
+func podNames(pods []*corev1.Pod) []string {
+	out := make([]string, len(pods))
+	for i, p := range pods {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func typeNames(types []*offerings.InstanceType) []string {
+	out := make([]string, len(types))
+	for i, t := range types {
+		out[i] = t.Name
+	}
+	return out
+}

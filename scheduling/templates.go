@@ -1,0 +1,360 @@
+package scheduling
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+
+	"github.com/fleetpack/fleetpack/offerings"
+)
+
+// compiledTemplate is a NodeTemplate prepared for one solve.
+type compiledTemplate struct {
+	t     *NodeTemplate
+	index int
+	// reqs is the template's requirements with its labels folded in.
+	reqs Requirements
+	// typeKeys are the label keys some instance type of the template carries.
+	typeKeys map[string]bool
+	types    []typeInfo
+	// limits: math.MaxInt64 where unlimited.
+	remainingCPU, remainingMemory, remainingNodes int64
+	limitedResources                              bool
+	// duals value spare room on this template's nodes (see value.go).
+	duals dualPrices
+}
+
+// typeInfo is one instance type under one template.
+type typeInfo struct {
+	it *offerings.InstanceType
+	// avail is allocatable less the daemonset pods that would run on it.
+	avail     vec
+	daemonSet vec
+	capacity  vec
+}
+
+var discardLogger = logr.Discard()
+
+// untoleratedTaint returns the first NoSchedule/NoExecute taint (and, unless
+// toleratePNS, PreferNoSchedule taint) that tolerations do not tolerate.
+func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, toleratePNS bool) (corev1.Taint, bool) {
+	return corev1helpers.FindMatchingUntoleratedTaint(discardLogger, taints, tolerations, func(t *corev1.Taint) bool {
+		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute ||
+			(!toleratePNS && t.Effect == corev1.TaintEffectPreferNoSchedule)
+	}, false)
+}
+
+func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec) *compiledTemplate {
+	ct := &compiledTemplate{t: t, index: index, typeKeys: map[string]bool{}}
+	ct.reqs = t.Requirements.Intersect(RequirementsFromLabels(t.Labels))
+	ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = math.MaxInt64, math.MaxInt64, math.MaxInt64
+	if q, ok := t.Limits[corev1.ResourceCPU]; ok {
+		ct.remainingCPU, ct.limitedResources = q.MilliValue(), true
+	}
+	if q, ok := t.Limits[corev1.ResourceMemory]; ok {
+		ct.remainingMemory, ct.limitedResources = q.Value(), true
+	}
+	if q, ok := t.Limits[ResourceNodes]; ok {
+		ct.remainingNodes = q.Value()
+	}
+	for _, it := range t.InstanceTypes {
+		for k := range it.Labels {
+			ct.typeKeys[k] = true
+		}
+	}
+	ct.types = make([]typeInfo, 0, len(t.InstanceTypes))
+	for _, it := range t.InstanceTypes {
+		if !typeMatches(ct, &ct.reqs, it) {
+			continue
+		}
+		ti := typeInfo{it: it, avail: dims.vecOf(it.Allocatable()), capacity: dims.vecOf(it.Capacity), daemonSet: make(vec, dims.len())}
+		for _, ds := range daemonSets {
+			if daemonSetRuns(ct, it, ds) {
+				ti.daemonSet.add(ds.requests)
+			}
+		}
+		ti.avail.sub(ti.daemonSet)
+		ct.types = append(ct.types, ti)
+	}
+	cpu, mem, price := make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types))
+	for i := range ct.types {
+		ti := &ct.types[i]
+		p, _ := cheapestPrice(&ct.reqs, ti.it)
+		if ti.avail[dimCPU] > 0 && ti.avail[dimMemory] > 0 {
+			cpu, mem, price = append(cpu, float64(ti.avail[dimCPU])), append(mem, float64(ti.avail[dimMemory])), append(price, p)
+		}
+	}
+	ct.duals = solveDual(cpu, mem, price, float64(max(total[dimCPU], 1)), float64(max(total[dimMemory], 1)))
+	return ct
+}
+
+// labelOf returns the value a node of type it made from ct carries for key,
+// for keys the type or the template fixes.
+func (ct *compiledTemplate) fixedLabel(it *offerings.InstanceType, key string) (string, bool) {
+	if v, ok := it.Labels[key]; ok {
+		return v, true
+	}
+	if v, ok := ct.t.Labels[key]; ok {
+		return v, true
+	}
+	if key == offerings.LabelNodePool {
+		return ct.t.NodePool, true
+	}
+	return "", false
+}
+
+// typeMatches reports whether instance type it, made from ct, can satisfy reqs
+// on every key the type decides, and has an available offering reqs allow.
+func typeMatches(ct *compiledTemplate, reqs *Requirements, it *offerings.InstanceType) bool {
+	for _, r := range reqs.Items() {
+		switch r.Key {
+		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname:
+			continue
+		}
+		if v, ok := it.Labels[r.Key]; ok {
+			if !r.Matches(v, true) {
+				return false
+			}
+		} else if ct.typeKeys[r.Key] && !r.AllowsAbsent() {
+			// A label some types carry and this one lacks (gpu-name on a
+			// CPU type): the node will not have it.
+			return false
+		}
+	}
+	return hasOffering(reqs, it)
+}
+
+func hasOffering(reqs *Requirements, it *offerings.InstanceType) bool {
+	_, ok := cheapestPrice(reqs, it)
+	return ok
+}
+
+// cheapestPrice is the price of the cheapest available offering of it that
+// reqs allow.
+func cheapestPrice(reqs *Requirements, it *offerings.InstanceType) (float64, bool) {
+	zone, capacityType := reqs.Get(offerings.LabelZone), reqs.Get(offerings.LabelCapacityType)
+	best, found := 0.0, false
+	for i := range it.Offerings {
+		o := &it.Offerings[i]
+		if !o.Available || (zone != nil && !zone.Matches(o.Zone, true)) || (capacityType != nil && !capacityType.Matches(o.CapacityType, true)) {
+			continue
+		}
+		if !found || o.Price < best {
+			best, found = o.Price, true
+		}
+	}
+	return best, found
+}
+
+// keyConflict checks the keys neither instance types nor offerings decide:
+// a custom label is on the node only if the template defines it.
+func (ct *compiledTemplate) keyConflict(reqs *Requirements) *Requirement {
+	return reqs.Conflict(func(key string) bool {
+		switch key {
+		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname, offerings.LabelNodePool:
+			return true
+		}
+		if ct.typeKeys[key] {
+			return true // decided per type by typeMatches
+		}
+		if _, ok := ct.t.Labels[key]; ok {
+			return true
+		}
+		return ct.t.Requirements.Get(key) != nil
+	})
+}
+
+// daemonSetRuns reports whether the daemonset pod ds would run on a node of
+// type it made from ct: it tolerates the template's taints (startup taints
+// go away, so they do not keep it off) and its node constraints admit the
+// node's labels.
+func daemonSetRuns(ct *compiledTemplate, it *offerings.InstanceType, ds *podInfo) bool {
+	if _, bad := untoleratedTaint(ct.t.Taints, ds.pod.Spec.Tolerations, false); bad {
+		return false
+	}
+	if ds.class.err != nil {
+		return false
+	}
+	// A daemonset with alternative terms runs if any term admits the node;
+	// preferences do not keep it off.
+	for _, v := range ds.class.variants {
+		if v.toleratePNS {
+			continue
+		}
+		merged := ct.reqs.Intersect(v.reqs)
+		if ct.keyConflict(&merged) != nil {
+			continue
+		}
+		if typeMatches(ct, &merged, it) {
+			return true
+		}
+	}
+	return false
+}
+
+// variantTemplate is one pod variant's compatibility with one template.
+type variantTemplate struct {
+	ct     *compiledTemplate
+	ok     bool
+	reason string
+	// reqs is the template's requirements narrowed by the variant's.
+	reqs Requirements
+	// types are indices into ct.types that satisfy reqs, cheapest first.
+	types  []int32
+	prices []float64 // parallel to types
+	member []uint64  // bitset over ct.types
+	// maxAvail is, per dimension, the largest avail among types.
+	maxAvail vec
+	// alone caches the cheapest type that fits a pod alone, for the last
+	// request vector asked about.
+	aloneReq   vec
+	aloneType  int32
+	alonePrice float64
+	aloneOK    bool
+}
+
+func compileVariantTemplate(ct *compiledTemplate, v *variant, tolerations []corev1.Toleration, dims *resourceDims) *variantTemplate {
+	vt := &variantTemplate{ct: ct}
+	if taint, bad := untoleratedTaint(ct.t.Taints, tolerations, v.toleratePNS); bad {
+		vt.reason = fmt.Sprintf("does not tolerate taint %s", taintString(taint))
+		return vt
+	}
+	vt.reqs = ct.reqs.Intersect(v.reqs)
+	if r := ct.keyConflict(&vt.reqs); r != nil {
+		vt.reason = conflictReason(ct, v, r)
+		return vt
+	}
+	vt.member = make([]uint64, (len(ct.types)+63)/64)
+	vt.maxAvail = make(vec, dims.len())
+	for i := range ct.types {
+		ti := &ct.types[i]
+		if !typeMatches(ct, &vt.reqs, ti.it) {
+			continue
+		}
+		price, _ := cheapestPrice(&vt.reqs, ti.it)
+		vt.types = append(vt.types, int32(i))
+		vt.prices = append(vt.prices, price)
+		vt.member[i/64] |= 1 << (i % 64)
+		for d := range vt.maxAvail {
+			vt.maxAvail[d] = max(vt.maxAvail[d], ti.avail[d])
+		}
+	}
+	if len(vt.types) == 0 {
+		vt.reason = noTypeReason(ct, &vt.reqs)
+		return vt
+	}
+	sortByPrice(ct, vt.types, vt.prices)
+	vt.ok = true
+	return vt
+}
+
+// sortByPrice orders type indices by price, then name, so plans are stable.
+func sortByPrice(ct *compiledTemplate, types []int32, prices []float64) {
+	idx := make([]int, len(types))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if prices[a] != prices[b] {
+			if prices[a] < prices[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(ct.types[types[a]].it.Name, ct.types[types[b]].it.Name)
+	})
+	st, sp := slices.Clone(types), slices.Clone(prices)
+	for i, j := range idx {
+		types[i], prices[i] = st[j], sp[j]
+	}
+}
+
+func (vt *variantTemplate) has(typeIndex int32) bool {
+	return vt.member[typeIndex/64]&(1<<(typeIndex%64)) != 0
+}
+
+// alone returns the cheapest type (index into ct.types) that holds the pod
+// by itself, and its price.
+func (vt *variantTemplate) alone(req vec) (int32, float64, bool) {
+	if vt.aloneReq != nil && slices.Equal(vt.aloneReq, req) {
+		return vt.aloneType, vt.alonePrice, vt.aloneOK
+	}
+	vt.aloneReq, vt.aloneOK = req, false
+	for i, t := range vt.types {
+		if fits(req, vt.ct.types[t].avail) {
+			vt.aloneType, vt.alonePrice, vt.aloneOK = t, vt.prices[i], true
+			break
+		}
+	}
+	return vt.aloneType, vt.alonePrice, vt.aloneOK
+}
+
+func taintString(t corev1.Taint) string {
+	if t.Value == "" {
+		return fmt.Sprintf("%s:%s", t.Key, t.Effect)
+	}
+	return fmt.Sprintf("%s=%s:%s", t.Key, t.Value, t.Effect)
+}
+
+func conflictReason(ct *compiledTemplate, v *variant, r *Requirement) string {
+	if pr := v.reqs.Get(r.Key); pr != nil {
+		if tr := ct.reqs.Get(r.Key); tr != nil {
+			return fmt.Sprintf("requires %s but the nodepool allows %s", pr.String(), tr.String())
+		}
+		return fmt.Sprintf("requires %s, which nodes of this nodepool do not have", pr.String())
+	}
+	return fmt.Sprintf("nodepool requirement %s cannot be met", r.String())
+}
+
+// noTypeReason explains why no instance type satisfies reqs: the first
+// requirement that on its own rules out every type, or the offerings.
+func noTypeReason(ct *compiledTemplate, reqs *Requirements) string {
+	if len(ct.types) == 0 {
+		return "no instance type satisfies the nodepool's requirements"
+	}
+	for _, r := range reqs.Items() {
+		switch r.Key {
+		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname:
+			continue
+		}
+		single := Requirements{}
+		single.Add(r)
+		any := false
+		for i := range ct.types {
+			if typeLabelsMatch(ct, &single, ct.types[i].it) {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return fmt.Sprintf("no instance type matches %s", r.String())
+		}
+	}
+	zones, cts := "any zone", "any capacity type"
+	if z := reqs.Get(offerings.LabelZone); z != nil {
+		zones = z.String()
+	}
+	if c := reqs.Get(offerings.LabelCapacityType); c != nil {
+		cts = c.String()
+	}
+	return fmt.Sprintf("no instance type has an available offering for %s and %s", zones, cts)
+}
+
+// typeLabelsMatch is typeMatches without the offering check.
+func typeLabelsMatch(ct *compiledTemplate, reqs *Requirements, it *offerings.InstanceType) bool {
+	for _, r := range reqs.Items() {
+		if v, ok := it.Labels[r.Key]; ok {
+			if !r.Matches(v, true) {
+				return false
+			}
+		} else if ct.typeKeys[r.Key] && !r.AllowsAbsent() {
+			return false
+		}
+	}
+	return true
+}

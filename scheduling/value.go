@@ -1,0 +1,70 @@
+package scheduling
+
+// Deciding whether a pod should join an open claim needs a price for spare
+// room: growing a claim to a bigger type costs more now, but the room it adds
+// will hold later pods. The solver values room at the dual prices of the
+// linear program "cover the workload's total cpu and memory with a fractional
+// mix of instance types at least cost" (the same program whose optimum is the
+// plan's cost lower bound). Under those prices no type is worth more than it
+// costs, and the types of the optimal mix cost exactly what they hold, so a
+// type's price less the value of its room measures how far it is from the
+// cheapest way to buy that workload. Room is only worth something while pods
+// remain to fill it, so its value is capped by the demand still unplaced:
+// near the end of a solve the rule becomes "join unless a node of the pod's
+// own is cheaper", and early on "join unless the bigger type is a worse buy".
+
+// dualPrices holds the LP dual: dollars per hour per millicore and per byte.
+type dualPrices struct {
+	cpu, memory float64
+}
+
+// solveDual maximises totalCPU*l1 + totalMem*l2 subject to
+// cpu_t*l1 + mem_t*l2 <= price_t for every type, l >= 0. For fixed l1 the
+// best l2 is min_t (price_t - cpu_t*l1)/mem_t, so the objective is a concave
+// function of l1 alone; a ternary search finds its maximum.
+func solveDual(cpu, mem []float64, price []float64, totalCPU, totalMem float64) dualPrices {
+	if len(price) == 0 {
+		return dualPrices{}
+	}
+	hi := -1.0
+	for i := range price {
+		if cpu[i] > 0 {
+			if r := price[i] / cpu[i]; hi < 0 || r < hi {
+				hi = r
+			}
+		}
+	}
+	if hi < 0 {
+		return dualPrices{}
+	}
+	best2 := func(l1 float64) float64 {
+		l2 := -1.0
+		for i := range price {
+			if mem[i] <= 0 {
+				continue
+			}
+			if r := (price[i] - cpu[i]*l1) / mem[i]; l2 < 0 || r < l2 {
+				l2 = r
+			}
+		}
+		return max(l2, 0)
+	}
+	objective := func(l1 float64) float64 { return totalCPU*l1 + totalMem*best2(l1) }
+	lo := 0.0
+	for range 100 {
+		m1, m2 := lo+(hi-lo)/3, hi-(hi-lo)/3
+		if objective(m1) < objective(m2) {
+			lo = m1
+		} else {
+			hi = m2
+		}
+	}
+	l1 := (lo + hi) / 2
+	return dualPrices{cpu: l1, memory: best2(l1)}
+}
+
+// roomValue is what spare room is worth, counting no more of it than the
+// pods still to be placed (remaining) can fill.
+func (d dualPrices) roomValue(cpu, memory int64, remaining *[2]int64) float64 {
+	return d.cpu*float64(min(cpu, remaining[0])) + d.memory*float64(min(memory, remaining[1]))
+}
