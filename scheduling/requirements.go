@@ -20,7 +20,7 @@ type Requirement struct {
 	complement bool
 	values     []string // sorted, unique
 	// allowAbsent: a node without the label satisfies the requirement.
-	allowAbsent bool
+	allowAbsent  bool
 	hasGt, hasLt bool
 	gt, lt       int64
 }

@@ -50,11 +50,11 @@ type solver struct {
 }
 
 type nodeState struct {
-	node      *corev1.Node
-	free      vec
-	ports     []hostPort
-	placed    []*corev1.Pod
-	taints    []corev1.Taint
+	node        *corev1.Node
+	free        vec
+	ports       []hostPort
+	placed      []*corev1.Pod
+	taints      []corev1.Taint
 	schedulable bool
 }
 

@@ -15,4 +15,6 @@ func (t *topology) claimRequirements(p *podInfo, c *claim, reqs *Requirements) (
 	return nil, true
 }
 
-func (t *topology) reason(p *podInfo, reqs *Requirements) string { return "topology constraints cannot be met" }
+func (t *topology) reason(p *podInfo, reqs *Requirements) string {
+	return "topology constraints cannot be met"
+}
