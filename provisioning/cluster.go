@@ -1,0 +1,130 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Cluster is what fleetpack reads from and does to a Kubernetes cluster. The
+// provisioner, empty-node removal and the interruption handler need nothing
+// else. MemoryCluster implements it in memory; provisioning/kubecluster
+// implements it with client-go.
+//
+// Objects returned by List* and Get* are the caller's: implementations return
+// copies, so callers may modify them.
+type Cluster interface {
+	// ListPods returns every pod in the cluster.
+	ListPods(ctx context.Context) ([]*corev1.Pod, error)
+	// ListNodes returns every node in the cluster.
+	ListNodes(ctx context.Context) ([]*corev1.Node, error)
+	// GetNode returns the named node, or an error satisfying IsNotFound.
+	GetNode(ctx context.Context, name string) (*corev1.Node, error)
+	// Changes returns a channel that receives a value after pods or nodes
+	// change. Notifications coalesce (the channel holds at most one), so a
+	// receiver must re-list rather than count them. The channel is closed
+	// when ctx is done.
+	Changes(ctx context.Context) <-chan struct{}
+
+	// CreateNode registers a node for an instance that was just launched,
+	// before its kubelet reports (the node is not Ready yet).
+	CreateNode(ctx context.Context, node *corev1.Node) error
+	// DeleteNode removes the node object. Pods bound to it are removed
+	// by the cluster (and re-created by their controllers).
+	DeleteNode(ctx context.Context, name string) error
+	// Cordon marks the node unschedulable.
+	Cordon(ctx context.Context, name string) error
+
+	// Nominate records that pod is expected to run on node (status
+	// nominatedNodeName), so that it is not provisioned for twice.
+	Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error
+	// Bind binds pod to node (the pods/binding subresource).
+	Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error
+	// Evict asks for pod to be evicted through the Eviction API, so that
+	// PodDisruptionBudgets hold: when a budget forbids it, the error
+	// satisfies IsEvictionBlocked and the caller should retry later.
+	// Evicting a pod that is already gone returns an IsNotFound error.
+	Evict(ctx context.Context, pod *corev1.Pod) error
+	// DeletePod deletes pod without consulting disruption budgets.
+	DeletePod(ctx context.Context, pod *corev1.Pod) error
+}
+
+// EventRecorder is implemented by clusters that can record Kubernetes events
+// on objects. The provisioner uses it when the Cluster has it.
+type EventRecorder interface {
+	// Event records an event of eventType (corev1.EventTypeNormal or
+	// corev1.EventTypeWarning) on obj.
+	Event(ctx context.Context, obj runtime.Object, eventType, reason, message string)
+}
+
+// EvictionBlockedError says an eviction was refused because a
+// PodDisruptionBudget allows no disruption now: the Eviction API's 429
+// TooManyRequests. Retry later.
+type EvictionBlockedError struct {
+	// Pod is namespace/name of the pod.
+	Pod string
+	// Budget is the name of the budget that blocked, if known.
+	Budget string
+	// Reason is the API server's or the budget's message.
+	Reason string
+}
+
+func (e *EvictionBlockedError) Error() string {
+	if e.Budget != "" {
+		return fmt.Sprintf("evicting pod %s: blocked by PodDisruptionBudget %s: %s", e.Pod, e.Budget, e.Reason)
+	}
+	return fmt.Sprintf("evicting pod %s: blocked: %s", e.Pod, e.Reason)
+}
+
+// IsEvictionBlocked reports whether err is or wraps an EvictionBlockedError.
+func IsEvictionBlocked(err error) bool {
+	var e *EvictionBlockedError
+	return errors.As(err, &e)
+}
+
+// NotFoundError says a pod or node does not exist.
+type NotFoundError struct {
+	// Kind is "Pod" or "Node".
+	Kind string
+	// Name is the object's name (namespace/name for pods).
+	Name string
+}
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %s not found", e.Kind, e.Name) }
+
+// IsNotFound reports whether err is or wraps a NotFoundError.
+func IsNotFound(err error) bool {
+	var e *NotFoundError
+	return errors.As(err, &e)
+}
+
+// PodKey is namespace/name.
+func PodKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
+
+// IsDaemonSetPod reports whether a DaemonSet controls pod.
+func IsDaemonSetPod(pod *corev1.Pod) bool {
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller && ref.Kind == "DaemonSet" {
+			return true
+		}
+	}
+	return false
+}
+
+// IsTerminal reports whether pod has finished (Succeeded or Failed).
+func IsTerminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// IsNodeReady reports whether node's Ready condition is True.
+func IsNodeReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
