@@ -1,0 +1,65 @@
+package interruption
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// value reads a counter's value (or a histogram's sample count).
+func value(t testing.TB, m prometheus.Metric) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case out.Counter != nil:
+		return out.Counter.GetValue()
+	case out.Histogram != nil:
+		return float64(out.Histogram.GetSampleCount())
+	case out.Gauge != nil:
+		return out.Gauge.GetValue()
+	}
+	t.Fatalf("unsupported metric %v", m.Desc())
+	return 0
+}
+
+func TestNewMetricsRegisters(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.MessagesReceived.WithLabelValues(string(KindSpotInterruption)).Inc()
+	m.Actions.WithLabelValues(string(KindSpotInterruption), "drain").Inc()
+	m.DrainDuration.WithLabelValues(string(KindSpotInterruption)).Observe(3)
+	m.DeadlineMisses.WithLabelValues(string(KindSpotInterruption)).Inc()
+	m.MessagesDropped.WithLabelValues("malformed").Inc()
+	m.DeleteFailures.Inc()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	for _, want := range []string{
+		"fleetpack_interruption_messages_received_total",
+		"fleetpack_interruption_messages_dropped_total",
+		"fleetpack_interruption_message_delete_failures_total",
+		"fleetpack_interruption_actions_total",
+		"fleetpack_interruption_drain_duration_seconds",
+		"fleetpack_interruption_deadline_misses_total",
+	} {
+		if !names[want] {
+			t.Errorf("metric %s not gathered", want)
+		}
+	}
+	// A second set on the same registry collides, and says so.
+	if _, err := NewMetrics(reg); err == nil {
+		t.Error("registering the metrics twice succeeded")
+	}
+}
