@@ -428,13 +428,12 @@ func (np *NodePool) Template(types []*offerings.InstanceType, used corev1.Resour
 	}
 	var kept []*offerings.InstanceType
 	for _, it := range types {
-		if !instanceTypeCompatible(&reqs, it) {
-			continue
+		if instanceTypeCompatible(&reqs, it) {
+			kept = append(kept, it)
 		}
-		if maxPods > 0 {
-			it = capMaxPods(it, maxPods)
-		}
-		kept = append(kept, it)
+	}
+	if maxPods > 0 {
+		kept = offerings.WithMaxPods(kept, maxPods)
 	}
 	return &scheduling.NodeTemplate{
 		NodePool:      np.Name,
@@ -478,16 +477,4 @@ func cloneTaints(in []corev1.Taint) []corev1.Taint {
 		in[i].DeepCopyInto(&out[i])
 	}
 	return out
-}
-
-// capMaxPods returns a copy of it whose pods capacity is at most maxPods; it
-// returns it itself when the cap changes nothing. Offerings are shared.
-func capMaxPods(it *offerings.InstanceType, maxPods int32) *offerings.InstanceType {
-	if q, ok := it.Capacity[corev1.ResourcePods]; ok && q.Value() <= int64(maxPods) {
-		return it
-	}
-	out := *it
-	out.Capacity = it.Capacity.DeepCopy()
-	out.Capacity[corev1.ResourcePods] = *resource.NewQuantity(int64(maxPods), resource.DecimalSI)
-	return &out
 }
