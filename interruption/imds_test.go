@@ -194,8 +194,8 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestIMDSSource(t *testing.T) {
 	ex := imdsExamples(t)
 	fake := &fakeIMDS{gets: map[string]int{}, bodies: map[string]string{
-		"/latest/meta-data/instance-id":                  testInstance,
-		"/latest/meta-data/" + IMDSPathMaintenance:       `[]`,
+		"/latest/meta-data/instance-id":            testInstance,
+		"/latest/meta-data/" + IMDSPathMaintenance: `[]`,
 	}}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
