@@ -141,6 +141,12 @@ func DefaultCatalog(opts CatalogOptions) ([]*InstanceType, error) {
 	return LoadCatalog(bytes.NewReader(defaultCatalogJSON), opts)
 }
 
+// DefaultCatalogFile returns the embedded us-east-1 catalog document itself:
+// its region, zones, sources, skipped types and raw entries.
+func DefaultCatalogFile() (*CatalogFile, error) {
+	return ParseCatalogFile(bytes.NewReader(defaultCatalogJSON))
+}
+
 // ParseCatalogFile decodes and validates a catalog document without building
 // InstanceTypes. Errors name the offending type (index and name) and field.
 func ParseCatalogFile(r io.Reader) (*CatalogFile, error) {

@@ -110,7 +110,7 @@ func TestDefaultCatalogMatchesKarpenterAllocatable(t *testing.T) {
 }
 
 func TestDefaultCatalogShape(t *testing.T) {
-	file, err := ParseCatalogFile(bytes.NewReader(defaultCatalogJSON))
+	file, err := DefaultCatalogFile()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,9 @@ type UnavailableOfferingsOptions struct {
 //
 // Expiry is decided by the injected clock: each entry stores its expiry time
 // and is compared with Clock.Now(), so a test's FakeClock.Step expires it.
-// The go-cache janitor only frees memory. It is safe for concurrent use.
+// The go-cache janitor only frees memory (by wall-clock time, so a fake clock
+// that lags the wall clock by more than the TTL can see a mark dropped early).
+// It is safe for concurrent use.
 type UnavailableOfferings struct {
 	cache  *cache.Cache
 	ttl    time.Duration
