@@ -1,0 +1,71 @@
+package provisioning
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the provisioner's Prometheus metrics. Build them with
+// NewMetrics; one set serves one Provisioner.
+type Metrics struct {
+	// PodsPending is the number of pending pods fleetpack saw at its last pass.
+	PodsPending prometheus.Gauge
+	// SchedulingDuration is how long each solve took, in seconds.
+	SchedulingDuration prometheus.Histogram
+	// NodesLaunched counts nodes launched, by nodepool and capacity_type.
+	NodesLaunched *prometheus.CounterVec
+	// NodesTerminated counts nodes removed, by nodepool, capacity_type and
+	// reason (empty, launch_failed).
+	NodesTerminated *prometheus.CounterVec
+	// LaunchFailures counts failed launches by nodepool and reason
+	// (insufficient_capacity, register_failed, error).
+	LaunchFailures *prometheus.CounterVec
+	// UnavailableOfferings counts capacity pools EC2 refused, by
+	// capacity_type, instance_type and zone.
+	UnavailableOfferings *prometheus.CounterVec
+	// PodsUnschedulable counts pods a pass could not place.
+	PodsUnschedulable prometheus.Counter
+}
+
+// NewMetrics builds the metrics and registers them on reg (nil: not
+// registered, useful in tests).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		PodsPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "fleetpack", Subsystem: "provisioner", Name: "pods_pending",
+			Help: "Pending pods seen at the last provisioning pass.",
+		}),
+		SchedulingDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "fleetpack", Subsystem: "provisioner", Name: "scheduling_duration_seconds",
+			Help:    "Time taken by one solve of pending pods.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		NodesLaunched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "nodes", Name: "launched_total",
+			Help: "Nodes launched, by nodepool and capacity type.",
+		}, []string{"nodepool", "capacity_type"}),
+		NodesTerminated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "nodes", Name: "terminated_total",
+			Help: "Nodes terminated, by nodepool, capacity type and reason.",
+		}, []string{"nodepool", "capacity_type", "reason"}),
+		LaunchFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "nodes", Name: "launch_failures_total",
+			Help: "Failed node launches, by nodepool and reason.",
+		}, []string{"nodepool", "reason"}),
+		UnavailableOfferings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "cloudprovider", Name: "unavailable_offerings_total",
+			Help: "Capacity pools the cloud refused for lack of capacity.",
+		}, []string{"capacity_type", "instance_type", "zone"}),
+		PodsUnschedulable: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "provisioner", Name: "pods_unschedulable_total",
+			Help: "Pods a provisioning pass could not place.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.PodsPending, m.SchedulingDuration, m.NodesLaunched, m.NodesTerminated, m.LaunchFailures, m.UnavailableOfferings, m.PodsUnschedulable} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

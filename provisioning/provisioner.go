@@ -1,0 +1,804 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/fleetpack/fleetpack/cloudprovider"
+	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/scheduling"
+)
+
+// Defaults for Options.
+const (
+	DefaultBatchIdleDuration     = time.Second
+	DefaultBatchMaxDuration      = 10 * time.Second
+	DefaultMaxConcurrentLaunches = 10
+	DefaultMaxICERetries         = 3
+	DefaultRetryInterval         = 30 * time.Second
+	DefaultNominationTTL         = 2 * time.Minute
+)
+
+// Options configures a Provisioner. Zero values take the defaults.
+type Options struct {
+	// Clock drives batching, nomination expiry and empty-node removal.
+	// Defaults to the real clock.
+	Clock clock.Clock
+	// BatchIdleDuration closes a batch when no new pending pod has arrived
+	// for this long.
+	BatchIdleDuration time.Duration
+	// BatchMaxDuration closes a batch this long after it opened, however
+	// busy.
+	BatchMaxDuration time.Duration
+	// MaxConcurrentLaunches bounds concurrent CloudProvider.Create calls.
+	MaxConcurrentLaunches int
+	// MaxICERetries bounds how often, within one pass, pods whose launch
+	// failed for lack of capacity are solved again against the narrower
+	// offerings.
+	MaxICERetries int
+	// RetryInterval is how often pods that could not be placed are tried
+	// again when nothing else changes.
+	RetryInterval time.Duration
+	// NominationTTL is how long a pod nominated to a Ready node may stay
+	// unbound before fleetpack provisions for it again.
+	NominationTTL time.Duration
+	// MaxInstanceTypes caps each claim's instance-type list (see
+	// scheduling.Input).
+	MaxInstanceTypes int
+	// Logger receives structured logs; defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics receives the provisioner's metrics; nil builds an unregistered
+	// set.
+	Metrics *Metrics
+}
+
+// Provisioner turns pending pods into nodes and empty nodes into money saved.
+// Run drives it; Provision, ProvisionNow and RemoveEmptyNodes are its steps,
+// callable directly (the interruption handler calls ProvisionNow).
+type Provisioner struct {
+	cluster Cluster
+	cloud   cloudprovider.CloudProvider
+	opts    Options
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics *Metrics
+
+	// passMu serialises passes, so that the capacity one pass launches is
+	// in the cluster before the next one counts it.
+	passMu sync.Mutex
+
+	mu         sync.Mutex
+	pools      []*NodePool
+	nominated  map[types.UID]nomination
+	emptySince map[string]time.Time
+
+	// hooks let tests observe the Run loop; nil in production.
+	hooks *runHooks
+}
+
+type nomination struct {
+	node string
+	at   time.Time
+}
+
+// LaunchedNode is a node launched by a pass, with the pods meant for it.
+type LaunchedNode struct {
+	Node     *corev1.Node
+	NodePool string
+	Pods     []*corev1.Pod
+}
+
+// Result is what a provisioning pass did.
+type Result struct {
+	// Launched are the nodes created.
+	Launched []LaunchedNode
+	// Existing are the pods nominated to nodes that already existed or were
+	// already in flight.
+	Existing []*scheduling.NodePlacement
+	// Unschedulable are the pods left pending, with the reason. They are
+	// tried again on a later pass.
+	Unschedulable []*scheduling.PodError
+}
+
+// Pods returns how many pods the pass placed.
+func (r *Result) Pods() int {
+	n := 0
+	for _, l := range r.Launched {
+		n += len(l.Pods)
+	}
+	for _, e := range r.Existing {
+		n += len(e.Pods)
+	}
+	return n
+}
+
+// New builds a Provisioner over cluster and cloud with the given NodePools,
+// which must be valid.
+func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, opts Options) (*Provisioner, error) {
+	if cluster == nil || cloud == nil {
+		return nil, errors.New("provisioning.New: cluster and cloud provider are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.BatchIdleDuration <= 0 {
+		opts.BatchIdleDuration = DefaultBatchIdleDuration
+	}
+	if opts.BatchMaxDuration <= 0 {
+		opts.BatchMaxDuration = DefaultBatchMaxDuration
+	}
+	if opts.BatchMaxDuration < opts.BatchIdleDuration {
+		return nil, fmt.Errorf("provisioning.New: Options.BatchMaxDuration (%s) is shorter than BatchIdleDuration (%s)", opts.BatchMaxDuration, opts.BatchIdleDuration)
+	}
+	if opts.MaxConcurrentLaunches <= 0 {
+		opts.MaxConcurrentLaunches = DefaultMaxConcurrentLaunches
+	}
+	if opts.MaxICERetries <= 0 {
+		opts.MaxICERetries = DefaultMaxICERetries
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = DefaultRetryInterval
+	}
+	if opts.NominationTTL <= 0 {
+		opts.NominationTTL = DefaultNominationTTL
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics, _ = NewMetrics(nil)
+	}
+	p := &Provisioner{
+		cluster: cluster, cloud: cloud, opts: opts, clock: opts.Clock,
+		log: opts.Logger, metrics: opts.Metrics,
+		nominated: map[types.UID]nomination{}, emptySince: map[string]time.Time{},
+	}
+	if err := p.SetNodePools(pools); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SetNodePools replaces the NodePools after validating all of them; on error
+// the old ones stay.
+func (p *Provisioner) SetNodePools(pools []*NodePool) error {
+	seen := map[string]bool{}
+	var errs []error
+	for i, np := range pools {
+		if np == nil {
+			errs = append(errs, fmt.Errorf("nodepools[%d]: is nil", i))
+			continue
+		}
+		if err := np.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[np.Name] {
+			errs = append(errs, fmt.Errorf("nodepool %q: metadata.name: duplicate", np.Name))
+		}
+		seen[np.Name] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pools = slices.Clone(pools)
+	return nil
+}
+
+// NodePools returns the current NodePools.
+func (p *Provisioner) NodePools() []*NodePool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.pools)
+}
+
+func (p *Provisioner) pool(name string) *NodePool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, np := range p.pools {
+		if np.Name == name {
+			return np
+		}
+	}
+	return nil
+}
+
+// snapshot is one consistent read of the cluster.
+type snapshot struct {
+	now   time.Time
+	pods  []*corev1.Pod
+	nodes map[string]*corev1.Node
+}
+
+func (p *Provisioner) snapshot(ctx context.Context) (*snapshot, error) {
+	nodes, err := p.cluster.ListNodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	pods, err := p.cluster.ListPods(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	s := &snapshot{now: p.clock.Now(), pods: pods, nodes: make(map[string]*corev1.Node, len(nodes))}
+	for _, n := range nodes {
+		s.nodes[n.Name] = n
+	}
+	return s, nil
+}
+
+// nominatedNode returns the node pod is expected to land on, or "" when it
+// needs capacity: it is neither bound nor nominated to a live node, or its
+// nomination by fleetpack to a Ready node has outlived NominationTTL.
+func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	nom, ours := p.nominated[pod.UID]
+	name := nom.node
+	if !ours {
+		name = pod.Status.NominatedNodeName
+	}
+	if name == "" {
+		return ""
+	}
+	node, ok := s.nodes[name]
+	if !ok || node.DeletionTimestamp != nil {
+		delete(p.nominated, pod.UID)
+		return ""
+	}
+	if ours && IsNodeReady(node) {
+		since := nom.at
+		if t := readySince(node); t.After(since) {
+			since = t
+		}
+		if s.now.Sub(since) > p.opts.NominationTTL {
+			delete(p.nominated, pod.UID)
+			return ""
+		}
+	}
+	return name
+}
+
+func readySince(node *corev1.Node) time.Time {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
+}
+
+// isPending reports whether pod wants a node fleetpack should find: unbound,
+// alive, not gated, not a daemonset pod.
+func isPending(pod *corev1.Pod) bool {
+	return pod.Spec.NodeName == "" && pod.DeletionTimestamp == nil && !IsTerminal(pod) &&
+		!IsDaemonSetPod(pod) && len(pod.Spec.SchedulingGates) == 0
+}
+
+// PendingPods returns the pods that need capacity now.
+func (p *Provisioner) PendingPods(ctx context.Context) ([]*corev1.Pod, error) {
+	s, err := p.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.pending(s), nil
+}
+
+func (p *Provisioner) pending(s *snapshot) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, pod := range s.pods {
+		if isPending(pod) && p.nominatedNode(s, pod) == "" {
+			out = append(out, pod)
+		}
+	}
+	return out
+}
+
+// Provision runs one pass over every pending pod: solve, launch, nominate.
+func (p *Provisioner) Provision(ctx context.Context) (*Result, error) {
+	p.passMu.Lock()
+	defer p.passMu.Unlock()
+	s, err := p.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pods := p.pending(s)
+	p.metrics.PodsPending.Set(float64(len(pods)))
+	if len(pods) == 0 {
+		return &Result{}, nil
+	}
+	return p.provision(ctx, s, pods, nil)
+}
+
+// ProvisionNow places pods at once, without waiting for a batch window: the
+// interruption handler calls it with the pods of a node that is going away,
+// after cordoning the node. Nodes currently holding any of the pods are
+// treated as leaving and are not considered for them. Capacity launched for
+// bound pods is recorded as in flight, so the pods' replacements, once
+// evicted and re-created, land on it instead of causing another launch.
+func (p *Provisioner) ProvisionNow(ctx context.Context, pods []*corev1.Pod) (*Result, error) {
+	p.passMu.Lock()
+	defer p.passMu.Unlock()
+	s, err := p.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	leaving := map[string]bool{}
+	var want []*corev1.Pod
+	for _, pod := range pods {
+		if pod == nil || IsDaemonSetPod(pod) || IsTerminal(pod) {
+			continue
+		}
+		if pod.Spec.NodeName != "" {
+			leaving[pod.Spec.NodeName] = true
+		}
+		want = append(want, pod)
+	}
+	if len(want) == 0 {
+		return &Result{}, nil
+	}
+	return p.provision(ctx, s, want, leaving)
+}
+
+// provision solves pods, launches claims, nominates, and re-solves pods whose
+// launch hit insufficient capacity. Caller holds passMu.
+func (p *Provisioner) provision(ctx context.Context, s *snapshot, pods []*corev1.Pod, leaving map[string]bool) (*Result, error) {
+	catalog, err := p.cloud.InstanceTypes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("getting instance types: %w", err)
+	}
+	res := &Result{}
+	refused := map[cloudprovider.OfferingKey]bool{}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if s, err = p.snapshot(ctx); err != nil {
+				return res, err
+			}
+		}
+		iced, err := p.round(ctx, s, pods, leaving, maskOfferings(catalog, refused), refused, res)
+		if err != nil {
+			return res, err
+		}
+		if len(iced) == 0 {
+			break
+		}
+		if attempt >= p.opts.MaxICERetries {
+			for _, f := range iced {
+				p.unschedulable(ctx, res, f.pod, fmt.Sprintf("launch failed after %d attempts: %v", attempt+1, f.err))
+			}
+			break
+		}
+		pods = pods[:0:0]
+		for _, f := range iced {
+			pods = append(pods, f.pod)
+		}
+		p.log.InfoContext(ctx, "re-solving pods after insufficient capacity", "pods", len(pods), "attempt", attempt+1, "refusedOfferings", len(refused))
+	}
+	p.metrics.PodsUnschedulable.Add(float64(len(res.Unschedulable)))
+	return res, nil
+}
+
+type podFailure struct {
+	pod *corev1.Pod
+	err error
+}
+
+// round is one solve-and-launch over pods. It returns the pods whose claims
+// failed for lack of capacity, having added the refused offerings to refused.
+func (p *Provisioner) round(ctx context.Context, s *snapshot, pods []*corev1.Pod, leaving map[string]bool, catalog []*offerings.InstanceType, refused map[cloudprovider.OfferingKey]bool, res *Result) ([]podFailure, error) {
+	in := p.input(ctx, s, pods, leaving, catalog)
+	start := p.clock.Now()
+	plan, err := scheduling.Solve(in)
+	p.metrics.SchedulingDuration.Observe(p.clock.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("solving %d pods: %w", len(pods), err)
+	}
+	for _, pe := range plan.Unschedulable {
+		p.unschedulable(ctx, res, pe.Pod, pe.Reason)
+	}
+	for _, placement := range plan.ExistingNodes {
+		var placed []*corev1.Pod
+		for _, pod := range placement.Pods {
+			if p.nominate(ctx, s.now, pod, placement.Node.Name) {
+				placed = append(placed, pod)
+			}
+		}
+		if len(placed) > 0 {
+			res.Existing = append(res.Existing, &scheduling.NodePlacement{Node: placement.Node, Pods: placed})
+		}
+	}
+
+	type outcome struct {
+		claim *scheduling.NodeClaim
+		node  *corev1.Node
+		err   error
+	}
+	outcomes := make([]outcome, len(plan.NodeClaims))
+	sem := make(chan struct{}, p.opts.MaxConcurrentLaunches)
+	var wg sync.WaitGroup
+	for i, claim := range plan.NodeClaims {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			node, err := p.launch(ctx, claim)
+			outcomes[i] = outcome{claim, node, err}
+		}()
+	}
+	wg.Wait()
+
+	var iced []podFailure
+	now := p.clock.Now()
+	for _, o := range outcomes {
+		pool := o.claim.Template.NodePool
+		if o.err != nil {
+			var ice *cloudprovider.InsufficientCapacityError
+			if errors.As(o.err, &ice) {
+				for _, k := range ice.Tried {
+					refused[k] = true
+					p.metrics.UnavailableOfferings.WithLabelValues(k.CapacityType, k.InstanceType, k.Zone).Inc()
+				}
+				if len(ice.Tried) == 0 {
+					// Nothing to narrow: retrying would fail the same way.
+					for _, pod := range o.claim.Pods {
+						p.unschedulable(ctx, res, pod, o.err.Error())
+					}
+					continue
+				}
+				for _, pod := range o.claim.Pods {
+					iced = append(iced, podFailure{pod, o.err})
+				}
+				continue
+			}
+			for _, pod := range o.claim.Pods {
+				p.unschedulable(ctx, res, pod, "launch failed: "+o.err.Error())
+			}
+			continue
+		}
+		launched := LaunchedNode{Node: o.node, NodePool: pool}
+		for _, pod := range o.claim.Pods {
+			if p.nominate(ctx, now, pod, o.node.Name) {
+				launched.Pods = append(launched.Pods, pod)
+			}
+		}
+		res.Launched = append(res.Launched, launched)
+	}
+	return iced, nil
+}
+
+// launch creates the instance and registers its node; if registration fails
+// the instance is terminated, so nothing leaks.
+func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (*corev1.Node, error) {
+	pool := claim.Template.NodePool
+	log := p.log.With("nodepool", pool, "claim", claim.Hostname, "pods", len(claim.Pods), "instanceTypes", len(claim.InstanceTypes))
+	node, err := p.cloud.Create(ctx, claim)
+	if err != nil {
+		reason := "error"
+		if cloudprovider.IsInsufficientCapacity(err) {
+			reason = "insufficient_capacity"
+		}
+		p.metrics.LaunchFailures.WithLabelValues(pool, reason).Inc()
+		log.WarnContext(ctx, "launch failed", "reason", reason, "error", err)
+		return nil, err
+	}
+	if node.Name == "" && node.Spec.ProviderID != "" {
+		node.Name = node.Spec.ProviderID[strings.LastIndex(node.Spec.ProviderID, "/")+1:]
+	}
+	if err := p.cluster.CreateNode(ctx, node); err != nil {
+		p.metrics.LaunchFailures.WithLabelValues(pool, "register_failed").Inc()
+		// The context may be what failed; terminate regardless of it.
+		cleanup := context.WithoutCancel(ctx)
+		if derr := p.cloud.Delete(cleanup, node.Spec.ProviderID); derr != nil && !cloudprovider.IsNotFound(derr) {
+			log.ErrorContext(ctx, "registering node failed and terminating its instance failed too; the instance may leak", "node", node.Name, "providerID", node.Spec.ProviderID, "error", err, "deleteError", derr)
+			return nil, fmt.Errorf("registering node %s: %w (terminating instance %s: %v)", node.Name, err, node.Spec.ProviderID, derr)
+		}
+		p.metrics.NodesTerminated.WithLabelValues(pool, node.Labels[offerings.LabelCapacityType], "launch_failed").Inc()
+		log.WarnContext(ctx, "registering node failed; instance terminated", "node", node.Name, "error", err)
+		return nil, fmt.Errorf("registering node %s: %w", node.Name, err)
+	}
+	p.metrics.NodesLaunched.WithLabelValues(pool, node.Labels[offerings.LabelCapacityType]).Inc()
+	log.InfoContext(ctx, "launched node", "node", node.Name, "providerID", node.Spec.ProviderID,
+		"instanceType", node.Labels[offerings.LabelInstanceType], "zone", node.Labels[offerings.LabelZone],
+		"capacityType", node.Labels[offerings.LabelCapacityType])
+	return node, nil
+}
+
+// nominate records pod's expected node and tells the cluster. Bound pods
+// (ProvisionNow's) are only recorded in the result: their replacements will
+// find the capacity free. It reports whether the pod counts as placed.
+func (p *Provisioner) nominate(ctx context.Context, now time.Time, pod *corev1.Pod, node string) bool {
+	if pod.Spec.NodeName != "" {
+		return true
+	}
+	if err := p.cluster.Nominate(ctx, pod, node); err != nil {
+		if IsNotFound(err) {
+			p.log.DebugContext(ctx, "pod gone before nomination", "pod", PodKey(pod), "node", node)
+			return false
+		}
+		p.log.WarnContext(ctx, "nominating pod failed", "pod", PodKey(pod), "node", node, "error", err)
+	}
+	p.mu.Lock()
+	p.nominated[pod.UID] = nomination{node: node, at: now}
+	p.mu.Unlock()
+	if rec, ok := p.cluster.(EventRecorder); ok {
+		rec.Event(ctx, pod, corev1.EventTypeNormal, "Nominated", fmt.Sprintf("Pod should schedule on node %s", node))
+	}
+	return true
+}
+
+func (p *Provisioner) unschedulable(ctx context.Context, res *Result, pod *corev1.Pod, reason string) {
+	res.Unschedulable = append(res.Unschedulable, &scheduling.PodError{Pod: pod, Reason: reason})
+	p.log.WarnContext(ctx, "pod could not be placed", "pod", PodKey(pod), "reason", reason)
+	if rec, ok := p.cluster.(EventRecorder); ok {
+		rec.Event(ctx, pod, corev1.EventTypeWarning, "FailedScheduling", "Failed to provision capacity: "+reason)
+	}
+}
+
+// input builds the solver's problem from the snapshot.
+func (p *Provisioner) input(ctx context.Context, s *snapshot, pods []*corev1.Pod, leaving map[string]bool, catalog []*offerings.InstanceType) scheduling.Input {
+	solving := make(map[types.UID]bool, len(pods))
+	for _, pod := range pods {
+		solving[pod.UID] = true
+	}
+	onNode := map[string][]*corev1.Pod{}
+	daemonSets := map[types.UID]*corev1.Pod{}
+	for _, pod := range s.pods {
+		if IsTerminal(pod) || solving[pod.UID] {
+			continue
+		}
+		if IsDaemonSetPod(pod) {
+			if ref := controllerUID(pod); ref != "" {
+				if _, ok := daemonSets[ref]; !ok {
+					daemonSets[ref] = daemonSetTemplate(pod)
+				}
+			}
+		}
+		switch {
+		case pod.Spec.NodeName != "":
+			onNode[pod.Spec.NodeName] = append(onNode[pod.Spec.NodeName], pod)
+		case isPending(pod):
+			if n := p.nominatedNode(s, pod); n != "" {
+				onNode[n] = append(onNode[n], pod)
+			}
+		}
+	}
+	pools := p.NodePools()
+	used := map[string]corev1.ResourceList{}
+	in := scheduling.Input{Pods: pods, MaxInstanceTypes: p.opts.MaxInstanceTypes}
+	for _, name := range slices.Sorted(maps.Keys(s.nodes)) {
+		node := s.nodes[name]
+		if pool := node.Labels[offerings.LabelNodePool]; pool != "" && node.DeletionTimestamp == nil {
+			addUsage(used, pool, node)
+		}
+		if leaving[name] || node.DeletionTimestamp != nil {
+			continue
+		}
+		in.Nodes = append(in.Nodes, scheduling.ExistingNode{Node: p.withoutStartupTaints(node, pools), Pods: onNode[name]})
+	}
+	for _, uid := range slices.Sorted(maps.Keys(daemonSets)) {
+		in.DaemonSetPods = append(in.DaemonSetPods, daemonSets[uid])
+	}
+	for _, np := range pools {
+		t, err := np.Template(catalog, used[np.Name])
+		if err != nil {
+			p.log.ErrorContext(ctx, "skipping nodepool", "nodepool", np.Name, "error", err)
+			continue
+		}
+		in.Templates = append(in.Templates, t)
+	}
+	return in
+}
+
+func addUsage(used map[string]corev1.ResourceList, pool string, node *corev1.Node) {
+	u := used[pool]
+	if u == nil {
+		u = corev1.ResourceList{}
+		used[pool] = u
+	}
+	for name, q := range node.Status.Capacity {
+		sum := u[name]
+		sum.Add(q)
+		u[name] = sum
+	}
+	n := u[scheduling.ResourceNodes]
+	n.Add(*resource.NewQuantity(1, resource.DecimalSI))
+	u[scheduling.ResourceNodes] = n
+}
+
+// withoutStartupTaints hides the NodePool's startup taints: an agent removes
+// them once the node is up, so pods need not tolerate them.
+func (p *Provisioner) withoutStartupTaints(node *corev1.Node, pools []*NodePool) *corev1.Node {
+	var np *NodePool
+	for _, candidate := range pools {
+		if candidate.Name == node.Labels[offerings.LabelNodePool] {
+			np = candidate
+		}
+	}
+	if np == nil || len(np.Spec.Template.Spec.StartupTaints) == 0 || len(node.Spec.Taints) == 0 {
+		return node
+	}
+	out := node.DeepCopy()
+	out.Spec.Taints = slices.DeleteFunc(out.Spec.Taints, func(t corev1.Taint) bool {
+		return slices.ContainsFunc(np.Spec.Template.Spec.StartupTaints, func(st corev1.Taint) bool { return st.MatchTaint(&t) })
+	})
+	return out
+}
+
+func controllerUID(pod *corev1.Pod) types.UID {
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			return ref.UID
+		}
+	}
+	return ""
+}
+
+// daemonSetTemplate turns a running daemonset pod into the pod its daemonset
+// would run on a new node: unbound, without the per-node affinity the
+// daemonset controller adds.
+func daemonSetTemplate(pod *corev1.Pod) *corev1.Pod {
+	out := pod.DeepCopy()
+	out.Spec.NodeName = ""
+	out.Status = corev1.PodStatus{}
+	if a := out.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		kept := terms[:0]
+		for _, t := range terms {
+			t.MatchFields = nil
+			if len(t.MatchExpressions) > 0 {
+				kept = append(kept, t)
+			}
+		}
+		if len(kept) == 0 {
+			a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = nil
+		} else {
+			a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms = kept
+		}
+	}
+	return out
+}
+
+// maskOfferings returns types with the refused offerings marked unavailable,
+// copying only the types that change.
+func maskOfferings(types []*offerings.InstanceType, refused map[cloudprovider.OfferingKey]bool) []*offerings.InstanceType {
+	if len(refused) == 0 {
+		return types
+	}
+	out := make([]*offerings.InstanceType, len(types))
+	for i, it := range types {
+		out[i] = it
+		for j, o := range it.Offerings {
+			if o.Available && refused[cloudprovider.OfferingKey{CapacityType: o.CapacityType, InstanceType: it.Name, Zone: o.Zone}] {
+				if out[i] == it {
+					c := *it
+					c.Offerings = slices.Clone(it.Offerings)
+					out[i] = &c
+				}
+				out[i].Offerings[j].Available = false
+			}
+		}
+	}
+	return out
+}
+
+// RemoveEmptyNodes cordons and deletes every node of a known NodePool that
+// has held no non-daemonset pods (bound or nominated) for the pool's
+// consolidateAfter, terminating its instance. It returns the removed nodes
+// and when the next node would become due (zero if none is waiting).
+func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time, error) {
+	p.passMu.Lock()
+	defer p.passMu.Unlock()
+	s, err := p.snapshot(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	busy := p.busyNodes(s)
+	var removed []string
+	var next time.Time
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(s.nodes)) {
+		node := s.nodes[name]
+		np := p.pool(node.Labels[offerings.LabelNodePool])
+		if np == nil || node.DeletionTimestamp != nil {
+			continue
+		}
+		p.mu.Lock()
+		if busy[name] {
+			delete(p.emptySince, name)
+			p.mu.Unlock()
+			continue
+		}
+		since, ok := p.emptySince[name]
+		if !ok {
+			since = s.now
+			p.emptySince[name] = since
+		}
+		p.mu.Unlock()
+		due := since.Add(np.ConsolidateAfter())
+		if s.now.Before(due) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+			continue
+		}
+		if err := p.removeEmpty(ctx, node, np, s.now.Sub(since)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, name)
+	}
+	// Forget nodes that are gone.
+	p.mu.Lock()
+	for name := range p.emptySince {
+		if _, ok := s.nodes[name]; !ok {
+			delete(p.emptySince, name)
+		}
+	}
+	p.mu.Unlock()
+	return removed, next, errors.Join(errs...)
+}
+
+// busyNodes returns the nodes that hold or expect a non-daemonset pod.
+func (p *Provisioner) busyNodes(s *snapshot) map[string]bool {
+	busy := map[string]bool{}
+	for _, pod := range s.pods {
+		if IsDaemonSetPod(pod) || IsTerminal(pod) {
+			continue
+		}
+		if pod.Spec.NodeName != "" {
+			busy[pod.Spec.NodeName] = true
+		} else if n := p.nominatedNode(s, pod); n != "" {
+			busy[n] = true
+		}
+	}
+	return busy
+}
+
+func (p *Provisioner) removeEmpty(ctx context.Context, node *corev1.Node, np *NodePool, emptyFor time.Duration) error {
+	log := p.log.With("node", node.Name, "nodepool", np.Name, "providerID", node.Spec.ProviderID)
+	if err := p.cluster.Cordon(ctx, node.Name); err != nil {
+		if IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("cordoning empty node %s: %w", node.Name, err)
+	}
+	// A pod may have been bound between the snapshot and the cordon.
+	s, err := p.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	if p.busyNodes(s)[node.Name] {
+		log.WarnContext(ctx, "empty node received a pod while being removed; left cordoned")
+		return nil
+	}
+	if node.Spec.ProviderID != "" {
+		if err := p.cloud.Delete(ctx, node.Spec.ProviderID); err != nil && !cloudprovider.IsNotFound(err) {
+			return fmt.Errorf("terminating instance %s of empty node %s: %w", node.Spec.ProviderID, node.Name, err)
+		}
+	}
+	if err := p.cluster.DeleteNode(ctx, node.Name); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("deleting empty node %s: %w", node.Name, err)
+	}
+	p.mu.Lock()
+	delete(p.emptySince, node.Name)
+	p.mu.Unlock()
+	p.metrics.NodesTerminated.WithLabelValues(np.Name, node.Labels[offerings.LabelCapacityType], "empty").Inc()
+	log.InfoContext(ctx, "removed empty node", "emptyFor", emptyFor)
+	if rec, ok := p.cluster.(EventRecorder); ok {
+		rec.Event(ctx, node, corev1.EventTypeNormal, "RemovedEmptyNode", fmt.Sprintf("Node held no pods for %s (consolidateAfter %s)", emptyFor, np.ConsolidateAfter()))
+	}
+	return nil
+}
