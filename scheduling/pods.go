@@ -15,6 +15,8 @@ type podInfo struct {
 	requests  vec
 	hostPorts []hostPort
 	class     *podClass
+	// size orders pods for packing, largest first.
+	size float64
 }
 
 // hostPort is a port a pod binds on its node; two pods binding the same one

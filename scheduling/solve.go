@@ -47,6 +47,7 @@ type solver struct {
 	scratchPrices []float64
 	// remaining is the cpu and memory of pods not yet placed.
 	remaining [2]int64
+	last      lastPlacement
 }
 
 type nodeState struct {
@@ -63,12 +64,21 @@ type claim struct {
 	// vt is the variant template whose requirements equal reqs, so pods of
 	// that variant join without intersecting requirements again.
 	vt       *variantTemplate
-	reqs     Requirements
+	reqs Requirements
+	// all is every candidate type, cheapest first under reqs; some may no
+	// longer fit (finish filters them). It may be shared with a
+	// variantTemplate and is never written in place.
+	all       []int32
+	allPrices []float64
+	// types is the part of all's Pareto front (see paretoFront) from the
+	// cheapest type that holds the claim: the only types a join can grow
+	// into. Also shared, resliced only.
 	types    []int32
 	prices   []float64
 	requests vec
-	// headroom is, per dimension, the most any remaining type has left.
-	headroom     vec
+	// maxAvail is, per dimension, the most any of types offers; a pod
+	// that needs more than maxAvail-requests cannot join.
+	maxAvail     vec
 	pods         []*corev1.Pod
 	ports        []hostPort
 	hostname     string
@@ -199,7 +209,7 @@ func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
 }
 
 func (s *solver) solve() *Plan {
-	slices.SortStableFunc(s.pods, comparePods)
+	s.sortPods()
 	for _, p := range s.pods {
 		s.remaining[0] += p.requests[dimCPU]
 		s.remaining[1] += p.requests[dimMemory]
@@ -218,15 +228,27 @@ func (s *solver) solve() *Plan {
 	return s.finish()
 }
 
-// comparePods orders pods largest first; names break ties so that input
-// order does not change the plan.
-func comparePods(a, b *podInfo) int {
-	return cmp.Or(
-		cmp.Compare(b.requests[dimCPU], a.requests[dimCPU]),
-		cmp.Compare(b.requests[dimMemory], a.requests[dimMemory]),
-		strings.Compare(a.pod.Namespace, b.pod.Namespace),
-		strings.Compare(a.pod.Name, b.pod.Name),
-	)
+// sortPods orders pods largest first, where size is the pod's cpu and memory
+// valued at the first template's dual prices (see value.go), so that a
+// memory-heavy pod counts as large as a cpu-heavy one of the same worth.
+// Names break ties so that input order does not change the plan.
+func (s *solver) sortPods() {
+	d := dualPrices{cpu: 1}
+	if len(s.templates) > 0 && (s.templates[0].duals.cpu > 0 || s.templates[0].duals.memory > 0) {
+		d = s.templates[0].duals
+	}
+	for _, p := range s.pods {
+		p.size = d.cpu*float64(p.requests[dimCPU]) + d.memory*float64(p.requests[dimMemory])
+	}
+	slices.SortStableFunc(s.pods, func(a, b *podInfo) int {
+		return cmp.Or(
+			cmp.Compare(b.size, a.size),
+			cmp.Compare(b.requests[dimCPU], a.requests[dimCPU]),
+			cmp.Compare(b.requests[dimMemory], a.requests[dimMemory]),
+			strings.Compare(a.pod.Namespace, b.pod.Namespace),
+			strings.Compare(a.pod.Name, b.pod.Name),
+		)
+	})
 }
 
 func (s *solver) unschedulable(p *podInfo, reason string) {
@@ -239,15 +261,46 @@ func (s *solver) unschedulable(p *podInfo, reason string) {
 func (s *solver) place(p *podInfo) (string, bool) {
 	var reason string
 	for _, v := range p.class.variants {
-		if s.placeOnNode(p, v) || s.placeOnClaim(p, v) {
+		nodeStart, claimStart := s.resumeFrom(p, v)
+		if i := s.placeOnNode(p, v, nodeStart); i >= 0 {
+			s.last = lastPlacement{pod: p, variant: v, node: i}
+			return "", true
+		}
+		if i := s.placeOnClaim(p, v, claimStart); i >= 0 {
+			s.last = lastPlacement{pod: p, variant: v, node: len(s.nodes), claim: i}
 			return "", true
 		}
 		var ok bool
 		if reason, ok = s.placeOnNewClaim(p, v); ok {
+			s.last = lastPlacement{pod: p, variant: v, node: len(s.nodes), claim: len(s.claims) - 1}
 			return "", true
 		}
 	}
+	s.last = lastPlacement{}
 	return reason, false
+}
+
+// lastPlacement remembers where the previous pod went. Pods of one workload
+// are sorted next to each other; when the next pod is identical (same class,
+// same requests, no topology constraints), the nodes and claims before the
+// previous pod's are unchanged since they turned that pod away, so the search
+// resumes there instead of asking each of them again. Existing nodes would
+// answer the same; a claim's join rule could in principle answer differently
+// as fewer pods remain, and the solver accepts that approximation for a
+// search linear in the number of workloads rather than of pods.
+type lastPlacement struct {
+	pod         *podInfo
+	variant     *variant
+	node, claim int
+}
+
+func (s *solver) resumeFrom(p *podInfo, v *variant) (int, int) {
+	l := &s.last
+	if l.pod == nil || l.variant != v || l.pod.class != p.class || !s.topology.independent(p) ||
+		!slices.Equal(l.pod.requests, p.requests) || len(l.pod.hostPorts) != len(p.hostPorts) {
+		return 0, 0
+	}
+	return l.node, l.claim
 }
 
 func (s *solver) variantTemplate(p *podInfo, v *variant, ct *compiledTemplate) *variantTemplate {
@@ -259,8 +312,11 @@ func (s *solver) variantTemplate(p *podInfo, v *variant, ct *compiledTemplate) *
 	return vt
 }
 
-func (s *solver) placeOnNode(p *podInfo, v *variant) bool {
-	for _, n := range s.nodes {
+// placeOnNode puts p on the first existing node from start that takes it and
+// returns its index, or -1.
+func (s *solver) placeOnNode(p *podInfo, v *variant, start int) int {
+	for i := start; i < len(s.nodes); i++ {
+		n := s.nodes[i]
 		if !n.schedulable || !fits(p.requests, n.free) || portsConflict(n.ports, p.hostPorts) {
 			continue
 		}
@@ -274,25 +330,27 @@ func (s *solver) placeOnNode(p *podInfo, v *variant) bool {
 		n.ports = append(n.ports, p.hostPorts...)
 		n.placed = append(n.placed, p.pod)
 		s.topology.record(p, n.node.Labels, nil)
-		return true
+		return i
 	}
-	return false
+	return -1
 }
 
-func (s *solver) placeOnClaim(p *podInfo, v *variant) bool {
-	for _, c := range s.claims {
-		if s.tryClaim(c, p, v) {
-			return true
+// placeOnClaim adds p to the first open claim from start that takes it and
+// returns its index, or -1.
+func (s *solver) placeOnClaim(p *podInfo, v *variant, start int) int {
+	for i := start; i < len(s.claims); i++ {
+		if s.tryClaim(s.claims[i], p, v) {
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // tryClaim adds p to c if some type still holds everything and the claim's
 // price rises by no more than a node of p's own would cost.
 func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
 	for d, r := range p.requests {
-		if r > c.headroom[d] {
+		if r > c.maxAvail[d]-c.requests[d] {
 			return false
 		}
 	}
@@ -325,14 +383,22 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
 	}
 	if reqs == &c.reqs {
 		// Same requirements: the types keep their order and prices, so
-		// the first type that fits is the new cheapest.
+		// the first type that fits is the new cheapest, and no type dearer
+		// than the join rule's ceiling can be worth growing into.
+		ceiling := math.Inf(1)
 		for i, t := range c.types {
+			if c.prices[i] > ceiling {
+				return false
+			}
 			if s.typeFits(c, t, p.requests) {
 				if i > 0 && !s.worthJoining(c, p, t, c.prices[i], aloneType, alonePrice) {
 					return false
 				}
-				s.commit(c, p, vt, nil)
+				s.commit(c, p, vt, nil, i)
 				return true
+			}
+			if i == 0 {
+				ceiling = s.joinCeiling(c, p, aloneType, alonePrice)
 			}
 		}
 		return false
@@ -341,8 +407,23 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
 	if len(types) == 0 || !s.worthJoining(c, p, types[0], prices[0], aloneType, alonePrice) {
 		return false
 	}
-	s.commit(c, p, vt, reqs)
+	s.commit(c, p, vt, reqs, 0)
 	return true
+}
+
+// apartCost is the price of keeping p off claim c, less the value of the
+// room that leaves on c's cheapest type and on p's own node.
+func (s *solver) apartCost(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
+	cur, own := c.ct.types[c.types[0]].avail, c.ct.types[alone].avail
+	room := c.ct.duals.roomValue(cur[dimCPU]-c.requests[dimCPU]+own[dimCPU]-p.requests[dimCPU], cur[dimMemory]-c.requests[dimMemory]+own[dimMemory]-p.requests[dimMemory], &s.remaining)
+	return c.prices[0] + alonePrice - room
+}
+
+// joinCeiling bounds the price of any type worth growing c into for p: the
+// room a join leaves is worth at most what the remaining pods can fill.
+func (s *solver) joinCeiling(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
+	d := &c.ct.duals
+	return s.apartCost(c, p, alone, alonePrice) + d.cpu*float64(s.remaining[0]) + d.memory*float64(s.remaining[1]) + 1e-9
 }
 
 // worthJoining decides whether p should grow claim c from its cheapest type
@@ -353,11 +434,9 @@ func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, 
 	if c.types[0] == grown && price <= c.prices[0] {
 		return true
 	}
-	d := &c.ct.duals
-	cur, next, own := c.ct.types[c.types[0]].avail, c.ct.types[grown].avail, c.ct.types[alone].avail
-	joinRoom := d.roomValue(next[dimCPU]-c.requests[dimCPU]-p.requests[dimCPU], next[dimMemory]-c.requests[dimMemory]-p.requests[dimMemory], &s.remaining)
-	apartRoom := d.roomValue(cur[dimCPU]-c.requests[dimCPU]+own[dimCPU]-p.requests[dimCPU], cur[dimMemory]-c.requests[dimMemory]+own[dimMemory]-p.requests[dimMemory], &s.remaining)
-	return price-joinRoom <= c.prices[0]+alonePrice-apartRoom+1e-9
+	next := c.ct.types[grown].avail
+	joinRoom := c.ct.duals.roomValue(next[dimCPU]-c.requests[dimCPU]-p.requests[dimCPU], next[dimMemory]-c.requests[dimMemory]-p.requests[dimMemory], &s.remaining)
+	return price-joinRoom <= s.apartCost(c, p, alone, alonePrice)+1e-9
 }
 
 // typeFits reports whether type t holds the claim's pods plus extra, within
@@ -379,7 +458,7 @@ func (s *solver) typeFits(c *claim, t int32, extra vec) bool {
 // cheapest first under reqs, in scratch buffers.
 func (s *solver) narrowTypes(c *claim, vt *variantTemplate, reqs *Requirements, extra vec) ([]int32, []float64) {
 	types, prices := s.scratchTypes[:0], s.scratchPrices[:0]
-	for _, t := range c.types {
+	for _, t := range c.all {
 		if !vt.has(t) || !s.typeFits(c, t, extra) {
 			continue
 		}
@@ -399,53 +478,95 @@ func (s *solver) narrowTypes(c *claim, vt *variantTemplate, reqs *Requirements, 
 // commit adds p to c. reqs, when not nil, are the claim's new requirements
 // (and s.scratch holds the matching types); otherwise requirements stay and
 // the claim's types are filtered in place.
-func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Requirements) {
+func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Requirements, first int) {
 	if reqs != nil {
 		c.reqs = reqs.Clone()
-		c.types = append(c.types[:0], s.scratchTypes...)
-		c.prices = append(c.prices[:0], s.scratchPrices...)
+		s.setTypes(c, slices.Clone(s.scratchTypes), slices.Clone(s.scratchPrices))
 		c.vt = nil
 		if requirementsEqual(&c.reqs, &vt.reqs) {
 			c.vt = vt
 		}
 	} else {
-		kept := 0
-		for i, t := range c.types {
-			if s.typeFits(c, t, p.requests) {
-				c.types[kept], c.prices[kept] = t, c.prices[i]
-				kept++
-			}
-		}
-		c.types, c.prices = c.types[:kept], c.prices[:kept]
+		// Front types cheaper than the first that holds the grown claim
+		// never will again.
+		c.types, c.prices = c.types[first:], c.prices[first:]
 	}
 	c.requests.add(p.requests)
 	c.pods = append(c.pods, p.pod)
 	c.ports = append(c.ports, p.hostPorts...)
-	s.refresh(c)
+	s.reserveLimits(c)
 	s.topology.record(p, nil, c)
 }
 
-// refresh recomputes the claim's headroom and limit reservation after its
-// types changed.
-func (s *solver) refresh(c *claim) {
-	for d := range c.headroom {
-		c.headroom[d] = math.MinInt64
+// setTypes gives c a freshly built candidate list (all types fit the pod
+// being added).
+func (s *solver) setTypes(c *claim, all []int32, prices []float64) {
+	c.all, c.allPrices = all, prices
+	c.types, c.prices = paretoFront(c.ct, all, prices)
+	c.maxAvail = maxAvail(c.ct, all, s.dims.len())
+}
+
+// maxAvail is the per-dimension maximum avail over types.
+func maxAvail(ct *compiledTemplate, types []int32, dims int) vec {
+	out := make(vec, dims)
+	for _, t := range types {
+		for d, a := range ct.types[t].avail {
+			out[d] = max(out[d], a)
+		}
+	}
+	return out
+}
+
+// paretoFront keeps, of types sorted cheapest first, those that no cheaper
+// (or equally priced, earlier) kept type dominates in every resource. A
+// dominated type is never the cheapest that fits, so scans for the type a
+// claim grows into need only the front: tens of types instead of hundreds.
+// Under resource limits a bigger type may be barred where a smaller one is
+// not, so limited templates keep every type.
+func paretoFront(ct *compiledTemplate, types []int32, prices []float64) ([]int32, []float64) {
+	if ct.limitedResources {
+		return types, prices
+	}
+	var front []int32
+	var frontPrices []float64
+	for i, t := range types {
+		avail := ct.types[t].avail
+		dominated := false
+		for _, f := range front {
+			if fits(avail, ct.types[f].avail) {
+				dominated = true
+				break
+			}
+		}
+		if !dominated {
+			front = append(front, t)
+			frontPrices = append(frontPrices, prices[i])
+		}
+	}
+	return front, frontPrices
+}
+
+// reserveLimits holds back, from a limited template's remaining cpu and
+// memory, the capacity of the largest type the claim may launch as.
+func (s *solver) reserveLimits(c *claim) {
+	if !c.ct.limitedResources {
+		return
 	}
 	var maxCPU, maxMem int64
-	for i, t := range c.types {
+	n := 0
+	for _, t := range c.all {
 		ti := &c.ct.types[t]
-		for d := range c.headroom {
-			c.headroom[d] = max(c.headroom[d], ti.avail[d]-c.requests[d])
+		if !fits(c.requests, ti.avail) {
+			continue
 		}
-		if i < s.maxTypes {
-			maxCPU, maxMem = max(maxCPU, ti.capacity[dimCPU]), max(maxMem, ti.capacity[dimMemory])
+		maxCPU, maxMem = max(maxCPU, ti.capacity[dimCPU]), max(maxMem, ti.capacity[dimMemory])
+		if n++; n == s.maxTypes {
+			break
 		}
 	}
-	if c.ct.limitedResources {
-		c.ct.remainingCPU += c.reservedCPU - maxCPU
-		c.ct.remainingMemory += c.reservedMem - maxMem
-		c.reservedCPU, c.reservedMem = maxCPU, maxMem
-	}
+	c.ct.remainingCPU += c.reservedCPU - maxCPU
+	c.ct.remainingMemory += c.reservedMem - maxMem
+	c.reservedCPU, c.reservedMem = maxCPU, maxMem
 }
 
 func requirementsEqual(a, b *Requirements) bool {
@@ -477,7 +598,7 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: node limit reached", ct.t.NodePool))
 			continue
 		}
-		c := &claim{ct: ct, requests: make(vec, s.dims.len()), headroom: make(vec, s.dims.len())}
+		c := &claim{ct: ct, requests: make(vec, s.dims.len())}
 		reqs := &vt.reqs
 		topoReqs, ok := s.topology.claimRequirements(p, c, reqs)
 		if !ok {
@@ -487,8 +608,7 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
 		if topoReqs != nil {
 			reqs = topoReqs
 		}
-		c.types, c.prices = s.newClaimTypes(ct, vt, reqs, p.requests)
-		if len(c.types) == 0 {
+		if !s.newClaimTypes(c, vt, reqs, p.requests) {
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, s.resourceReason(ct, vt, reqs, p.requests)))
 			continue
 		}
@@ -502,7 +622,7 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
 		c.requests.add(p.requests)
 		c.pods = append(c.pods, p.pod)
 		c.ports = append(c.ports, p.hostPorts...)
-		s.refresh(c)
+		s.reserveLimits(c)
 		s.topology.record(p, nil, c)
 		return "", true
 	}
@@ -515,29 +635,39 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
 	return strings.Join(reasons, "; "), false
 }
 
-func (s *solver) newClaimTypes(ct *compiledTemplate, vt *variantTemplate, reqs *Requirements, req vec) ([]int32, []float64) {
-	probe := &claim{ct: ct, requests: make(vec, s.dims.len())}
+// newClaimTypes gives a new claim its candidate types for a first pod
+// needing req, and reports whether any type holds it.
+func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, reqs *Requirements, req vec) bool {
+	if reqs == &vt.reqs {
+		// The common case shares the variant's lists instead of copying
+		// hundreds of types per claim.
+		for i, t := range vt.front {
+			if s.typeFits(c, t, req) {
+				c.all, c.allPrices = vt.types, vt.prices
+				c.types, c.prices = vt.front[i:], vt.frontPrices[i:]
+				c.maxAvail = vt.maxAvail
+				return true
+			}
+		}
+		return false
+	}
 	var types []int32
 	var prices []float64
-	for i, t := range vt.types {
-		if !s.typeFits(probe, t, req) {
+	for _, t := range vt.types {
+		it := c.ct.types[t].it
+		if !s.typeFits(c, t, req) || !typeMatches(c.ct, reqs, it) {
 			continue
 		}
-		price := vt.prices[i]
-		if reqs != &vt.reqs {
-			it := ct.types[t].it
-			if !typeMatches(ct, reqs, it) {
-				continue
-			}
-			price, _ = cheapestPrice(reqs, it)
-		}
+		price, _ := cheapestPrice(reqs, it)
 		types = append(types, t)
 		prices = append(prices, price)
 	}
-	if reqs != &vt.reqs {
-		sortByPrice(ct, types, prices)
+	if len(types) == 0 {
+		return false
 	}
-	return types, prices
+	sortByPrice(c.ct, types, prices)
+	s.setTypes(c, types, prices)
+	return true
 }
 
 // resourceReason explains why no type of the template holds the pod.
@@ -572,17 +702,21 @@ func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, reqs 
 
 func (s *solver) finish() *Plan {
 	for _, c := range s.claims {
-		n := min(len(c.types), s.maxTypes)
 		claim := &NodeClaim{
 			Template:      c.ct.t,
 			Hostname:      c.hostname,
 			Requirements:  c.reqs,
-			InstanceTypes: make([]*offerings.InstanceType, n),
+			InstanceTypes: make([]*offerings.InstanceType, 0, min(len(c.all), s.maxTypes)),
 			Pods:          c.pods,
 			PodRequests:   s.dims.list(c.requests),
 		}
-		for i := 0; i < n; i++ {
-			claim.InstanceTypes[i] = c.ct.types[c.types[i]].it
+		for _, t := range c.all {
+			if ti := &c.ct.types[t]; fits(c.requests, ti.avail) {
+				claim.InstanceTypes = append(claim.InstanceTypes, ti.it)
+				if len(claim.InstanceTypes) == s.maxTypes {
+					break
+				}
+			}
 		}
 		claim.DaemonSetRequests = s.dims.list(c.ct.types[c.types[0]].daemonSet)
 		s.plan.NodeClaims = append(s.plan.NodeClaims, claim)

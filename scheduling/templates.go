@@ -207,7 +207,10 @@ type variantTemplate struct {
 	// types are indices into ct.types that satisfy reqs, cheapest first.
 	types  []int32
 	prices []float64 // parallel to types
-	member []uint64  // bitset over ct.types
+	// front is the Pareto front of types (see paretoFront).
+	front       []int32
+	frontPrices []float64
+	member      []uint64 // bitset over ct.types
 	// maxAvail is, per dimension, the largest avail among types.
 	maxAvail vec
 	// alone caches the cheapest type that fits a pod alone, for the last
@@ -249,6 +252,7 @@ func compileVariantTemplate(ct *compiledTemplate, v *variant, tolerations []core
 		return vt
 	}
 	sortByPrice(ct, vt.types, vt.prices)
+	vt.front, vt.frontPrices = paretoFront(ct, vt.types, vt.prices)
 	vt.ok = true
 	return vt
 }

@@ -18,3 +18,7 @@ func (t *topology) claimRequirements(p *podInfo, c *claim, reqs *Requirements) (
 func (t *topology) reason(p *podInfo, reqs *Requirements) string {
 	return "topology constraints cannot be met"
 }
+
+// independent reports whether p's placement neither depends on nor changes
+// what other pods' constraints see.
+func (t *topology) independent(p *podInfo) bool { return true }
