@@ -63,7 +63,7 @@ type claim struct {
 	ct *compiledTemplate
 	// vt is the variant template whose requirements equal reqs, so pods of
 	// that variant join without intersecting requirements again.
-	vt       *variantTemplate
+	vt   *variantTemplate
 	reqs Requirements
 	// all is every candidate type, cheapest first under reqs; some may no
 	// longer fit (finish filters them). It may be shared with a
