@@ -15,13 +15,18 @@ import (
 
 // pool is one override of a fleet request: an offering of an instance type,
 // the subnet it launches into, and its rank in the claim's list.
+// It is kept small: a claim has hundreds and each Create builds them.
 type pool struct {
-	key      cloudprovider.OfferingKey
 	it       *offerings.InstanceType
-	price    float64
+	zone     string
 	subnetID string
-	arch     string
-	rank     int
+	price    float64
+	rank     int32
+	arch     int32 // index into Provider.archs
+}
+
+func (pl *pool) key(ct string) cloudprovider.OfferingKey {
+	return cloudprovider.OfferingKey{CapacityType: ct, InstanceType: pl.it.Name, Zone: pl.zone}
 }
 
 // pools returns the claim's launchable pools of capacity type ct, in the
@@ -31,41 +36,65 @@ type pool struct {
 // subnet, of an architecture with a launch template, and not pricier than
 // maxPrice (when maxPrice > 0).
 //
-// its is the claim's instance types with the unavailable offerings applied.
-func (p *Provider) pools(claim *scheduling.NodeClaim, its []*offerings.InstanceType, ct string, subnets map[string]string, maxPrice float64) []pool {
-	out := make([]pool, 0, len(its)*len(subnets))
+// its is the claim's instance types with the unavailable offerings applied;
+// zoneSubnets holds only the zones the claim allows.
+func (p *Provider) pools(its []*offerings.InstanceType, ct string, zoneSubnets map[string]string, maxPrice float64) []pool {
+	var out []pool
 	for rank, it := range its {
-		arch := it.Labels[offerings.LabelArch]
-		if arch == "" {
-			arch = "amd64"
-		}
-		if _, ok := p.opts.LaunchTemplates[arch]; !ok {
+		arch := p.archIndex(it)
+		if arch < 0 {
 			continue
 		}
 		for _, o := range it.Offerings {
 			if o.CapacityType != ct || !o.Available || (maxPrice > 0 && o.Price > maxPrice) {
 				continue
 			}
-			subnet, ok := subnets[o.Zone]
+			subnet, ok := zoneSubnets[o.Zone]
 			if !ok {
 				continue
 			}
-			// The same checks as claim.Offerings, without its allocation:
-			// this loop runs for every launch.
-			if !claim.Requirements.Allows(offerings.LabelZone, o.Zone) || !claim.Requirements.Allows(offerings.LabelCapacityType, ct) {
-				continue
+			if out == nil {
+				out = make([]pool, 0, (len(its)-rank)*len(zoneSubnets))
 			}
-			out = append(out, pool{
-				key:      cloudprovider.OfferingKey{CapacityType: ct, InstanceType: it.Name, Zone: o.Zone},
-				it:       it,
-				price:    o.Price,
-				subnetID: subnet,
-				arch:     arch,
-				rank:     rank,
-			})
+			out = append(out, pool{it: it, zone: o.Zone, subnetID: subnet, price: o.Price, rank: int32(rank), arch: arch})
 		}
 	}
 	return out
+}
+
+// cheapest returns the price of the cheapest pool pools would return for
+// ct, without building them, and false if there is none.
+func (p *Provider) cheapest(its []*offerings.InstanceType, ct string, zoneSubnets map[string]string) (float64, bool) {
+	best, found := 0.0, false
+	for _, it := range its {
+		if p.archIndex(it) < 0 {
+			continue
+		}
+		for _, o := range it.Offerings {
+			if o.CapacityType != ct || !o.Available || (found && o.Price >= best) {
+				continue
+			}
+			if _, ok := zoneSubnets[o.Zone]; ok {
+				best, found = o.Price, true
+			}
+		}
+	}
+	return best, found
+}
+
+// archIndex returns the index in p.archs of the type's architecture, or -1
+// if no launch template serves it.
+func (p *Provider) archIndex(it *offerings.InstanceType) int32 {
+	arch := it.Labels[offerings.LabelArch]
+	if arch == "" {
+		arch = "amd64"
+	}
+	for i, a := range p.archs {
+		if a == arch {
+			return int32(i)
+		}
+	}
+	return -1
 }
 
 // choosePools picks the capacity type for the next CreateFleet and its
@@ -76,36 +105,47 @@ func (p *Provider) choosePools(claim *scheduling.NodeClaim, allowSpot, allowOD b
 	// One Apply per attempt: it snapshots the marks once instead of a cache
 	// lookup per offering.
 	its := p.unavailable.Apply(claim.InstanceTypes[:min(len(claim.InstanceTypes), p.opts.MaxInstanceTypes)])
-	var od []pool
-	if allowOD {
-		od = p.pools(claim, its, offerings.CapacityTypeOnDemand, subnets, 0)
+	// The claim's zone requirement, checked once per zone rather than per
+	// offering.
+	zoneSubnets := make(map[string]string, len(subnets))
+	for z, s := range subnets {
+		if claim.Requirements.Allows(offerings.LabelZone, z) {
+			zoneSubnets[z] = s
+		}
 	}
 	if allowSpot {
 		maxPrice := 0.0
-		if len(od) > 0 {
-			maxPrice = od[0].price
-			for _, o := range od[1:] {
-				maxPrice = min(maxPrice, o.price)
-			}
+		if allowOD {
+			maxPrice, _ = p.cheapest(its, offerings.CapacityTypeOnDemand, zoneSubnets)
 		}
-		if spot := p.pools(claim, its, offerings.CapacityTypeSpot, subnets, maxPrice); len(spot) > 0 {
+		if spot := p.pools(its, offerings.CapacityTypeSpot, zoneSubnets, maxPrice); len(spot) > 0 {
 			return offerings.CapacityTypeSpot, spot
 		}
 	}
-	return offerings.CapacityTypeOnDemand, od
+	if !allowOD {
+		return offerings.CapacityTypeSpot, nil
+	}
+	return offerings.CapacityTypeOnDemand, p.pools(its, offerings.CapacityTypeOnDemand, zoneSubnets, 0)
 }
 
 // fleetRequest builds the instant CreateFleet request for pools of capacity
 // type ct: one launch template config per architecture, one override per
 // pool carrying its zone and subnet (so errors map back to the pool).
 func (p *Provider) fleetRequest(claim *scheduling.NodeClaim, ct string, pools []pool, strategy types.SpotAllocationStrategy, token string) *ec2.CreateFleetInput {
-	var configs []types.FleetLaunchTemplateConfigRequest
-	archIndex := make(map[string]int, 2)
+	perArch := make([]int, len(p.archs))
+	for i := range pools {
+		perArch[pools[i].arch]++
+	}
+	configs := make([]types.FleetLaunchTemplateConfigRequest, 0, 2)
+	configIndex := make([]int, len(p.archs))
+	for i := range configIndex {
+		configIndex[i] = -1
+	}
 	for i := range pools {
 		pl := &pools[i]
-		idx, ok := archIndex[pl.arch]
-		if !ok {
-			lt := p.opts.LaunchTemplates[pl.arch]
+		idx := configIndex[pl.arch]
+		if idx < 0 {
+			lt := p.opts.LaunchTemplates[p.archs[pl.arch]]
 			spec := &types.FleetLaunchTemplateSpecificationRequest{Version: strPtr("$Latest")}
 			if lt.ID != "" {
 				spec.LaunchTemplateId = strPtr(lt.ID)
@@ -116,16 +156,16 @@ func (p *Provider) fleetRequest(claim *scheduling.NodeClaim, ct string, pools []
 				spec.Version = strPtr(lt.Version)
 			}
 			idx = len(configs)
-			archIndex[pl.arch] = idx
+			configIndex[pl.arch] = idx
 			configs = append(configs, types.FleetLaunchTemplateConfigRequest{
 				LaunchTemplateSpecification: spec,
-				Overrides:                   make([]types.FleetLaunchTemplateOverridesRequest, 0, len(pools)),
+				Overrides:                   make([]types.FleetLaunchTemplateOverridesRequest, 0, perArch[pl.arch]),
 			})
 		}
 		ov := types.FleetLaunchTemplateOverridesRequest{
-			InstanceType:     types.InstanceType(pl.key.InstanceType),
+			InstanceType:     types.InstanceType(pl.it.Name),
 			SubnetId:         &pl.subnetID,
-			AvailabilityZone: &pl.key.Zone,
+			AvailabilityZone: &pl.zone,
 		}
 		if ct == offerings.CapacityTypeSpot && strategy == types.SpotAllocationStrategyCapacityOptimizedPrioritized {
 			// Lower is preferred: the claim's cheapest type first.

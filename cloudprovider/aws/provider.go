@@ -30,6 +30,9 @@ type Provider struct {
 	clock       clock.Clock
 	log         *slog.Logger
 
+	// archs are the architectures with a launch template, sorted.
+	archs []string
+
 	mu      sync.Mutex
 	subnets subnetCache
 }
@@ -44,7 +47,12 @@ func New(api EC2API, opts Options) (*Provider, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	return &Provider{api: api, opts: opts, unavailable: opts.Unavailable, clock: opts.Clock, log: opts.Logger}, nil
+	archs := make([]string, 0, len(opts.LaunchTemplates))
+	for a := range opts.LaunchTemplates {
+		archs = append(archs, a)
+	}
+	slices.Sort(archs)
+	return &Provider{api: api, opts: opts, unavailable: opts.Unavailable, clock: opts.Clock, log: opts.Logger, archs: archs}, nil
 }
 
 func validateClaim(claim *scheduling.NodeClaim) error {
@@ -122,7 +130,7 @@ func (p *Provider) Create(ctx context.Context, claim *scheduling.NodeClaim) (*co
 		if len(out.Errors) == 0 {
 			// Nothing launched and nothing said: count every pool as tried.
 			for _, pl := range pools {
-				tried = append(tried, pl.key)
+				tried = append(tried, pl.key(ct))
 			}
 		}
 		if res.reason != "" {
@@ -139,7 +147,7 @@ func samePools(a, b []pool) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].key != b[i].key || a[i].subnetID != b[i].subnetID {
+		if a[i].it != b[i].it || a[i].zone != b[i].zone || a[i].subnetID != b[i].subnetID {
 			return false
 		}
 	}
@@ -222,7 +230,7 @@ func errorPools(e *types.CreateFleetError, ct string, pools []pool) ([]cloudprov
 		keys := make([]cloudprovider.OfferingKey, 0, len(pools))
 		subnetIDs := make([]string, 0, len(pools))
 		for _, pl := range pools {
-			keys = append(keys, pl.key)
+			keys = append(keys, pl.key(ct))
 			subnetIDs = append(subnetIDs, pl.subnetID)
 		}
 		return keys, subnetIDs
@@ -230,8 +238,8 @@ func errorPools(e *types.CreateFleetError, ct string, pools []pool) ([]cloudprov
 	zone, subnet := deref(ov.AvailabilityZone), deref(ov.SubnetId)
 	if zone == "" || subnet == "" {
 		for _, pl := range pools {
-			if string(ov.InstanceType) == pl.key.InstanceType && (pl.subnetID == subnet || pl.key.Zone == zone) {
-				zone, subnet = pl.key.Zone, pl.subnetID
+			if string(ov.InstanceType) == pl.it.Name && (pl.subnetID == subnet || pl.zone == zone) {
+				zone, subnet = pl.zone, pl.subnetID
 				break
 			}
 		}
