@@ -18,9 +18,11 @@ import (
 	"github.com/fleetpack/fleetpack/scheduling"
 )
 
-// maxFleetAttempts bounds the CreateFleet calls of one Create: Spot, then
-// what is left of Spot or on-demand after the marks, and once more.
-const maxFleetAttempts = 4
+// maxFleetAttempts bounds the CreateFleet calls of one Create per capacity
+// type. Each attempt drops the pools the previous one was refused, so more
+// than one is needed only when EC2 reports fewer pools than it tried; Spot
+// running out of attempts still leaves on-demand its own.
+const maxFleetAttempts = 3
 
 // Provider is the EC2 implementation of cloudprovider.CloudProvider.
 type Provider struct {
@@ -98,20 +100,31 @@ func (p *Provider) Create(ctx context.Context, claim *scheduling.NodeClaim) (*co
 		return nil, fmt.Errorf("launching claim %q: Requirements: %s allows neither spot nor on-demand", claim.Hostname, offerings.LabelCapacityType)
 	}
 	var (
-		tried    []cloudprovider.OfferingKey
-		reason   = "no available offering"
-		previous []pool
+		tried      []cloudprovider.OfferingKey
+		reason     = "no available offering"
+		previous   []pool
+		previousCT string
 	)
-	for attempt := 0; attempt < maxFleetAttempts; attempt++ {
+	attempts := map[string]int{}
+	for {
 		subnets, err := p.zonalSubnets(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("launching claim %q: %w", claim.Hostname, err)
 		}
-		ct, pools := p.choosePools(claim, allowSpot, allowOD, subnets)
-		if len(pools) == 0 || samePools(pools, previous) {
+		spotLeft := allowSpot && attempts[offerings.CapacityTypeSpot] < maxFleetAttempts
+		odLeft := allowOD && attempts[offerings.CapacityTypeOnDemand] < maxFleetAttempts
+		ct, pools := p.choosePools(claim, spotLeft, odLeft, subnets)
+		if len(pools) == 0 {
 			break
 		}
-		previous = pools
+		if ct == previousCT && samePools(pools, previous) {
+			// EC2 refused these pools without saying which: asking again
+			// would get the same answer. Give up on this capacity type.
+			attempts[ct] = maxFleetAttempts
+			continue
+		}
+		previous, previousCT = pools, ct
+		attempts[ct]++
 		in := p.fleetRequest(claim, ct, pools, strategy, newClientToken())
 		out, err := p.api.CreateFleet(ctx, in)
 		if err != nil {
