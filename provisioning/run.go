@@ -45,11 +45,19 @@ func (b *batcher) due(now time.Time) bool {
 
 func (b *batcher) reset() { b.open = false }
 
+// loopState is what the Run loop knows when it is about to wait.
+type loopState struct {
+	pending int
+	open    bool
+	// retryAt and emptyAt are when unplaceable pods are retried and when the
+	// next empty node is due (zero: none).
+	retryAt, emptyAt time.Time
+}
+
 // runHooks let tests see the loop's state each time it is about to wait.
 type runHooks struct {
-	// waiting is called before the loop blocks, with the number of pending
-	// pods it knows of and whether a batch is open.
-	waiting func(pending int, batchOpen bool)
+	// waiting is called before the loop blocks.
+	waiting func(loopState)
 	// batch is called after each provisioning pass the loop runs.
 	batch func(*Result, error)
 	// removed is called after each empty-node pass that removed nodes.
@@ -159,7 +167,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			timerC = timer.C()
 		}
 		if p.hooks != nil && p.hooks.waiting != nil {
-			p.hooks.waiting(pending, b.open)
+			p.hooks.waiting(loopState{pending: pending, open: b.open, retryAt: retryAt, emptyAt: emptyAt})
 		}
 		select {
 		case <-ctx.Done():
