@@ -1,0 +1,390 @@
+package kubecluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+
+	"github.com/fleetpack/fleetpack/provisioning"
+)
+
+// DefaultFieldManager is the field manager fleetpack's writes carry.
+const DefaultFieldManager = "fleetpack"
+
+// Options configures a Cluster.
+type Options struct {
+	// FieldManager names fleetpack in managedFields; defaults to
+	// DefaultFieldManager.
+	FieldManager string
+	// ResyncPeriod is the informers' resync period; 0 disables resync.
+	ResyncPeriod time.Duration
+	// Clock stamps events; defaults to the real clock.
+	Clock clock.PassiveClock
+	// Logger receives errors that have no caller to return to (event
+	// recording); defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Cluster implements provisioning.Cluster on a Kubernetes API server through
+// client-go: reads come from shared informers, writes go to the API (cordon
+// as a strategic-merge patch, nominations as a status patch, binds through
+// pods/binding, evictions through policy/v1 Eviction).
+//
+// Informer caches lag the writes that fleetpack makes. So that a provisioning
+// pass right after a launch still sees the capacity it bought, nodes created
+// and pods nominated through this Cluster are overlaid on the cache until the
+// cache has caught up.
+type Cluster struct {
+	client  kubernetes.Interface
+	opts    Options
+	factory informers.SharedInformerFactory
+	pods    corelisters.PodLister
+	nodes   corelisters.NodeLister
+	synced  []cache.InformerSynced
+
+	mu sync.Mutex
+	// created holds nodes created here that the cache has not shown yet.
+	created map[string]*corev1.Node
+	// nominated holds nominations made here until the cache shows a newer
+	// version of the pod than the one nominated.
+	nominated map[types.UID]overlayNomination
+
+	subMu sync.Mutex
+	subs  map[int]chan struct{}
+	subID int
+}
+
+type overlayNomination struct {
+	node string
+	// resourceVersion is the cached pod's version when it was nominated.
+	resourceVersion string
+}
+
+var (
+	_ provisioning.Cluster       = (*Cluster)(nil)
+	_ provisioning.EventRecorder = (*Cluster)(nil)
+)
+
+// New builds a Cluster on client. Call Start before using it.
+func New(client kubernetes.Interface, opts Options) (*Cluster, error) {
+	if client == nil {
+		return nil, errors.New("kubecluster.New: client is required")
+	}
+	if opts.FieldManager == "" {
+		opts.FieldManager = DefaultFieldManager
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Cluster{
+		client: client, opts: opts,
+		factory:   informers.NewSharedInformerFactory(client, opts.ResyncPeriod),
+		created:   map[string]*corev1.Node{},
+		nominated: map[types.UID]overlayNomination{},
+		subs:      map[int]chan struct{}{},
+	}
+	podInformer := c.factory.Core().V1().Pods()
+	nodeInformer := c.factory.Core().V1().Nodes()
+	c.pods, c.nodes = podInformer.Lister(), nodeInformer.Lister()
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.notify() },
+		UpdateFunc: func(any, any) { c.notify() },
+		DeleteFunc: func(any) { c.notify() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{podInformer.Informer(), nodeInformer.Informer()} {
+		reg, err := inf.AddEventHandler(handler)
+		if err != nil {
+			return nil, fmt.Errorf("kubecluster.New: adding event handler: %w", err)
+		}
+		c.synced = append(c.synced, inf.HasSynced, reg.HasSynced)
+	}
+	return c, nil
+}
+
+// Start starts the informers and waits until their caches have synced or
+// ctx is done. The informers stop when ctx is done.
+func (c *Cluster) Start(ctx context.Context) error {
+	c.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("kubecluster: waiting for pod and node caches: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+func (c *Cluster) notify() {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	for _, ch := range c.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Changes implements provisioning.Cluster.
+func (c *Cluster) Changes(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	c.subMu.Lock()
+	id := c.subID
+	c.subID++
+	c.subs[id] = ch
+	c.subMu.Unlock()
+	go func() {
+		<-ctx.Done()
+		c.subMu.Lock()
+		delete(c.subs, id)
+		close(ch)
+		c.subMu.Unlock()
+	}()
+	return ch
+}
+
+// ListPods implements provisioning.Cluster.
+func (c *Cluster) ListPods(ctx context.Context) ([]*corev1.Pod, error) {
+	cached, err := c.pods.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*corev1.Pod, 0, len(cached))
+	seen := make(map[types.UID]bool, len(cached))
+	for _, p := range cached {
+		p = p.DeepCopy()
+		seen[p.UID] = true
+		if nom, ok := c.nominated[p.UID]; ok {
+			if p.ResourceVersion != nom.resourceVersion || p.Spec.NodeName != "" {
+				// The cache has seen our write or a later one.
+				delete(c.nominated, p.UID)
+			} else {
+				p.Status.NominatedNodeName = nom.node
+			}
+		}
+		out = append(out, p)
+	}
+	for uid := range c.nominated {
+		if !seen[uid] {
+			delete(c.nominated, uid)
+		}
+	}
+	return out, nil
+}
+
+// ListNodes implements provisioning.Cluster.
+func (c *Cluster) ListNodes(ctx context.Context) ([]*corev1.Node, error) {
+	cached, err := c.nodes.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*corev1.Node, 0, len(cached)+len(c.created))
+	for _, n := range cached {
+		delete(c.created, n.Name)
+		out = append(out, n.DeepCopy())
+	}
+	for _, n := range c.created {
+		out = append(out, n.DeepCopy())
+	}
+	return out, nil
+}
+
+// GetNode implements provisioning.Cluster.
+func (c *Cluster) GetNode(ctx context.Context, name string) (*corev1.Node, error) {
+	n, err := c.nodes.Get(name)
+	if err == nil {
+		return n.DeepCopy(), nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.created[name]; ok {
+		return n.DeepCopy(), nil
+	}
+	return nil, &provisioning.NotFoundError{Kind: "Node", Name: name}
+}
+
+// CreateNode implements provisioning.Cluster. A node the kubelet registered
+// first (AlreadyExists) counts as created.
+func (c *Cluster) CreateNode(ctx context.Context, node *corev1.Node) error {
+	created, err := c.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{FieldManager: c.opts.FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating node %s: %w", node.Name, err)
+	}
+	c.mu.Lock()
+	c.created[created.Name] = created
+	c.mu.Unlock()
+	c.notify()
+	return nil
+}
+
+// DeleteNode implements provisioning.Cluster.
+func (c *Cluster) DeleteNode(ctx context.Context, name string) error {
+	c.mu.Lock()
+	delete(c.created, name)
+	c.mu.Unlock()
+	err := c.client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return &provisioning.NotFoundError{Kind: "Node", Name: name}
+	}
+	if err != nil {
+		return fmt.Errorf("deleting node %s: %w", name, err)
+	}
+	return nil
+}
+
+// Cordon implements provisioning.Cluster with a strategic-merge patch that
+// touches only spec.unschedulable.
+func (c *Cluster) Cordon(ctx context.Context, name string) error {
+	_, err := c.client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType,
+		[]byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{FieldManager: c.opts.FieldManager})
+	if apierrors.IsNotFound(err) {
+		return &provisioning.NotFoundError{Kind: "Node", Name: name}
+	}
+	if err != nil {
+		return fmt.Errorf("cordoning node %s: %w", name, err)
+	}
+	return nil
+}
+
+// Nominate implements provisioning.Cluster by patching the pod's
+// status.nominatedNodeName (a merge patch on the status subresource).
+func (c *Cluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error {
+	patch := fmt.Sprintf(`{"status":{"nominatedNodeName":%q}}`, nodeName)
+	_, err := c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, []byte(patch),
+		metav1.PatchOptions{FieldManager: c.opts.FieldManager}, "status")
+	if apierrors.IsNotFound(err) {
+		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
+	}
+	if err != nil {
+		return fmt.Errorf("nominating pod %s to %s: %w", provisioning.PodKey(pod), nodeName, err)
+	}
+	// The caller's copy came from the cache: once the cache holds any other
+	// version, it has caught up with this patch (or something later).
+	c.mu.Lock()
+	c.nominated[pod.UID] = overlayNomination{node: nodeName, resourceVersion: pod.ResourceVersion}
+	c.mu.Unlock()
+	return nil
+}
+
+// Bind implements provisioning.Cluster through pods/binding, with the pod's
+// UID as a precondition so a re-created pod of the same name is not bound.
+func (c *Cluster) Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error {
+	binding := &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: nodeName},
+	}
+	err := c.client.CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{FieldManager: c.opts.FieldManager})
+	if apierrors.IsNotFound(err) {
+		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
+	}
+	if err != nil {
+		return fmt.Errorf("binding pod %s to %s: %w", provisioning.PodKey(pod), nodeName, err)
+	}
+	return nil
+}
+
+// Evict implements provisioning.Cluster through policy/v1 Eviction. A 429
+// TooManyRequests (a PodDisruptionBudget forbids it now) becomes a
+// *provisioning.EvictionBlockedError.
+func (c *Cluster) Evict(ctx context.Context, pod *corev1.Pod) error {
+	eviction := &policyv1.Eviction{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+	}
+	if pod.UID != "" {
+		uid := pod.UID
+		eviction.DeleteOptions = &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}
+	}
+	err := c.client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, eviction)
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsTooManyRequests(err):
+		return &provisioning.EvictionBlockedError{Pod: provisioning.PodKey(pod), Reason: err.Error()}
+	case apierrors.IsNotFound(err):
+		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
+	case apierrors.IsConflict(err) && strings.Contains(err.Error(), "UID"):
+		// The precondition failed: the pod we meant is gone.
+		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
+	}
+	return fmt.Errorf("evicting pod %s: %w", provisioning.PodKey(pod), err)
+}
+
+// DeletePod implements provisioning.Cluster, with the pod's UID as a
+// precondition.
+func (c *Cluster) DeletePod(ctx context.Context, pod *corev1.Pod) error {
+	opts := metav1.DeleteOptions{}
+	if pod.UID != "" {
+		uid := pod.UID
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
+	if apierrors.IsNotFound(err) {
+		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
+	}
+	if err != nil {
+		return fmt.Errorf("deleting pod %s: %w", provisioning.PodKey(pod), err)
+	}
+	return nil
+}
+
+// Event implements provisioning.EventRecorder by creating a core/v1 Event.
+// Failures are logged, not returned: events are best effort.
+func (c *Cluster) Event(ctx context.Context, obj runtime.Object, eventType, reason, message string) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	kind := "Pod"
+	if _, isNode := obj.(*corev1.Node); isNode {
+		kind = "Node"
+	} else if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind != "" {
+		kind = gvk.Kind
+	}
+	ns := m.GetNamespace()
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
+	now := metav1.NewTime(c.opts.Clock.Now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", m.GetName(), now.UnixNano()), Namespace: ns},
+		InvolvedObject: corev1.ObjectReference{
+			Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName(), UID: m.GetUID(),
+			APIVersion: "v1", ResourceVersion: m.GetResourceVersion(),
+		},
+		Reason: reason, Message: message, Type: eventType,
+		Source:         corev1.EventSource{Component: c.opts.FieldManager},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "fleetpack.dev/" + c.opts.FieldManager,
+		ReportingInstance:   c.opts.FieldManager,
+	}
+	if _, err := c.client.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{FieldManager: c.opts.FieldManager}); err != nil {
+		c.opts.Logger.WarnContext(ctx, "recording event failed", "object", m.GetName(), "reason", reason, "error", err)
+	}
+}
