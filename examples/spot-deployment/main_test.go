@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestWalkthrough runs the whole replay and checks the lines that tell the
+// story, in order.
+func TestWalkthrough(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s\nstdout:\n%s", code, errOut.String(), out.String())
+	}
+	text := out.String()
+	steps := []struct{ name, re string }{
+		{"default NodePool", `NodePool default applied: capacity types on-demand,spot, labels intent=apps`},
+		{"batch NodePool", `NodePool batch applied: capacity types spot, labels intent=batch`},
+		{"scale up", `kubectl scale deployment inflate-spot --replicas 2 \(was 0\)`},
+		{"one spot node for both pods", `launched (\S+) \(\S+ spot us-east-1\w, NodePool default, \$[0-9.]+/h\) for inflate-spot-\d+, inflate-spot-\d+\n`},
+		{"pods run", `pods running on \S+: inflate-spot-\d+, inflate-spot-\d+`},
+		{"kubectl listing", `NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+ARCH\s+INSTANCE-TYPE\s+NODEPOOL\s+ZONE\s+CAPACITY-TYPE\nip-\S+\s+Ready\s+<none>\s+\d+s\s+\S+\s+(amd64|arm64)\s+\S+\s+default\s+us-east-1\w\s+spot\n`},
+		{"spot exhausted", `EC2: every Spot pool in us-east-1 is out of capacity`},
+		{"on-demand fallback", `launched \S+ \(\S+ on-demand us-east-1\w, NodePool default, \$[0-9.]+/h\) for inflate-`},
+		{"spot-only pool waits with a reason", `still pending batch-spot-\d+, batch-spot-\d+: \S.*insufficient capacity`},
+		{"spot returns", `launched \S+ \(\S+ spot us-east-1\w, NodePool batch, \$[0-9.]+/h\) for batch-spot-\d+, batch-spot-\d+`},
+		{"scale to 0", `kubectl scale deployment inflate-spot --replicas 0 \(was 2\)`},
+		{"empty node removed", `held no pods for consolidateAfter: cordoned, instance terminated, node deleted`},
+		{"nothing left", `No resources found`},
+		{"summary", `=== Summary`},
+		{"no instance left", `EC2 instances live:    0\n`},
+	}
+	pos := 0
+	for _, st := range steps {
+		loc := regexp.MustCompile(st.re).FindStringIndex(text[pos:])
+		if loc == nil {
+			t.Fatalf("step %q: no match for %s after offset %d; output:\n%s", st.name, st.re, pos, text)
+		}
+		pos += loc[1]
+	}
+	// Every timeline line carries a virtual timestamp.
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, "launched ") && !regexp.MustCompile(`^\[\d\d:\d\d:\d\d\] `).MatchString(line) {
+			t.Errorf("timeline line without a virtual timestamp: %q", line)
+		}
+	}
+	// Everything launched was removed again.
+	launched := regexp.MustCompile(`nodes launched:\s+(\d+) spot, (\d+) on-demand`).FindStringSubmatch(text)
+	removed := regexp.MustCompile(`nodes removed:\s+(\d+)`).FindStringSubmatch(text)
+	if launched == nil || removed == nil {
+		t.Fatalf("summary lacks node counts:\n%s", text)
+	}
+	spot, _ := strconv.Atoi(launched[1])
+	onDemand, _ := strconv.Atoi(launched[2])
+	if n, _ := strconv.Atoi(removed[1]); n != spot+onDemand {
+		t.Errorf("removed %d nodes, launched %d", n, spot+onDemand)
+	}
+	if spot == 0 || onDemand == 0 {
+		t.Errorf("want both spot and on-demand launches, got %s spot, %s on-demand", launched[1], launched[2])
+	}
+}
+
+func TestBadFlag(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"-nope"}, &out, &errOut); code != 2 {
+		t.Errorf("exit %d for an unknown flag, want 2", code)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout not empty: %s", out.String())
+	}
+}
