@@ -223,3 +223,100 @@ func typeNames(types []*offerings.InstanceType) []string {
 	}
 	return out
 }
+
+// The helpers below were added for the solver's behaviour, fuzz and scenario
+// tests.
+
+// withInitContainer adds a (non-restartable) init container with the given
+// requests.
+func withInitContainer(cpu, memory string) podOpt {
+	return func(p *corev1.Pod) {
+		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{
+			Name:      fmt.Sprintf("init-%d", len(p.Spec.InitContainers)),
+			Resources: corev1.ResourceRequirements{Requests: resourceList(cpu, memory)},
+		})
+	}
+}
+
+// withSidecar adds a restartable init container (a sidecar), whose requests
+// add to the app containers' for the pod's whole life.
+func withSidecar(cpu, memory string) podOpt {
+	return func(p *corev1.Pod) {
+		always := corev1.ContainerRestartPolicyAlways
+		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{
+			Name:          fmt.Sprintf("sidecar-%d", len(p.Spec.InitContainers)),
+			RestartPolicy: &always,
+			Resources:     corev1.ResourceRequirements{Requests: resourceList(cpu, memory)},
+		})
+	}
+}
+
+// withContainer adds another app container.
+func withContainer(cpu, memory string) podOpt {
+	return func(p *corev1.Pod) {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{
+			Name:      fmt.Sprintf("app-%d", len(p.Spec.Containers)),
+			Resources: corev1.ResourceRequirements{Requests: resourceList(cpu, memory)},
+		})
+	}
+}
+
+// withOverhead sets the pod overhead (from its RuntimeClass).
+func withOverhead(cpu, memory string) podOpt {
+	return func(p *corev1.Pod) { p.Spec.Overhead = resourceList(cpu, memory) }
+}
+
+// withHostPort makes the app container bind a TCP host port.
+func withHostPort(port int32) podOpt {
+	return func(p *corev1.Pod) {
+		c := &p.Spec.Containers[0]
+		c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: port, HostPort: port})
+	}
+}
+
+func resourceList(cpu, memory string) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	if cpu != "" {
+		out[corev1.ResourceCPU] = resource.MustParse(cpu)
+	}
+	if memory != "" {
+		out[corev1.ResourceMemory] = resource.MustParse(memory)
+	}
+	return out
+}
+
+func taint(key, value string, effect corev1.TaintEffect) corev1.Taint {
+	return corev1.Taint{Key: key, Value: value, Effect: effect}
+}
+
+func tolerateEqual(key, value string, effect corev1.TaintEffect) corev1.Toleration {
+	return corev1.Toleration{Key: key, Operator: corev1.TolerationOpEqual, Value: value, Effect: effect}
+}
+
+func tolerateExists(key string, effect corev1.TaintEffect) corev1.Toleration {
+	return corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: effect}
+}
+
+// catalogTypes picks instance types of catalog by name, in the order given.
+func catalogTypes(catalog []*offerings.InstanceType, names ...string) []*offerings.InstanceType {
+	var out []*offerings.InstanceType
+	for _, n := range names {
+		found := false
+		for _, it := range catalog {
+			if it.Name == n {
+				out, found = append(out, it), true
+				break
+			}
+		}
+		if !found {
+			panic("no instance type " + n + " in the catalog")
+		}
+	}
+	return out
+}
+
+// withNodeTaints sets taints on a node made by makeNode.
+func withNodeTaints(n *corev1.Node, taints ...corev1.Taint) *corev1.Node {
+	n.Spec.Taints = append(n.Spec.Taints, taints...)
+	return n
+}

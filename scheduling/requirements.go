@@ -226,8 +226,11 @@ func filterSorted(values []string, keep func(string) bool) []string {
 // excluded values; finite sets render exactly.
 func (r *Requirement) NodeSelectorRequirements() []corev1.NodeSelectorRequirement {
 	switch {
-	case !r.complement && len(r.values) == 0:
+	case !r.complement && len(r.values) == 0 && r.allowAbsent:
 		return []corev1.NodeSelectorRequirement{{Key: r.Key, Operator: corev1.NodeSelectorOpDoesNotExist}}
+	case !r.complement && len(r.values) == 0:
+		// Nothing satisfies r; Exists and DoesNotExist together say so.
+		return []corev1.NodeSelectorRequirement{{Key: r.Key, Operator: corev1.NodeSelectorOpExists}, {Key: r.Key, Operator: corev1.NodeSelectorOpDoesNotExist}}
 	case !r.complement:
 		return []corev1.NodeSelectorRequirement{{Key: r.Key, Operator: corev1.NodeSelectorOpIn, Values: slices.Clone(r.values)}}
 	}
@@ -241,7 +244,8 @@ func (r *Requirement) NodeSelectorRequirements() []corev1.NodeSelectorRequiremen
 	if r.hasLt {
 		out = append(out, corev1.NodeSelectorRequirement{Key: r.Key, Operator: corev1.NodeSelectorOpLt, Values: []string{strconv.FormatInt(r.lt, 10)}})
 	}
-	if len(out) == 0 && !r.allowAbsent {
+	if !r.allowAbsent && !r.hasGt && !r.hasLt {
+		// NotIn alone matches nodes without the label; Gt and Lt do not.
 		out = append(out, corev1.NodeSelectorRequirement{Key: r.Key, Operator: corev1.NodeSelectorOpExists})
 	}
 	return out

@@ -552,11 +552,15 @@ func (s *solver) reserveLimits(c *claim) {
 	if !c.ct.limitedResources {
 		return
 	}
+	// Types bigger than the limits leave are dropped, or a claim that grows
+	// could list a type that takes the pool past its limits; finish lists
+	// the same types (those within the reservation).
+	budgetCPU, budgetMem := c.ct.remainingCPU+c.reservedCPU, c.ct.remainingMemory+c.reservedMem
 	var maxCPU, maxMem int64
 	n := 0
 	for _, t := range c.all {
 		ti := &c.ct.types[t]
-		if !fits(c.requests, ti.avail) {
+		if !fits(c.requests, ti.avail) || ti.capacity[dimCPU] > budgetCPU || ti.capacity[dimMemory] > budgetMem {
 			continue
 		}
 		maxCPU, maxMem = max(maxCPU, ti.capacity[dimCPU]), max(maxMem, ti.capacity[dimMemory])
@@ -638,9 +642,11 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
 // newClaimTypes gives a new claim its candidate types for a first pod
 // needing req, and reports whether any type holds it.
 func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, reqs *Requirements, req vec) bool {
-	if reqs == &vt.reqs {
+	if reqs == &vt.reqs && !c.ct.limitedResources {
 		// The common case shares the variant's lists instead of copying
-		// hundreds of types per claim.
+		// hundreds of types per claim. Under resource limits the lists must
+		// drop types too big for what the limits leave, so they are built
+		// below.
 		for i, t := range vt.front {
 			if s.typeFits(c, t, req) {
 				c.all, c.allPrices = vt.types, vt.prices
@@ -690,8 +696,16 @@ func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, reqs 
 			}
 		}
 		if limited {
-			return fmt.Sprintf("nodepool limits leave cpu %s and memory %s, too little for any instance type that fits the pod",
-				s.dims.format(dimCPU, max(ct.remainingCPU, 0)), s.dims.format(dimMemory, max(ct.remainingMemory, 0)))
+			// Name only the limited resources: an unlimited one's remainder
+			// is a meaningless huge number.
+			var left []string
+			if _, ok := ct.t.Limits[corev1.ResourceCPU]; ok {
+				left = append(left, "cpu "+s.dims.format(dimCPU, max(ct.remainingCPU, 0)))
+			}
+			if _, ok := ct.t.Limits[corev1.ResourceMemory]; ok {
+				left = append(left, "memory "+s.dims.format(dimMemory, max(ct.remainingMemory, 0)))
+			}
+			return fmt.Sprintf("nodepool limits leave %s, too little for any instance type that fits the pod", strings.Join(left, " and "))
 		}
 	}
 	if reqs != &vt.reqs {
@@ -711,7 +725,11 @@ func (s *solver) finish() *Plan {
 			PodRequests:   s.dims.list(c.requests),
 		}
 		for _, t := range c.all {
-			if ti := &c.ct.types[t]; fits(c.requests, ti.avail) {
+			ti := &c.ct.types[t]
+			if c.ct.limitedResources && (ti.capacity[dimCPU] > c.reservedCPU || ti.capacity[dimMemory] > c.reservedMem) {
+				continue // beyond what reserveLimits set aside
+			}
+			if fits(c.requests, ti.avail) {
 				claim.InstanceTypes = append(claim.InstanceTypes, ti.it)
 				if len(claim.InstanceTypes) == s.maxTypes {
 					break

@@ -160,21 +160,26 @@ func (ct *compiledTemplate) keyConflict(reqs *Requirements) *Requirement {
 			return true
 		}
 		if ct.typeKeys[key] {
-			return true // decided per type by typeMatches
+			// Decided per type by typeMatches; a requirement that a type
+			// meets by lacking the label (DoesNotExist) is no conflict.
+			return !reqs.Get(key).AllowsAbsent()
 		}
 		if _, ok := ct.t.Labels[key]; ok {
 			return true
 		}
-		return ct.t.Requirements.Get(key) != nil
+		// A template requirement becomes a label unless it lets nodes go
+		// without one (DoesNotExist), which is then no conflict either.
+		return ct.t.Requirements.Get(key) != nil && !reqs.Get(key).AllowsAbsent()
 	})
 }
 
 // daemonSetRuns reports whether the daemonset pod ds would run on a node of
 // type it made from ct: it tolerates the template's taints (startup taints
-// go away, so they do not keep it off) and its node constraints admit the
-// node's labels.
+// go away, so they do not keep it off; PreferNoSchedule taints do not either,
+// as the DaemonSet controller only heeds NoSchedule and NoExecute) and its
+// node constraints admit the node's labels.
 func daemonSetRuns(ct *compiledTemplate, it *offerings.InstanceType, ds *podInfo) bool {
-	if _, bad := untoleratedTaint(ct.t.Taints, ds.pod.Spec.Tolerations, false); bad {
+	if _, bad := untoleratedTaint(ct.t.Taints, ds.pod.Spec.Tolerations, true); bad {
 		return false
 	}
 	if ds.class.err != nil {

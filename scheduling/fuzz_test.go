@@ -1,0 +1,856 @@
+package scheduling
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+
+	"github.com/fleetpack/fleetpack/offerings"
+)
+
+// FuzzSolve decodes random bytes into a small scheduling problem and checks
+// the plan's invariants (see checkPlan), and that the plan does not depend
+// on the order of the input pods.
+func FuzzSolve(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+	f.Add([]byte("fleetpack packs pods onto nodes, cheapest first, and never drops one"))
+	f.Add([]byte{0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9, 0xf8, 0xf7, 0xf6, 0xf5, 0xf4, 0xf3, 0xf2, 0xf1, 0xf0, 0x80, 0x40, 0x20, 0x10})
+	// Two templates with limits and taints, existing nodes, daemonsets.
+	f.Add([]byte{3, 1, 9, 7, 200, 13, 77, 5, 3, 2, 1, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 250, 3, 8, 99, 17, 42, 4, 4, 4, 4, 60, 61, 62, 63, 64, 65})
+	for seed := range 12 {
+		b := make([]byte, 160)
+		x := uint32(seed*2654435761 + 1)
+		for i := range b {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			b[i] = byte(x)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := decodeProblem(data)
+		plan, err := Solve(in)
+		if err != nil {
+			t.Fatalf("Solve: %v", err)
+		}
+		checkPlan(t, in, plan)
+
+		// The same problem with the pods in reverse order plans the same.
+		again := in
+		again.Pods = slices.Clone(in.Pods)
+		slices.Reverse(again.Pods)
+		plan2, err := Solve(again)
+		if err != nil {
+			t.Fatalf("Solve (reversed pods): %v", err)
+		}
+		if a, b := summarizePlan(plan, 0), summarizePlan(plan2, 0); !reflect.DeepEqual(a, b) {
+			t.Fatalf("plan depends on pod order:\n%s\nvs reversed:\n%s", mustYAML(a), mustYAML(b))
+		}
+	})
+}
+
+// byteSource hands out the fuzz input a byte at a time, then zeros.
+type byteSource struct {
+	b []byte
+	i int
+}
+
+func (s *byteSource) next() int {
+	if s.i >= len(s.b) {
+		return 0
+	}
+	s.i++
+	return int(s.b[s.i-1])
+}
+
+// pick returns one of choices.
+func pick[T any](s *byteSource, choices ...T) T { return choices[s.next()%len(choices)] }
+
+// decodeProblem builds a small but varied problem from data: the test
+// catalog with some offerings unavailable, one or two templates, existing
+// nodes, daemonsets and pending pods.
+func decodeProblem(data []byte) Input {
+	s := &byteSource{b: data}
+	catalog := testCatalog()
+	for range s.next() % 8 {
+		it := catalog[s.next()%len(catalog)]
+		it.Offerings[s.next()%len(it.Offerings)].Available = false
+	}
+	in := Input{MaxInstanceTypes: pick(s, 0, 3, 5, 100)}
+
+	for i := range 1 + s.next()%2 {
+		t := &NodeTemplate{NodePool: fmt.Sprintf("pool-%d", i), Weight: int32(s.next() % 3), InstanceTypes: catalog}
+		var reqs []corev1.NodeSelectorRequirement
+		switch s.next() % 4 {
+		case 1:
+			reqs = append(reqs, req(offerings.LabelCapacityType, corev1.NodeSelectorOpIn, "spot"))
+		case 2:
+			reqs = append(reqs, req(offerings.LabelCapacityType, corev1.NodeSelectorOpIn, "on-demand"))
+		case 3:
+			reqs = append(reqs, req(offerings.LabelCapacityType, corev1.NodeSelectorOpIn, "spot", "on-demand"))
+		}
+		switch s.next() % 4 {
+		case 1:
+			reqs = append(reqs, req(offerings.LabelArch, corev1.NodeSelectorOpIn, "amd64"))
+		case 2:
+			reqs = append(reqs, req(offerings.LabelArch, corev1.NodeSelectorOpIn, "arm64"))
+		}
+		if s.next()%3 == 0 {
+			reqs = append(reqs, req(offerings.LabelZone, corev1.NodeSelectorOpIn, pick(s, testZones[:1], testZones[1:], testZones[:2])...))
+		}
+		if s.next()%4 == 0 {
+			reqs = append(reqs, req(offerings.LabelInstanceFamily, corev1.NodeSelectorOpNotIn, "c5"))
+		}
+		t.Requirements = mustRequirements(reqs...)
+		if s.next()%3 == 0 {
+			t.Labels = map[string]string{"team": pick(s, "a", "b")}
+		}
+		switch s.next() % 4 {
+		case 1:
+			t.Taints = []corev1.Taint{taint("dedicated", "batch", corev1.TaintEffectNoSchedule)}
+		case 2:
+			t.Taints = []corev1.Taint{taint("spare", "", corev1.TaintEffectPreferNoSchedule)}
+		}
+		if s.next()%3 == 0 {
+			t.StartupTaints = []corev1.Taint{taint("agent-not-ready", "", corev1.TaintEffectNoExecute)}
+		}
+		if s.next()%3 == 0 {
+			t.Limits = corev1.ResourceList{}
+			if s.next()%2 == 0 {
+				t.Limits[corev1.ResourceCPU] = *resource.NewQuantity(int64(2+s.next()%48), resource.DecimalSI)
+			}
+			if s.next()%2 == 0 {
+				t.Limits[corev1.ResourceMemory] = resource.MustParse(fmt.Sprintf("%dGi", 4+s.next()%100))
+			}
+			if s.next()%2 == 0 {
+				t.Limits[ResourceNodes] = *resource.NewQuantity(int64(s.next()%4), resource.DecimalSI)
+			}
+		}
+		in.Templates = append(in.Templates, t)
+	}
+
+	for i := range s.next() % 4 {
+		labels := map[string]string{
+			offerings.LabelArch: pick(s, "amd64", "arm64"),
+			offerings.LabelZone: pick(s, testZones...),
+		}
+		if s.next()%2 == 0 {
+			labels["team"] = pick(s, "a", "b")
+		}
+		n := makeNode(fmt.Sprintf("node-%d", i), pick(s, "1", "2", "4", "8"), pick(s, "2Gi", "8Gi", "16Gi"), labels)
+		switch s.next() % 5 {
+		case 1:
+			n.Spec.Unschedulable = true
+		case 2:
+			withNodeTaints(n, taint("dedicated", "batch", corev1.TaintEffectNoSchedule))
+		case 3:
+			withNodeTaints(n, taint(corev1.TaintNodeNotReady, "", corev1.TaintEffectNoSchedule))
+		}
+		en := ExistingNode{Node: n}
+		for j := range s.next() % 3 {
+			bound := makePod(fmt.Sprintf("bound-%d-%d", i, j), pick(s, "100m", "500m", "1500m"), pick(s, "256Mi", "1Gi"))
+			if s.next()%4 == 0 {
+				bound.Status.Phase = corev1.PodSucceeded
+			}
+			en.Pods = append(en.Pods, bound)
+		}
+		in.Nodes = append(in.Nodes, en)
+	}
+
+	for i := range s.next() % 4 {
+		ds := makePod(fmt.Sprintf("ds-%d", i), pick(s, "50m", "100m", "500m", "1"), pick(s, "64Mi", "256Mi", "1Gi"))
+		switch s.next() % 4 {
+		case 1:
+			withNodeSelector(offerings.LabelArch, pick(s, "amd64", "arm64"))(ds)
+		case 2:
+			withRequiredTerms([]corev1.NodeSelectorRequirement{req(offerings.LabelCapacityType, corev1.NodeSelectorOpIn, pick(s, "spot", "on-demand"))})(ds)
+		case 3:
+			withNodeSelector("team", pick(s, "a", "b"))(ds)
+		}
+		switch s.next() % 3 {
+		case 1:
+			withToleration(corev1.Toleration{Operator: corev1.TolerationOpExists})(ds)
+		case 2:
+			withToleration(tolerateEqual("dedicated", "batch", corev1.TaintEffectNoSchedule))(ds)
+		}
+		in.DaemonSetPods = append(in.DaemonSetPods, ds)
+	}
+
+	for i := range s.next() % 25 {
+		p := makePod(fmt.Sprintf("pod-%02d", i),
+			pick(s, "100m", "250m", "500m", "1", "1500m", "3", "7", "15", "40"),
+			pick(s, "128Mi", "512Mi", "1Gi", "3Gi", "7Gi", "30Gi", "200Gi"))
+		for range s.next() % 2 {
+			switch s.next() % 10 {
+			case 0:
+				withNodeSelector(offerings.LabelArch, pick(s, "amd64", "arm64"))(p)
+			case 1:
+				withNodeSelector(offerings.LabelZone, pick(s, testZones...))(p)
+			case 2:
+				withNodeSelector(offerings.LabelCapacityType, pick(s, "spot", "on-demand"))(p)
+			case 3:
+				withRequiredTerms(
+					[]corev1.NodeSelectorRequirement{req(offerings.LabelInstanceFamily, corev1.NodeSelectorOpIn, pick(s, "m5", "c5", "m6g", "p9"))},
+					[]corev1.NodeSelectorRequirement{req(offerings.LabelZone, corev1.NodeSelectorOpIn, pick(s, testZones...))},
+				)(p)
+			case 4:
+				withPreferred(int32(1+s.next()%100), req(offerings.LabelArch, corev1.NodeSelectorOpIn, pick(s, "amd64", "arm64")))(p)
+				withPreferred(int32(1+s.next()%100), req(offerings.LabelZone, corev1.NodeSelectorOpIn, pick(s, testZones...)))(p)
+			case 5:
+				withRequest(offerings.ResourceNvidiaGPU, "1")(p)
+			case 6:
+				withToleration(pick(s,
+					tolerateEqual("dedicated", "batch", corev1.TaintEffectNoSchedule),
+					corev1.Toleration{Operator: corev1.TolerationOpExists},
+					tolerateExists("spare", corev1.TaintEffectPreferNoSchedule)))(p)
+			case 7:
+				withHostPort(8080)(p)
+			case 8:
+				withNodeSelector("team", pick(s, "a", "b"))(p)
+			case 9:
+				withInitContainer(pick(s, "2", "9"), "1Gi")(p)
+				withRequest(corev1.ResourceEphemeralStorage, pick(s, "1Gi", "30Gi"))(p)
+			}
+		}
+		in.Pods = append(in.Pods, p)
+	}
+	return in
+}
+
+// checkPlan asserts what every plan must satisfy, recomputing requests,
+// label matching and daemonset overhead from the Kubernetes objects rather
+// than from the solver's internals:
+//   - every input pod appears exactly once: on a claim, on an existing node,
+//     or unschedulable with a reason;
+//   - no existing node is over-committed, and pods go only to schedulable
+//     nodes whose taints they tolerate and whose labels they select;
+//   - every claim lists 1..MaxInstanceTypes instance types, cheapest allowed
+//     offering first, each with an available offering the claim's
+//     requirements allow and room for its pods plus the daemonsets that
+//     would run on it, and every pod's node selector, required affinity and
+//     tolerations hold for every type and offering the claim keeps;
+//   - an unlimited template's claim lists every type that fits, up to the cap;
+//   - no template's limits can be exceeded whichever listed type is launched.
+func checkPlan(t reporter, in Input, plan *Plan) {
+	t.Helper()
+	if plan == nil {
+		t.Errorf("nil plan")
+		return
+	}
+	seen := map[*corev1.Pod]string{}
+	see := func(p *corev1.Pod, where string) {
+		t.Helper()
+		if prev, ok := seen[p]; ok {
+			t.Errorf("pod %s/%s appears twice: %s and %s", p.Namespace, p.Name, prev, where)
+		}
+		seen[p] = where
+	}
+	for _, c := range plan.NodeClaims {
+		for _, p := range c.Pods {
+			see(p, "claim "+c.Hostname)
+		}
+	}
+	for _, np := range plan.ExistingNodes {
+		for _, p := range np.Pods {
+			see(p, "node "+np.Node.Name)
+		}
+	}
+	for _, e := range plan.Unschedulable {
+		see(e.Pod, "unschedulable")
+		if e.Reason == "" {
+			t.Errorf("pod %s/%s unschedulable without a reason", e.Pod.Namespace, e.Pod.Name)
+		}
+	}
+	for _, p := range in.Pods {
+		if _, ok := seen[p]; !ok {
+			t.Errorf("pod %s/%s is missing from the plan", p.Namespace, p.Name)
+		}
+		delete(seen, p)
+	}
+	for p, where := range seen {
+		t.Errorf("plan has pod %s/%s (%s) that is not an input pod", p.Namespace, p.Name, where)
+	}
+
+	checkExistingNodes(t, in, plan)
+
+	maxTypes := in.MaxInstanceTypes
+	if maxTypes <= 0 {
+		maxTypes = DefaultMaxInstanceTypes
+	}
+	hostnames := map[string]bool{}
+	for _, c := range plan.NodeClaims {
+		if hostnames[c.Hostname] {
+			t.Errorf("hostname %s used by two claims", c.Hostname)
+		}
+		hostnames[c.Hostname] = true
+		checkClaim(t, in, c, maxTypes)
+	}
+	checkLimits(t, in, plan)
+}
+
+func checkExistingNodes(t reporter, in Input, plan *Plan) {
+	t.Helper()
+	byNode := map[*corev1.Node]*ExistingNode{}
+	for i := range in.Nodes {
+		byNode[in.Nodes[i].Node] = &in.Nodes[i]
+	}
+	for _, np := range plan.ExistingNodes {
+		en, ok := byNode[np.Node]
+		if !ok {
+			t.Errorf("placement on node %s that is not an input node", np.Node.Name)
+			continue
+		}
+		n := np.Node
+		if n.Spec.Unschedulable {
+			t.Errorf("pods %v placed on cordoned node %s", podNames(np.Pods), n.Name)
+		}
+		used := map[corev1.ResourceName]int64{}
+		for _, p := range en.Pods {
+			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				continue
+			}
+			addUnits(used, expectedPodRequests(p))
+		}
+		var ports []int32
+		for _, p := range en.Pods {
+			ports = append(ports, hostPortsOf(p)...)
+		}
+		checked := map[corev1.ResourceName]bool{corev1.ResourcePods: true}
+		for _, p := range np.Pods {
+			reqs := expectedPodRequests(p)
+			addUnits(used, reqs)
+			for name := range reqs {
+				checked[name] = true
+			}
+			if why := podRejectsLabels(p, n.Labels); why != "" {
+				t.Errorf("pod %s on node %s: %s", p.Name, n.Name, why)
+			}
+			for _, tn := range n.Spec.Taints {
+				if ephemeralTaints[tn.Key] {
+					continue
+				}
+				if (tn.Effect == corev1.TaintEffectNoSchedule || tn.Effect == corev1.TaintEffectNoExecute) && !tolerates(p.Spec.Tolerations, tn) {
+					t.Errorf("pod %s on node %s does not tolerate taint %s", p.Name, n.Name, taintString(tn))
+				}
+			}
+			for _, hp := range hostPortsOf(p) {
+				if slices.Contains(ports, hp) {
+					t.Errorf("pod %s on node %s: host port %d already taken", p.Name, n.Name, hp)
+				}
+				ports = append(ports, hp)
+			}
+		}
+		alloc := n.Status.Allocatable
+		if len(alloc) == 0 {
+			alloc = n.Status.Capacity
+		}
+		for name := range checked {
+			if have := units(name, alloc[name]); used[name] > have {
+				t.Errorf("node %s over-committed on %s: %d used of %d", n.Name, name, used[name], have)
+			}
+		}
+	}
+}
+
+func checkClaim(t reporter, in Input, c *NodeClaim, maxTypes int) {
+	t.Helper()
+	if len(c.Pods) == 0 {
+		t.Errorf("claim %s has no pods", c.Hostname)
+	}
+	if len(c.InstanceTypes) == 0 {
+		t.Errorf("claim %s has no instance types", c.Hostname)
+		return
+	}
+	if len(c.InstanceTypes) > maxTypes {
+		t.Errorf("claim %s lists %d instance types, over the cap of %d", c.Hostname, len(c.InstanceTypes), maxTypes)
+	}
+	if !slices.Contains(in.Templates, c.Template) {
+		t.Errorf("claim %s has a template that is not an input template", c.Hostname)
+		return
+	}
+	podReqs := map[corev1.ResourceName]int64{}
+	for _, p := range c.Pods {
+		addUnits(podReqs, expectedPodRequests(p))
+	}
+	for name, q := range c.PodRequests {
+		if name != corev1.ResourcePods && units(name, q) != podReqs[name] {
+			t.Errorf("claim %s PodRequests[%s] = %s, pods sum to %d", c.Hostname, name, q.String(), podReqs[name])
+		}
+	}
+	listed := map[*offerings.InstanceType]bool{}
+	prev := -1.0
+	for _, it := range c.InstanceTypes {
+		listed[it] = true
+		if !slices.Contains(c.Template.InstanceTypes, it) {
+			t.Errorf("claim %s lists %s, not one of its template's types", c.Hostname, it.Name)
+		}
+		offs := allowedOfferings(&c.Requirements, it)
+		if len(offs) == 0 {
+			t.Errorf("claim %s lists %s, which has no available offering its requirements (%s) allow", c.Hostname, it.Name, c.Requirements.String())
+			continue
+		}
+		price := offs[0].Price
+		for _, o := range offs {
+			price = min(price, o.Price)
+		}
+		if price < prev {
+			t.Errorf("claim %s instance types not cheapest first: %v (%s costs %g after %g)", c.Hostname, typeNames(c.InstanceTypes), it.Name, price, prev)
+		}
+		prev = price
+		if why := typeViolates(c.Template, &c.Requirements, it); why != "" {
+			t.Errorf("claim %s lists %s: %s", c.Hostname, it.Name, why)
+		}
+		for _, o := range offs {
+			labels := nodeLabels(c, it, o)
+			for _, p := range c.Pods {
+				if why := podRejectsLabels(p, labels); why != "" {
+					t.Errorf("claim %s, type %s in %s/%s: pod %s: %s", c.Hostname, it.Name, o.Zone, o.CapacityType, p.Name, why)
+				}
+			}
+		}
+		need := copyUnits(podReqs)
+		need[corev1.ResourcePods] += int64(len(c.Pods))
+		addUnits(need, daemonSetOverhead(in.DaemonSetPods, c.Template, it, offs, labelsFor(c)))
+		alloc := it.Allocatable()
+		for name, n := range need {
+			if have := units(name, alloc[name]); n > have {
+				t.Errorf("claim %s lists %s, which lacks room: %s %d needed (pods and daemonsets), %d allocatable", c.Hostname, it.Name, name, n, have)
+			}
+		}
+	}
+	for _, p := range c.Pods {
+		for _, tn := range c.Template.Taints {
+			if (tn.Effect == corev1.TaintEffectNoSchedule || tn.Effect == corev1.TaintEffectNoExecute) && !tolerates(p.Spec.Tolerations, tn) {
+				t.Errorf("claim %s: pod %s does not tolerate template taint %s", c.Hostname, p.Name, taintString(tn))
+			}
+		}
+	}
+	for i, p := range c.Pods {
+		for _, hp := range hostPortsOf(p) {
+			for _, q := range c.Pods[:i] {
+				if slices.Contains(hostPortsOf(q), hp) {
+					t.Errorf("claim %s: pods %s and %s both bind host port %d", c.Hostname, q.Name, p.Name, hp)
+				}
+			}
+		}
+	}
+
+	// Completeness: below the cap, every type of an unlimited template that
+	// the claim's requirements admit and that holds everything is listed.
+	if len(c.InstanceTypes) >= maxTypes || len(c.Template.Limits) > 0 {
+		return
+	}
+	for _, it := range c.Template.InstanceTypes {
+		if listed[it] || typeViolates(c.Template, &c.Requirements, it) != "" {
+			continue
+		}
+		offs := allowedOfferings(&c.Requirements, it)
+		if len(offs) == 0 {
+			continue
+		}
+		// Count every daemonset that could run on the type under the
+		// template's (wider) requirements, as the solver may.
+		need := copyUnits(podReqs)
+		need[corev1.ResourcePods] += int64(len(c.Pods))
+		addUnits(need, daemonSetOverhead(in.DaemonSetPods, c.Template, it, allowedOfferings(&c.Template.Requirements, it), c.Template.Labels))
+		alloc := it.Allocatable()
+		fitsAll := true
+		for name, n := range need {
+			if n > units(name, alloc[name]) {
+				fitsAll = false
+			}
+		}
+		if fitsAll {
+			t.Errorf("claim %s (%s) omits %s, which fits its pods and daemonsets", c.Hostname, typeNamesShort(c.InstanceTypes), it.Name)
+		}
+	}
+}
+
+func typeNamesShort(types []*offerings.InstanceType) string {
+	return fmt.Sprint(typeNames(types))
+}
+
+// checkLimits: whichever listed type each claim launches as, a template's
+// cpu and memory limits hold; and it opens no more claims than its node limit.
+func checkLimits(t reporter, in Input, plan *Plan) {
+	t.Helper()
+	for _, tmpl := range in.Templates {
+		var cpu, mem, nodes int64
+		for _, c := range plan.NodeClaims {
+			if c.Template != tmpl {
+				continue
+			}
+			nodes++
+			var maxCPU, maxMem int64
+			for _, it := range c.InstanceTypes {
+				maxCPU = max(maxCPU, units(corev1.ResourceCPU, it.Capacity[corev1.ResourceCPU]))
+				maxMem = max(maxMem, units(corev1.ResourceMemory, it.Capacity[corev1.ResourceMemory]))
+			}
+			cpu, mem = cpu+maxCPU, mem+maxMem
+		}
+		if q, ok := tmpl.Limits[corev1.ResourceCPU]; ok && cpu > q.MilliValue() {
+			t.Errorf("nodepool %s: claims may launch %dm cpu, over its limit %s", tmpl.NodePool, cpu, q.String())
+		}
+		if q, ok := tmpl.Limits[corev1.ResourceMemory]; ok && mem > q.Value() {
+			t.Errorf("nodepool %s: claims may launch %d bytes of memory, over its limit %s", tmpl.NodePool, mem, q.String())
+		}
+		if q, ok := tmpl.Limits[ResourceNodes]; ok && nodes > q.Value() {
+			t.Errorf("nodepool %s: %d claims, over its node limit %s", tmpl.NodePool, nodes, q.String())
+		}
+	}
+}
+
+// expectedPodRequests is the Kubernetes rule, written out: the larger of the
+// app containers plus sidecars and each init container plus the sidecars
+// started before it, plus the pod overhead.
+func expectedPodRequests(p *corev1.Pod) map[corev1.ResourceName]int64 {
+	app := map[corev1.ResourceName]int64{}
+	for _, c := range p.Spec.Containers {
+		addUnits(app, listUnits(c.Resources.Requests))
+	}
+	sidecars := map[corev1.ResourceName]int64{}
+	initPeak := map[corev1.ResourceName]int64{}
+	for _, c := range p.Spec.InitContainers {
+		reqs := listUnits(c.Resources.Requests)
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			addUnits(sidecars, reqs)
+			for name, n := range sidecars {
+				initPeak[name] = max(initPeak[name], n)
+			}
+			continue
+		}
+		for name, n := range reqs {
+			initPeak[name] = max(initPeak[name], n+sidecars[name])
+		}
+	}
+	total := copyUnits(app)
+	addUnits(total, sidecars)
+	for name, n := range initPeak {
+		total[name] = max(total[name], n)
+	}
+	addUnits(total, listUnits(p.Spec.Overhead))
+	return total
+}
+
+func units(name corev1.ResourceName, q resource.Quantity) int64 {
+	if name == corev1.ResourceCPU {
+		return q.MilliValue()
+	}
+	return q.Value()
+}
+
+func listUnits(list corev1.ResourceList) map[corev1.ResourceName]int64 {
+	out := map[corev1.ResourceName]int64{}
+	for name, q := range list {
+		out[name] = units(name, q)
+	}
+	return out
+}
+
+func addUnits(dst, src map[corev1.ResourceName]int64) {
+	for name, n := range src {
+		dst[name] += n
+	}
+}
+
+func copyUnits(src map[corev1.ResourceName]int64) map[corev1.ResourceName]int64 {
+	out := make(map[corev1.ResourceName]int64, len(src))
+	addUnits(out, src)
+	return out
+}
+
+func hostPortsOf(p *corev1.Pod) []int32 {
+	var out []int32
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			for _, port := range c.Ports {
+				if port.HostPort > 0 {
+					out = append(out, port.HostPort)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// tolerates is the Kubernetes toleration rule for one taint.
+func tolerates(tolerations []corev1.Toleration, tn corev1.Taint) bool {
+	for _, tol := range tolerations {
+		if tol.Effect != "" && tol.Effect != tn.Effect {
+			continue
+		}
+		if tol.Key == "" && tol.Operator == corev1.TolerationOpExists {
+			return true
+		}
+		if tol.Key != tn.Key {
+			continue
+		}
+		switch tol.Operator {
+		case corev1.TolerationOpExists:
+			return true
+		case corev1.TolerationOpEqual, "":
+			if tol.Value == tn.Value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// podRejectsLabels says why a node with labels cannot take pod p by its
+// node selector or required node affinity, or "" if it can.
+func podRejectsLabels(p *corev1.Pod, labels map[string]string) string {
+	for k, v := range p.Spec.NodeSelector {
+		if got, ok := labels[k]; !ok || got != v {
+			return fmt.Sprintf("nodeSelector %s=%s, node has %q", k, v, got)
+		}
+	}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: labels}}
+		ok, err := corev1helpers.MatchNodeSelectorTerms(node, a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+		if err != nil || !ok {
+			return fmt.Sprintf("required node affinity not met by labels %v (err %v)", labels, err)
+		}
+	}
+	return ""
+}
+
+// labelsFor is what a claim's node carries regardless of type and offering.
+func labelsFor(c *NodeClaim) map[string]string {
+	out := map[string]string{}
+	for k, v := range c.Labels() {
+		switch k {
+		case offerings.LabelZone, offerings.LabelCapacityType:
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// nodeLabels is the full label set of the claim's node if launched as it
+// with offering o.
+func nodeLabels(c *NodeClaim, it *offerings.InstanceType, o offerings.Offering) map[string]string {
+	labels := labelsFor(c)
+	for k, v := range it.Labels {
+		labels[k] = v
+	}
+	labels[offerings.LabelZone] = o.Zone
+	labels[offerings.LabelCapacityType] = o.CapacityType
+	return labels
+}
+
+// allowedOfferings lists it's available offerings that reqs allow.
+func allowedOfferings(reqs *Requirements, it *offerings.InstanceType) []offerings.Offering {
+	var out []offerings.Offering
+	for _, o := range it.Offerings {
+		if o.Available && reqs.Allows(offerings.LabelZone, o.Zone) && reqs.Allows(offerings.LabelCapacityType, o.CapacityType) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// typeViolates says why type it contradicts reqs on a label the type
+// decides: a value reqs exclude, or a label reqs need that it lacks while
+// other types of the template carry it.
+func typeViolates(tmpl *NodeTemplate, reqs *Requirements, it *offerings.InstanceType) string {
+	for _, r := range reqs.Items() {
+		if v, ok := it.Labels[r.Key]; ok {
+			if !r.Matches(v, true) {
+				return fmt.Sprintf("label %s=%s violates %s", r.Key, v, r.String())
+			}
+			continue
+		}
+		if r.AllowsAbsent() {
+			continue
+		}
+		for _, other := range tmpl.InstanceTypes {
+			if _, ok := other.Labels[r.Key]; ok {
+				return fmt.Sprintf("lacks label %s that %s requires", r.Key, r.String())
+			}
+		}
+	}
+	return ""
+}
+
+// daemonSetOverhead sums the requests (and pod slots) of the daemonsets
+// that would run on a node of type it from tmpl launched as any of offs:
+// those tolerating the template's NoSchedule and NoExecute taints (startup
+// taints are removed, so they do not count) whose node constraints admit
+// the node's labels.
+func daemonSetOverhead(daemonSets []*corev1.Pod, tmpl *NodeTemplate, it *offerings.InstanceType, offs []offerings.Offering, base map[string]string) map[corev1.ResourceName]int64 {
+	out := map[corev1.ResourceName]int64{}
+	for _, ds := range daemonSets {
+		blocked := false
+		for _, tn := range tmpl.Taints {
+			if (tn.Effect == corev1.TaintEffectNoSchedule || tn.Effect == corev1.TaintEffectNoExecute) && !tolerates(ds.Spec.Tolerations, tn) {
+				blocked = true
+			}
+		}
+		if blocked {
+			continue
+		}
+		for _, o := range offs {
+			labels := map[string]string{offerings.LabelNodePool: tmpl.NodePool}
+			for k, v := range base {
+				labels[k] = v
+			}
+			for k, v := range it.Labels {
+				labels[k] = v
+			}
+			labels[offerings.LabelZone], labels[offerings.LabelCapacityType] = o.Zone, o.CapacityType
+			if podRejectsLabels(ds, labels) == "" {
+				addUnits(out, expectedPodRequests(ds))
+				out[corev1.ResourcePods]++
+				break
+			}
+		}
+	}
+	return out
+}
+
+// reporter is the part of testing.TB checkPlan uses, so that a test can
+// check the checker.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+// recorder is a reporter that only remembers whether it was told of an error.
+type recorder struct {
+	errors []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
+	// The invariant checker must itself fail on bad plans, or the fuzz
+	// target proves nothing.
+	catalog := testCatalog()
+	a := makePod("a", "1", "1Gi")
+	b := makePod("b", "1", "1Gi", withNodeSelector(offerings.LabelArch, "arm64"), withHostPort(80))
+	in := Input{Pods: []*corev1.Pod{a, b}, Templates: []*NodeTemplate{defaultTemplate(catalog)}}
+	solve := func(t *testing.T, in Input) *Plan {
+		plan, err := Solve(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return plan
+	}
+	good := solve(t, in)
+	checkPlan(t, in, good)
+	if len(good.NodeClaims) != 1 || len(good.NodeClaims[0].InstanceTypes) < 3 {
+		t.Fatalf("want one claim with several types to break, got %s", mustYAML(summarizePlan(good, 0)))
+	}
+
+	full := makeNode("full", "1", "2Gi", map[string]string{offerings.LabelArch: "arm64"})
+	onFull := Input{Pods: []*corev1.Pod{b}, Nodes: []ExistingNode{{Node: full, Pods: []*corev1.Pod{makePod("bound", "500m", "")}}}}
+	cordoned := makeNode("cordoned", "4", "8Gi", map[string]string{offerings.LabelArch: "arm64"})
+	cordoned.Spec.Unschedulable = true
+	onCordoned := Input{Pods: []*corev1.Pod{b}, Nodes: []ExistingNode{{Node: cordoned}}}
+	amd := makeNode("amd", "4", "8Gi", map[string]string{offerings.LabelArch: "amd64"})
+	onAMD := Input{Pods: []*corev1.Pod{b}, Nodes: []ExistingNode{{Node: amd}}}
+	portTaken := makeNode("ports", "4", "8Gi", map[string]string{offerings.LabelArch: "arm64"})
+	onPortTaken := Input{Pods: []*corev1.Pod{b}, Nodes: []ExistingNode{{Node: portTaken, Pods: []*corev1.Pod{makePod("web", "", "", withHostPort(80))}}}}
+	limited := defaultTemplate(catalog)
+	limited.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}
+	withLimit := Input{Pods: []*corev1.Pod{a}, Templates: []*NodeTemplate{limited}}
+
+	cases := map[string]func() (Input, *Plan){
+		"pod dropped": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].Pods = p.NodeClaims[0].Pods[1:]
+			return in, p
+		},
+		"pod twice": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.Unschedulable = append(p.Unschedulable, &PodError{Pod: a, Reason: "x"})
+			return in, p
+		},
+		"foreign pod": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].Pods = append(p.NodeClaims[0].Pods, makePod("c", "", ""))
+			return in, p
+		},
+		"no reason": func() (Input, *Plan) {
+			return Input{Pods: []*corev1.Pod{a}}, &Plan{Unschedulable: []*PodError{{Pod: a}}}
+		},
+		"type too small": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].InstanceTypes = catalogTypes(catalog, "m6g.large")
+			return in, p
+		},
+		"type of the wrong arch": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].InstanceTypes = append(p.NodeClaims[0].InstanceTypes, catalogTypes(catalog, "m5.8xlarge")...)
+			return in, p
+		},
+		"types not cheapest first": func() (Input, *Plan) {
+			p := solve(t, in)
+			types := p.NodeClaims[0].InstanceTypes
+			types[0], types[1] = types[1], types[0]
+			return in, p
+		},
+		"fitting type omitted": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].InstanceTypes = p.NodeClaims[0].InstanceTypes[:1]
+			return in, p
+		},
+		"no types": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].InstanceTypes = nil
+			return in, p
+		},
+		"over the cap": func() (Input, *Plan) {
+			in := in
+			in.MaxInstanceTypes = 2
+			return in, solve(t, Input{Pods: in.Pods, Templates: in.Templates})
+		},
+		"no offering allowed": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].Requirements = mustRequirements(req(offerings.LabelZone, corev1.NodeSelectorOpIn, "elsewhere"))
+			return in, p
+		},
+		"node over-committed": func() (Input, *Plan) {
+			return onFull, &Plan{ExistingNodes: []*NodePlacement{{Node: full, Pods: []*corev1.Pod{b}}}}
+		},
+		"cordoned node": func() (Input, *Plan) {
+			return onCordoned, &Plan{ExistingNodes: []*NodePlacement{{Node: cordoned, Pods: []*corev1.Pod{b}}}}
+		},
+		"node selector broken": func() (Input, *Plan) {
+			return onAMD, &Plan{ExistingNodes: []*NodePlacement{{Node: amd, Pods: []*corev1.Pod{b}}}}
+		},
+		"host port taken": func() (Input, *Plan) {
+			return onPortTaken, &Plan{ExistingNodes: []*NodePlacement{{Node: portTaken, Pods: []*corev1.Pod{b}}}}
+		},
+		"limit exceeded": func() (Input, *Plan) {
+			p := solve(t, Input{Pods: withLimit.Pods, Templates: []*NodeTemplate{defaultTemplate(catalog)}})
+			p.NodeClaims[0].Template = limited
+			return withLimit, p
+		},
+	}
+	for name, build := range cases {
+		t.Run(name, func(t *testing.T) {
+			in, plan := build()
+			r := &recorder{}
+			checkPlan(r, in, plan)
+			if len(r.errors) == 0 {
+				t.Errorf("checkPlan accepted a plan with %s", name)
+			}
+			t.Logf("checkPlan: %v", r.errors)
+		})
+	}
+}
