@@ -1,9 +1,261 @@
 package main
 
-// interruptions will play steps 3 and 4, a Spot interruption notice and a
-// rebalance recommendation, through the interruption package's handler once
-// it is in the repository; until then the replay skips them and says so.
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/fleetpack/fleetpack/cloudprovider/aws"
+	"github.com/fleetpack/fleetpack/interruption"
+	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning"
+)
+
+// spotWarning is how long EC2 gives a Spot instance between the interruption
+// notice and its termination.
+const spotWarning = 2 * time.Minute
+
+// replacer launches replacement capacity through the provisioner: the
+// handler calls it with the pods of a node that is going away.
+type replacer struct {
+	prov *provisioning.Provisioner
+	sim  *sim
+}
+
+// Replace implements interruption.Replacer with Provisioner.ProvisionNow.
+func (r replacer) Replace(ctx context.Context, pods []*corev1.Pod) ([]*corev1.Node, error) {
+	res, err := r.prov.ProvisionNow(ctx, pods)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []*corev1.Node
+	for _, l := range res.Launched {
+		nodes = append(nodes, l.Node)
+		r.sim.replacements.Store(l.Node.Name)
+		r.sim.logf("  replacement %s launched for %s", r.sim.describeNode(l.Node), podList(l.Pods))
+	}
+	for _, e := range res.Existing {
+		nodes = append(nodes, e.Node)
+		r.sim.logf("  room on existing node %s for %s", e.Node.Name, podList(e.Pods))
+	}
+	var errs []error
+	for _, u := range res.Unschedulable {
+		errs = append(errs, u)
+	}
+	return nodes, errors.Join(errs...)
+}
+
+// watchedClock is the handler's view of the virtual clock. It counts the
+// timers the handler arms, so the simulation knows when the handler has
+// caught up with a clock step: it has either finished or armed its next
+// wait.
+type watchedClock struct {
+	*clocktesting.FakeClock
+	armed atomic.Int64
+}
+
+func (c *watchedClock) After(d time.Duration) <-chan time.Time {
+	c.armed.Add(1)
+	return c.FakeClock.After(d)
+}
+
+func (c *watchedClock) NewTimer(d time.Duration) clock.Timer {
+	c.armed.Add(1)
+	return c.FakeClock.NewTimer(d)
+}
+
+// timelineLog is a slog.Handler that prints the interruption handler's Info
+// and Warn records as timeline lines, so the replay shows what the handler
+// itself says it did.
+type timelineLog struct {
+	sim   *sim
+	attrs []slog.Attr
+}
+
+func (h timelineLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h timelineLog) Handle(_ context.Context, r slog.Record) error {
+	var parts []string
+	add := func(a slog.Attr) bool {
+		switch a.Key {
+		case "messageID", "instanceID", "kind", "node":
+			return true // already in the notice line
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", a.Key, a.Value))
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	line := "  handler: " + r.Message
+	if len(parts) > 0 {
+		line += " (" + strings.Join(parts, ", ") + ")"
+	}
+	h.sim.logf("%s", line)
+	return nil
+}
+
+func (h timelineLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return timelineLog{sim: h.sim, attrs: append(slices.Clone(h.attrs), attrs...)}
+}
+
+func (h timelineLog) WithGroup(string) slog.Handler { return h }
+
+// startHandler builds the interruption handler and runs its workers until
+// ctx is done.
+func (s *sim) startHandler() error {
+	s.hclk = &watchedClock{FakeClock: s.clk}
+	h, err := interruption.NewHandler(interruption.HandlerOptions{
+		Cluster:       s.cluster,
+		CloudProvider: s.provider,
+		Replacer:      replacer{prov: s.prov, sim: s},
+		Unavailable:   s.unavailable,
+		Clock:         s.hclk,
+		Logger:        slog.New(timelineLog{sim: s}),
+	})
+	if err != nil {
+		return err
+	}
+	s.handler = h
+	go func() { _ = h.Run(s.ctx) }()
+	return nil
+}
+
+// settle lets the handler's workers catch up with a clock step: it returns
+// once the handler is idle or has armed a new timer (it is waiting for the
+// clock again). The spin is bounded so a handler blocked on something else
+// cannot hang the replay.
+func (s *sim) settle() {
+	if s.handler == nil {
+		return
+	}
+	for range 100000 {
+		select {
+		case <-s.handler.Idle():
+			return
+		default:
+		}
+		if s.hclk.armed.Load() > s.armedAtStep {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// notice delivers an interruption message for the node, as the SQS queue
+// source would, and runs the world until the handler has finished with it.
+func (s *sim) notice(kind interruption.Kind, node *corev1.Node, deadline time.Time) error {
+	id, err := aws.ParseProviderID(node.Spec.ProviderID)
+	if err != nil {
+		return err
+	}
+	s.stats.notices++
+	msg := interruption.Message{
+		ID: fmt.Sprintf("msg-%d", s.stats.notices), Kind: kind, InstanceIDs: []string{id},
+		Time: s.clk.Now(), Deadline: deadline, Region: "us-east-1",
+	}
+	when := ""
+	if !deadline.IsZero() {
+		when = fmt.Sprintf(", instance terminates at %s", stampOf(deadline))
+	}
+	s.logf("EventBridge -> SQS: %s for %s (node %s)%s", kind, id, node.Name, when)
+	s.armedAtStep = s.hclk.armed.Load()
+	if err := s.handler.Handle(s.ctx, msg); err != nil {
+		return err
+	}
+	// Handle has done the urgent part (cordon, pool marked) before the
+	// workers start on the rest.
+	s.observe()
+	s.settle()
+	s.observe()
+	limit := s.clk.Now().Add(10 * time.Minute)
+	for {
+		select {
+		case <-s.handler.Idle():
+			s.observe()
+			return nil
+		default:
+		}
+		if !s.clk.Now().Before(limit) {
+			return fmt.Errorf("the interruption handler did not finish with %s for %s within 10 minutes of virtual time", kind, node.Name)
+		}
+		if err := s.tick(); err != nil {
+			return err
+		}
+	}
+}
+
+func stampOf(t time.Time) string {
+	d := t.Sub(epoch)
+	return fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+}
+
+// nodeOf returns the node running the deployment's first pod.
+func (s *sim) nodeOf(deployment string) (*corev1.Node, error) {
+	pods := s.deploymentPods(s.deployments[deployment])
+	if len(pods) == 0 || pods[0].Spec.NodeName == "" {
+		return nil, fmt.Errorf("deployment %s has no running pod", deployment)
+	}
+	return s.cluster.GetNode(s.ctx, pods[0].Spec.NodeName)
+}
+
+// interruptions plays steps 3 and 4: a Spot interruption notice and a
+// rebalance recommendation for the node running inflate-spot.
 func (s *sim) interruptions() error {
-	s.step("3-4. Spot interruption and rebalance recommendation: not replayed yet (the interruption handler has not landed)")
+	s.step("3. Spot interruption notice")
+	node, err := s.nodeOf("inflate-spot")
+	if err != nil {
+		return err
+	}
+	it, zone := node.Labels[offerings.LabelInstanceType], node.Labels[offerings.LabelZone]
+	deadline := s.clk.Now().Add(spotWarning)
+	if err := s.notice(interruption.KindSpotInterruption, node, deadline); err != nil {
+		return err
+	}
+	if s.unavailable.IsUnavailable(offerings.CapacityTypeSpot, it, zone) {
+		s.logf("Spot pool %s/%s is skipped until its mark expires (3 minutes after the notice)", it, zone)
+	}
+	if gone, ok := s.deletedAt[node.Name]; ok {
+		s.logf("interrupted node drained and deleted at %s, %s before EC2 reclaims it", stampOf(gone), deadline.Sub(gone).Round(time.Second))
+	}
+	if err := s.advanceUntil(3*time.Minute, "inflate-spot running again", s.running("inflate-spot", 2)); err != nil {
+		return err
+	}
+	s.kubectlGetNodes(appsSelector)
+
+	s.step("4. Rebalance recommendation")
+	if node, err = s.nodeOf("inflate-spot"); err != nil {
+		return err
+	}
+	s.replacements.Store("")
+	if err := s.notice(interruption.KindRebalanceRecommendation, node, time.Time{}); err != nil {
+		return err
+	}
+	repl, _ := s.replacements.Load().(string)
+	ready, wasReady := s.readyAt[repl]
+	gone, wasDeleted := s.deletedAt[node.Name]
+	switch {
+	case repl == "" || !wasDeleted:
+		s.logf("rebalance: no replacement was launched or the at-risk node was not removed")
+	case wasReady && !gone.Before(ready):
+		s.logf("rebalance: replacement %s Ready at %s; at-risk node drained and deleted at %s, after its replacement was Ready", repl, stampOf(ready), stampOf(gone))
+	default:
+		s.logf("rebalance: at-risk node deleted at %s BEFORE its replacement %s was Ready", stampOf(gone), repl)
+	}
+	if err := s.advanceUntil(3*time.Minute, "inflate-spot running again", s.running("inflate-spot", 2)); err != nil {
+		return err
+	}
+	s.kubectlGetNodes(appsSelector)
 	return nil
 }

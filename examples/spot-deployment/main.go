@@ -73,7 +73,10 @@ spec:
   limits:
     cpu: "1000"
   disruption:
-    consolidateAfter: 30s
+    # Longer than a node takes to start (40s here): the provisioner starts
+    # counting emptiness at launch, so a shorter value could remove a
+    # replacement node before the pods it was launched for move onto it.
+    consolidateAfter: 1m
 ---
 apiVersion: fleetpack.dev/v1
 kind: NodePool

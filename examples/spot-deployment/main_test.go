@@ -23,6 +23,15 @@ func TestWalkthrough(t *testing.T) {
 		{"one spot node for both pods", `launched (\S+) \(\S+ spot us-east-1\w, NodePool default, \$[0-9.]+/h\) for inflate-spot-\d+, inflate-spot-\d+\n`},
 		{"pods run", `pods running on \S+: inflate-spot-\d+, inflate-spot-\d+`},
 		{"kubectl listing", `NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+ARCH\s+INSTANCE-TYPE\s+NODEPOOL\s+ZONE\s+CAPACITY-TYPE\nip-\S+\s+Ready\s+<none>\s+\d+s\s+\S+\s+(amd64|arm64)\s+\S+\s+default\s+us-east-1\w\s+spot\n`},
+		{"spot notice", `EventBridge -> SQS: spot-interruption for i-\w+ \(node \S+\), instance terminates at \d\d:\d\d:\d\d`},
+		{"cordoned at once", `\] node \S+ cordoned\n`},
+		{"replacement launched", `replacement \S+ \(\S+ spot us-east-1\w, NodePool default, \$[0-9.]+/h\) launched for inflate-spot-\d+, inflate-spot-\d+`},
+		{"drained", `pods evicted from \S+: inflate-spot-\d+, inflate-spot-\d+`},
+		{"pool skipped", `Spot pool \S+ is skipped until its mark expires \(3 minutes after the notice\)`},
+		{"before the deadline", `interrupted node drained and deleted at \S+, \S+ before EC2 reclaims it`},
+		{"running again", `pods running on \S+: inflate-spot-r\d+, inflate-spot-r\d+`},
+		{"rebalance notice", `EventBridge -> SQS: rebalance-recommendation for i-\w+`},
+		{"replacement first", `rebalance: replacement \S+ Ready at \S+; at-risk node drained and deleted at \S+, after its replacement was Ready`},
 		{"spot exhausted", `EC2: every Spot pool in us-east-1 is out of capacity`},
 		{"on-demand fallback", `launched \S+ \(\S+ on-demand us-east-1\w, NodePool default, \$[0-9.]+/h\) for inflate-`},
 		{"spot-only pool waits with a reason", `still pending batch-spot-\d+, batch-spot-\d+: \S.*insufficient capacity`},
@@ -40,6 +49,18 @@ func TestWalkthrough(t *testing.T) {
 			t.Fatalf("step %q: no match for %s after offset %d; output:\n%s", st.name, st.re, pos, text)
 		}
 		pos += loc[1]
+	}
+	// The replacement went to another Spot pool than the interrupted one.
+	first := regexp.MustCompile(`launched \S+ \((\S+) spot (us-east-1\w), NodePool default`).FindStringSubmatch(text)
+	repl := regexp.MustCompile(`replacement \S+ \((\S+) spot (us-east-1\w), NodePool default`).FindStringSubmatch(text)
+	if first == nil || repl == nil {
+		t.Fatalf("no first launch or replacement in output:\n%s", text)
+	}
+	if first[1] == repl[1] && first[2] == repl[2] {
+		t.Errorf("replacement launched in the interrupted pool %s/%s", first[1], first[2])
+	}
+	if !strings.Contains(text, "interruption notices:  2 handled") {
+		t.Errorf("summary does not count the two notices:\n%s", text)
 	}
 	// Every timeline line carries a virtual timestamp.
 	for _, line := range strings.Split(text, "\n") {

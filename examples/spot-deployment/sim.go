@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 
 	"github.com/fleetpack/fleetpack/cloudprovider/aws"
 	"github.com/fleetpack/fleetpack/cloudprovider/aws/fake"
+	"github.com/fleetpack/fleetpack/interruption"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
 )
@@ -54,6 +57,18 @@ type sim struct {
 	catalog     []*offerings.InstanceType
 	log         *slog.Logger
 
+	// The interruption handler, its clock, and the number of timers it had
+	// armed before the last clock step.
+	handler     *interruption.Handler
+	hclk        *watchedClock
+	armedAtStep int64
+	// replacements holds the name of the last node the handler launched
+	// (written by its workers).
+	replacements atomic.Value
+
+	// outMu serialises timeline lines: the handler's workers print too.
+	outMu sync.Mutex
+
 	deployments map[string]*deployment
 	podCounter  int
 	// scaledAway are pods deleted by scaling down, not lost.
@@ -68,6 +83,8 @@ type sim struct {
 	// Observed state, diffed every tick to print what changed.
 	nodes map[string]nodeView
 	pods  map[string]podView
+	// When each node was first seen Ready and seen gone.
+	readyAt, deletedAt map[string]time.Time
 
 	stats stats
 }
@@ -116,6 +133,8 @@ func newSim(ctx context.Context, out io.Writer, logger *slog.Logger) (*sim, erro
 		seenPending: map[string]bool{},
 		nodes:       map[string]nodeView{},
 		pods:        map[string]podView{},
+		readyAt:     map[string]time.Time{},
+		deletedAt:   map[string]time.Time{},
 		stats: stats{
 			launched: map[string]int{}, pendingSince: map[string]time.Time{}, unschedulable: map[string]string{},
 		},
@@ -141,6 +160,9 @@ func newSim(ctx context.Context, out io.Writer, logger *slog.Logger) (*sim, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startHandler(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -152,11 +174,15 @@ func (s *sim) stamp() string {
 
 // logf prints one timeline line.
 func (s *sim) logf(format string, args ...any) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
 	fmt.Fprintf(s.out, "[%s] %s\n", s.stamp(), fmt.Sprintf(format, args...))
 }
 
 // step prints a section header.
 func (s *sim) step(title string) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
 	fmt.Fprintf(s.out, "\n=== %s\n", title)
 }
 
@@ -277,6 +303,9 @@ func (s *sim) advanceUntil(limit time.Duration, what string, cond func() bool) e
 
 // tick advances the clock one step and runs what the controllers would.
 func (s *sim) tick() error {
+	if s.hclk != nil {
+		s.armedAtStep = s.hclk.armed.Load()
+	}
 	s.clk.Step(tick)
 	s.settle()
 	s.observe()
@@ -293,10 +322,6 @@ func (s *sim) tick() error {
 	s.observe()
 	return nil
 }
-
-// settle lets background work (the interruption handler's workers) catch
-// up with the clock step before the world is observed.
-func (s *sim) settle() {}
 
 // provisionerPass does what the provisioner's Run loop does, synchronously
 // so the timeline is deterministic: a batch of new pending pods is provisioned
@@ -438,6 +463,7 @@ func (s *sim) observe() {
 		}
 		if v.ready && (!existed || !old.ready) {
 			s.logf("node %s Ready", n.Name)
+			s.readyAt[n.Name] = now
 		}
 		if v.cordoned && (!existed || !old.cordoned) {
 			s.logf("node %s cordoned", n.Name)
@@ -453,6 +479,7 @@ func (s *sim) observe() {
 			s.stats.onDemandCost += od * life.Hours()
 			s.stats.nodeSeconds += life.Seconds()
 			s.stats.removed++
+			s.deletedAt[name] = now
 			s.logf("node %s deleted after %s", name, life.Round(time.Second))
 		}
 	}
@@ -460,7 +487,8 @@ func (s *sim) observe() {
 
 	curPods := map[string]podView{}
 	bound := map[string][]string{}
-	var pending, lost []string
+	var pending []string
+	lost := map[string][]string{}
 	for _, p := range pods {
 		key := provisioning.PodKey(p)
 		v := podView{node: p.Spec.NodeName, nominated: p.Status.NominatedNodeName}
@@ -489,16 +517,14 @@ func (s *sim) observe() {
 			delete(s.scaledAway, key)
 			continue
 		}
-		s.stats.podsEvicted++
 		if old := s.pods[key]; old.node != "" {
-			if _, nodeLeft := curNodes[old.node]; nodeLeft {
-				lost = append(lost, key[strings.Index(key, "/")+1:]+" from "+old.node)
-			}
+			s.stats.podsEvicted++
+			lost[old.node] = append(lost[old.node], key[strings.Index(key, "/")+1:])
 		}
 	}
 	s.pods = curPods
-	if len(lost) > 0 {
-		s.logf("pods evicted: %s", strings.Join(lost, ", "))
+	for _, node := range slices.Sorted(maps.Keys(lost)) {
+		s.logf("pods evicted from %s: %s", node, strings.Join(lost[node], ", "))
 	}
 	if len(pending) > 0 {
 		s.logf("pods pending: %s", strings.Join(pending, ", "))
