@@ -1,0 +1,40 @@
+// Package provisioning is the part of fleetpack a custom autoscaler embeds:
+// it turns pending pods into running nodes, and empty nodes into money saved.
+//
+// It sits between the pure solver (scheduling) and the cloud
+// (cloudprovider), and talks to the cluster through one small interface:
+//
+//   - NodePool says what may be launched. It is a Kubernetes-style object
+//     (apiVersion fleetpack.dev/v1, kind NodePool) shaped like Karpenter's
+//     v1 NodePool: template labels, requirements, taints, startup taints,
+//     kubelet maxPods, limits, weight and disruption.consolidateAfter.
+//     ParseNodePool(s) decode YAML or JSON strictly; Validate names the
+//     field of every problem; Template turns a pool into the solver's
+//     scheduling.NodeTemplate (capacity type defaults to on-demand, limits
+//     are reduced by what the pool already holds).
+//   - Cluster is what fleetpack reads and does: list and watch pods and
+//     nodes, create, cordon and delete nodes, nominate and bind pods, evict
+//     through the Eviction API so PodDisruptionBudgets hold (a refusal is an
+//     *EvictionBlockedError to retry), delete pods. MemoryCluster implements
+//     it in memory for tests, examples and simulation, with PDB evaluation,
+//     a virtual kubelet that makes created nodes Ready after a delay on an
+//     injected clock, and optional re-creation of controller-owned pods;
+//     provisioning/kubecluster implements it with client-go.
+//   - Provisioner is the loop. Run watches the cluster, batches pending pods
+//     (idle and max windows), solves them over every NodePool with existing
+//     and in-flight nodes counted, launches the new claims concurrently
+//     through the CloudProvider, registers their nodes and nominates the
+//     pods, so the next batch does not buy the same capacity again. Launches
+//     refused for lack of capacity are solved again at once against the
+//     narrower offerings; a node that cannot be registered has its instance
+//     terminated, so nothing leaks; pods that cannot be placed are logged,
+//     recorded as events and retried. Nodes that have held no non-daemonset
+//     pod for their pool's consolidateAfter are cordoned, terminated and
+//     deleted. ProvisionNow skips the batch window for the interruption
+//     handler, which needs replacement capacity for a node that is going.
+//   - Metrics holds the Prometheus metrics, registered on a Registerer the
+//     caller passes in.
+//
+// Everything that waits uses an injected k8s.io/utils/clock, so tests drive
+// time with a fake clock.
+package provisioning
