@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/fleetpack/fleetpack/offerings"
 )
@@ -294,6 +295,68 @@ func checkPlan(t reporter, in Input, plan *Plan) {
 		checkClaim(t, in, c, maxTypes)
 	}
 	checkLimits(t, in, plan)
+	checkUnschedulable(t, in, plan)
+}
+
+// checkUnschedulable: a pod reported unschedulable must not fit, alone, on
+// a new node of some template without limits: a type and offering whose
+// labels meet its node selector and required affinity, whose taints it
+// tolerates, and with room for it and every daemonset that might run there.
+func checkUnschedulable(t reporter, in Input, plan *Plan) {
+	t.Helper()
+	for _, e := range plan.Unschedulable {
+		p := e.Pod
+		if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+			if _, err := nodeaffinity.NewPreferredSchedulingTerms(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution); err != nil {
+				continue // malformed preferences are reported, not guessed at
+			}
+		}
+		for _, tmpl := range in.Templates {
+			if len(tmpl.Limits) > 0 {
+				continue
+			}
+			blocked := false
+			for _, tn := range tmpl.Taints {
+				if (tn.Effect == corev1.TaintEffectNoSchedule || tn.Effect == corev1.TaintEffectNoExecute) && !tolerates(p.Spec.Tolerations, tn) {
+					blocked = true
+				}
+			}
+			if blocked {
+				continue
+			}
+			for _, it := range tmpl.InstanceTypes {
+				offs := allowedOfferings(&tmpl.Requirements, it)
+				need := expectedPodRequests(p)
+				need[corev1.ResourcePods]++
+				addUnits(need, daemonSetOverhead(in.DaemonSetPods, tmpl, it, offs, tmpl.Labels))
+				alloc := it.Allocatable()
+				fitsAll := true
+				for name, n := range need {
+					if n > units(name, alloc[name]) {
+						fitsAll = false
+					}
+				}
+				if !fitsAll {
+					continue
+				}
+				for _, o := range offs {
+					labels := map[string]string{offerings.LabelNodePool: tmpl.NodePool}
+					for k, v := range tmpl.Labels {
+						labels[k] = v
+					}
+					for k, v := range it.Labels {
+						labels[k] = v
+					}
+					labels[offerings.LabelZone], labels[offerings.LabelCapacityType] = o.Zone, o.CapacityType
+					if tmpl.Requirements.MatchesLabels(labels) && podRejectsLabels(p, labels) == "" {
+						t.Errorf("pod %s reported unschedulable (%s), but fits alone on nodepool %s as %s in %s/%s",
+							p.Name, e.Reason, tmpl.NodePool, it.Name, o.Zone, o.CapacityType)
+						break
+					}
+				}
+			}
+		}
+	}
 }
 
 func checkExistingNodes(t reporter, in Input, plan *Plan) {
@@ -330,7 +393,7 @@ func checkExistingNodes(t reporter, in Input, plan *Plan) {
 			for name := range reqs {
 				checked[name] = true
 			}
-			if why := podRejectsLabels(p, n.Labels); why != "" {
+			if why := podRejectsNode(p, n.Name, n.Labels); why != "" {
 				t.Errorf("pod %s on node %s: %s", p.Name, n.Name, why)
 			}
 			for _, tn := range n.Spec.Taints {
@@ -608,13 +671,22 @@ func tolerates(tolerations []corev1.Toleration, tn corev1.Taint) bool {
 // podRejectsLabels says why a node with labels cannot take pod p by its
 // node selector or required node affinity, or "" if it can.
 func podRejectsLabels(p *corev1.Pod, labels map[string]string) string {
+	return podRejectsNode(p, newNodeName, labels)
+}
+
+// newNodeName names a node not yet made, so that matchFields terms (on
+// metadata.name) never match it.
+const newNodeName = "fleetpack-new-node"
+
+// podRejectsNode is podRejectsLabels for a node with a known name.
+func podRejectsNode(p *corev1.Pod, name string, labels map[string]string) string {
 	for k, v := range p.Spec.NodeSelector {
 		if got, ok := labels[k]; !ok || got != v {
 			return fmt.Sprintf("nodeSelector %s=%s, node has %q", k, v, got)
 		}
 	}
 	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: labels}}
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 		ok, err := corev1helpers.MatchNodeSelectorTerms(node, a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
 		if err != nil || !ok {
 			return fmt.Sprintf("required node affinity not met by labels %v (err %v)", labels, err)
@@ -835,6 +907,10 @@ func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
 		},
 		"host port taken": func() (Input, *Plan) {
 			return onPortTaken, &Plan{ExistingNodes: []*NodePlacement{{Node: portTaken, Pods: []*corev1.Pod{b}}}}
+		},
+		"unschedulable pod that fits": func() (Input, *Plan) {
+			in := Input{Pods: []*corev1.Pod{a}, Templates: in.Templates}
+			return in, &Plan{Unschedulable: []*PodError{{Pod: a, Reason: "gave up"}}}
 		},
 		"limit exceeded": func() (Input, *Plan) {
 			p := solve(t, Input{Pods: withLimit.Pods, Templates: []*NodeTemplate{defaultTemplate(catalog)}})

@@ -866,6 +866,17 @@ func TestSolveExistingNodes(t *testing.T) {
 			placements: map[string][]string{"node-1": {"small"}},
 		},
 		{
+			name: "a node reporting only capacity is filled up to it",
+			pods: pods("web", 3, "1", "1Gi"),
+			nodes: []ExistingNode{{Node: func() *corev1.Node {
+				n := amd("new", "2", "8Gi")
+				n.Status.Capacity, n.Status.Allocatable = n.Status.Allocatable, nil
+				return n
+			}()}},
+			claims:     []wantClaim{{pods: []string{"web-c"}}},
+			placements: map[string][]string{"new": {"web-a", "web-b"}},
+		},
+		{
 			name: "a node with no room for more pods",
 			pods: []*corev1.Pod{makePod("web", "100m", "128Mi")},
 			nodes: []ExistingNode{{Node: amd("full", "8", "32Gi"), Pods: slices.Collect(func(yield func(*corev1.Pod) bool) {
