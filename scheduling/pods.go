@@ -225,8 +225,11 @@ func newPodClass(pod *corev1.Pod, nTemplates int) *podClass {
 		}
 		add(required, false)
 	}
-	last := c.variants[len(c.variants)-1]
-	add(last.reqs, true)
+	// PreferNoSchedule taints are tolerated last, under each required term:
+	// the pod may need a tainted pool for one term and not another.
+	for _, tr := range termReqs {
+		add(base.Intersect(tr), true)
+	}
 	return c
 }
 

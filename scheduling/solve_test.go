@@ -505,6 +505,20 @@ func TestSolveTaints(t *testing.T) {
 			claims:    []wantClaim{{pods: []string{"web"}, firstTypes: []string{"m6g.large"}}},
 		},
 		{
+			name: "PreferNoSchedule is relaxed under every required term, not just the last",
+			pods: []*corev1.Pod{makePod("either", "1", "1Gi", withRequiredTerms(
+				[]corev1.NodeSelectorRequirement{req(offerings.LabelInstanceFamily, corev1.NodeSelectorOpIn, "m6g")},
+				[]corev1.NodeSelectorRequirement{req(offerings.LabelZone, corev1.NodeSelectorOpIn, "test-1b")},
+			))},
+			templates: func(catalog []*offerings.InstanceType) []*NodeTemplate {
+				tmpl := defaultTemplate(catalog)
+				tmpl.Requirements = mustRequirements(req(offerings.LabelZone, corev1.NodeSelectorOpIn, "test-1a"))
+				tmpl.Taints = []corev1.Taint{taint("spare", "", corev1.TaintEffectPreferNoSchedule)}
+				return []*NodeTemplate{tmpl}
+			},
+			claims: []wantClaim{{pods: []string{"either"}, typeCount: 5, zones: []string{"test-1a"}, everyType: labelIs(offerings.LabelInstanceFamily, "m6g")}},
+		},
+		{
 			name: "a PreferNoSchedule template is avoided while another works",
 			pods: []*corev1.Pod{makePod("web", "1", "1Gi")},
 			templates: func(catalog []*offerings.InstanceType) []*NodeTemplate {
