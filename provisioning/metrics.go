@@ -14,7 +14,7 @@ type Metrics struct {
 	// NodesLaunched counts nodes launched, by nodepool and capacity_type.
 	NodesLaunched *prometheus.CounterVec
 	// NodesTerminated counts nodes removed, by nodepool, capacity_type and
-	// reason (empty, launch_failed).
+	// reason (empty, launch_failed, launch_timeout).
 	NodesTerminated *prometheus.CounterVec
 	// LaunchFailures counts failed launches by nodepool and reason
 	// (insufficient_capacity, register_failed, error).

@@ -29,6 +29,7 @@ const (
 	DefaultMaxICERetries         = 3
 	DefaultRetryInterval         = 30 * time.Second
 	DefaultNominationTTL         = 2 * time.Minute
+	DefaultLaunchTimeout         = 15 * time.Minute
 )
 
 // Options configures a Provisioner. Zero values take the defaults.
@@ -54,6 +55,10 @@ type Options struct {
 	// NominationTTL is how long a pod nominated to a Ready node may stay
 	// unbound before fleetpack provisions for it again.
 	NominationTTL time.Duration
+	// LaunchTimeout is how long a launched node may stay not Ready, holding
+	// no pods, before its instance is terminated and its pods provisioned
+	// for again (Karpenter's registration TTL).
+	LaunchTimeout time.Duration
 	// MaxInstanceTypes caps each claim's instance-type list (see
 	// scheduling.Input).
 	MaxInstanceTypes int
@@ -153,6 +158,9 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 	}
 	if opts.NominationTTL <= 0 {
 		opts.NominationTTL = DefaultNominationTTL
+	}
+	if opts.LaunchTimeout <= 0 {
+		opts.LaunchTimeout = DefaultLaunchTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -521,6 +529,12 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 // find the capacity free. It reports whether the pod counts as placed.
 func (p *Provisioner) nominate(ctx context.Context, now time.Time, pod *corev1.Pod, node string) bool {
 	if pod.Spec.NodeName != "" {
+		// Reserve the capacity for the pod's re-created replica, so that
+		// empty-node removal keeps the node until it arrives (or the
+		// nomination expires): busyNodes counts it.
+		p.mu.Lock()
+		p.nominated[pod.UID] = nomination{node: node, at: now}
+		p.mu.Unlock()
 		return true
 	}
 	if err := p.cluster.Nominate(ctx, pod, node); err != nil {
@@ -696,8 +710,11 @@ func maskOfferings(types []*offerings.InstanceType, refused map[cloudprovider.Of
 
 // RemoveEmptyNodes cordons and deletes every node of a known NodePool that
 // has held no non-daemonset pods (bound or nominated) for the pool's
-// consolidateAfter, terminating its instance. It returns the removed nodes
-// and when the next node would become due (zero if none is waiting).
+// consolidateAfter, terminating its instance. It also terminates launched
+// nodes that have not become Ready, and hold no bound pod, within
+// LaunchTimeout of their creation; pods nominated to them become pending
+// again. It returns the removed nodes and when the next node would become
+// due (zero if none is waiting).
 func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time, error) {
 	p.passMu.Lock()
 	defer p.passMu.Unlock()
@@ -706,14 +723,38 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 		return nil, time.Time{}, err
 	}
 	busy := p.busyNodes(s)
+	bound := map[string]bool{}
+	for _, pod := range s.pods {
+		if pod.Spec.NodeName != "" && !IsDaemonSetPod(pod) && !IsTerminal(pod) {
+			bound[pod.Spec.NodeName] = true
+		}
+	}
 	var removed []string
 	var next time.Time
 	var errs []error
+	wake := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(s.nodes)) {
 		node := s.nodes[name]
 		np := p.pool(node.Labels[offerings.LabelNodePool])
 		if np == nil || node.DeletionTimestamp != nil {
 			continue
+		}
+		if !IsNodeReady(node) && !bound[name] && !node.CreationTimestamp.IsZero() {
+			deadline := node.CreationTimestamp.Add(p.opts.LaunchTimeout)
+			if s.now.Before(deadline) {
+				wake(deadline)
+			} else {
+				if err := p.terminate(ctx, node, np, "launch_timeout"); err != nil {
+					errs = append(errs, err)
+				} else {
+					removed = append(removed, name)
+				}
+				continue
+			}
 		}
 		p.mu.Lock()
 		if busy[name] {
@@ -729,9 +770,7 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 		p.mu.Unlock()
 		due := since.Add(np.ConsolidateAfter())
 		if s.now.Before(due) {
-			if next.IsZero() || due.Before(next) {
-				next = due
-			}
+			wake(due)
 			continue
 		}
 		if err := p.removeEmpty(ctx, node, np, s.now.Sub(since)); err != nil {
@@ -760,6 +799,11 @@ func (p *Provisioner) busyNodes(s *snapshot) map[string]bool {
 		}
 		if pod.Spec.NodeName != "" {
 			busy[pod.Spec.NodeName] = true
+			// Capacity ProvisionNow launched for a pod of a leaving
+			// node is reserved for it.
+			if n := p.nominatedNode(s, pod); n != "" {
+				busy[n] = true
+			}
 		} else if n := p.nominatedNode(s, pod); n != "" {
 			busy[n] = true
 		}
@@ -784,21 +828,33 @@ func (p *Provisioner) removeEmpty(ctx context.Context, node *corev1.Node, np *No
 		log.WarnContext(ctx, "empty node received a pod while being removed; left cordoned")
 		return nil
 	}
+	if err := p.terminate(ctx, node, np, "empty"); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "removed empty node", "emptyFor", emptyFor)
+	if rec, ok := p.cluster.(EventRecorder); ok {
+		rec.Event(ctx, node, corev1.EventTypeNormal, "RemovedEmptyNode", fmt.Sprintf("Node held no pods for %s (consolidateAfter %s)", emptyFor, np.ConsolidateAfter()))
+	}
+	return nil
+}
+
+// terminate deletes the node's instance, then the node object; the instance
+// goes first so that a failure leaves the node visible to retry on.
+func (p *Provisioner) terminate(ctx context.Context, node *corev1.Node, np *NodePool, reason string) error {
 	if node.Spec.ProviderID != "" {
 		if err := p.cloud.Delete(ctx, node.Spec.ProviderID); err != nil && !cloudprovider.IsNotFound(err) {
-			return fmt.Errorf("terminating instance %s of empty node %s: %w", node.Spec.ProviderID, node.Name, err)
+			return fmt.Errorf("terminating instance %s of node %s (%s): %w", node.Spec.ProviderID, node.Name, reason, err)
 		}
 	}
 	if err := p.cluster.DeleteNode(ctx, node.Name); err != nil && !IsNotFound(err) {
-		return fmt.Errorf("deleting empty node %s: %w", node.Name, err)
+		return fmt.Errorf("deleting node %s (%s): %w", node.Name, reason, err)
 	}
 	p.mu.Lock()
 	delete(p.emptySince, node.Name)
 	p.mu.Unlock()
-	p.metrics.NodesTerminated.WithLabelValues(np.Name, node.Labels[offerings.LabelCapacityType], "empty").Inc()
-	log.InfoContext(ctx, "removed empty node", "emptyFor", emptyFor)
-	if rec, ok := p.cluster.(EventRecorder); ok {
-		rec.Event(ctx, node, corev1.EventTypeNormal, "RemovedEmptyNode", fmt.Sprintf("Node held no pods for %s (consolidateAfter %s)", emptyFor, np.ConsolidateAfter()))
+	p.metrics.NodesTerminated.WithLabelValues(np.Name, node.Labels[offerings.LabelCapacityType], reason).Inc()
+	if reason != "empty" {
+		p.log.WarnContext(ctx, "terminated node", "node", node.Name, "nodepool", np.Name, "providerID", node.Spec.ProviderID, "reason", reason)
 	}
 	return nil
 }

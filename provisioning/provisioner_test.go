@@ -541,3 +541,40 @@ func metricValue(m prometheus.Metric) float64 {
 	}
 	return 0
 }
+
+func TestNodeThatNeverBecomesReadyIsTerminated(t *testing.T) {
+	e := newEnv(t, pool("default", 0))
+	// The virtual kubelet never reports.
+	e.cluster = NewMemoryCluster(e.clock, MemoryClusterOptions{NodeReadyDelay: 24 * time.Hour})
+	prov, err := New(e.cluster, e.cloud, e.prov.NodePools(), Options{Clock: e.clock, Metrics: e.metrics, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.prov = prov
+	e.addPods("web", 1, "1", "1Gi", nil)
+	res := e.provision()
+	stuck := res.Launched[0].Node.Name
+	removed, next, err := prov.RemoveEmptyNodes(e.ctx)
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("removed %v (%v) at once", removed, err)
+	}
+	if want := e.clock.Now().Add(DefaultLaunchTimeout); !next.Equal(want) {
+		t.Errorf("next check %s, want %s", next, want)
+	}
+	e.clock.Step(DefaultLaunchTimeout)
+	removed, _, err = prov.RemoveEmptyNodes(e.ctx)
+	if err != nil || len(removed) != 1 || removed[0] != stuck {
+		t.Fatalf("removed %v (%v), want %s", removed, err, stuck)
+	}
+	if e.cloud.running() != 0 {
+		t.Fatal("instance of the stuck node not terminated")
+	}
+	if got := metricValue(e.metrics.NodesTerminated.WithLabelValues("default", "on-demand", "launch_timeout")); got != 1 {
+		t.Errorf("terminated metric %v", got)
+	}
+	// Its pod is pending again and gets a new node.
+	res = e.provision()
+	if len(res.Launched) != 1 || res.Launched[0].Node.Name == stuck {
+		t.Fatalf("pod not re-provisioned: %+v", res.Launched)
+	}
+}

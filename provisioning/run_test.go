@@ -147,7 +147,8 @@ func TestRunRemovesEmptyNodesAndRetries(t *testing.T) {
 	if err := e.cluster.DeletePodNoRecreate(e.ctx, "default", "web-a"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, waits, func(s loopState) bool { return !s.emptyAt.IsZero() })
+	due := e.clock.Now().Add(30 * time.Second)
+	waitFor(t, waits, func(s loopState) bool { return s.emptyAt.Equal(due) })
 	e.clock.Step(30 * time.Second)
 	if names := recv(t, removals); len(names) != 1 {
 		t.Fatalf("removed %v", names)
