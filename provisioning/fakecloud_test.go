@@ -1,11 +1,13 @@
 package provisioning
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -86,14 +88,8 @@ func (f *fakeCloud) Create(ctx context.Context, claim *scheduling.NodeClaim) (*c
 	if spot {
 		choices = slices.DeleteFunc(choices, func(c choice) bool { return c.o.CapacityType != offerings.CapacityTypeSpot })
 	}
-	slices.SortStableFunc(choices, func(a, b choice) int {
-		switch {
-		case a.o.Price < b.o.Price:
-			return -1
-		case a.o.Price > b.o.Price:
-			return 1
-		}
-		return 0
+	slices.SortFunc(choices, func(a, b choice) int {
+		return cmp.Or(cmp.Compare(a.o.Price, b.o.Price), strings.Compare(a.it.Name, b.it.Name), strings.Compare(a.o.Zone, b.o.Zone))
 	})
 	var tried []cloudprovider.OfferingKey
 	for _, c := range choices {

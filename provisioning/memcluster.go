@@ -40,13 +40,15 @@ type MemoryCluster struct {
 	clock clock.WithDelayedExecution
 	opts  MemoryClusterOptions
 
-	mu      sync.Mutex
-	pods    map[string]*corev1.Pod // by namespace/name
-	nodes   map[string]*memNode
-	pdbs    map[string]*policyv1.PodDisruptionBudget
-	owners  map[types.UID]*ownerInfo
-	events  []RecordedEvent
-	counter int
+	mu     sync.Mutex
+	pods   map[string]*corev1.Pod // by namespace/name
+	nodes  map[string]*memNode
+	pdbs   map[string]*policyv1.PodDisruptionBudget
+	owners map[types.UID]*ownerInfo
+	// starting holds the nodes the virtual kubelet has yet to make Ready.
+	starting map[string]bool
+	events   []RecordedEvent
+	counter  int
 
 	subMu sync.Mutex // never held while taking mu or calling the clock
 	subs  map[int]chan struct{}
@@ -82,13 +84,14 @@ var _ EventRecorder = (*MemoryCluster)(nil)
 // NewMemoryCluster returns an empty in-memory cluster on clk.
 func NewMemoryCluster(clk clock.WithDelayedExecution, opts MemoryClusterOptions) *MemoryCluster {
 	return &MemoryCluster{
-		clock:  clk,
-		opts:   opts,
-		pods:   map[string]*corev1.Pod{},
-		nodes:  map[string]*memNode{},
-		pdbs:   map[string]*policyv1.PodDisruptionBudget{},
-		owners: map[types.UID]*ownerInfo{},
-		subs:   map[int]chan struct{}{},
+		clock:    clk,
+		opts:     opts,
+		pods:     map[string]*corev1.Pod{},
+		nodes:    map[string]*memNode{},
+		pdbs:     map[string]*policyv1.PodDisruptionBudget{},
+		owners:   map[types.UID]*ownerInfo{},
+		starting: map[string]bool{},
+		subs:     map[int]chan struct{}{},
 	}
 }
 
@@ -104,24 +107,37 @@ func (c *MemoryCluster) lock() {
 }
 
 func (c *MemoryCluster) advanceLocked(now time.Time) bool {
-	changed := false
-	for _, n := range c.nodes {
-		if !IsNodeReady(n.node) && !now.Before(n.readyAt) {
-			setNodeReady(n.node, now)
-			changed = true
+	// Only starting nodes change with time; pods nominated to nodes that
+	// are already Ready were bound by Nominate.
+	var ready map[string]bool
+	for name := range c.starting {
+		n, ok := c.nodes[name]
+		if !ok {
+			delete(c.starting, name)
+			continue
 		}
+		if !now.Before(n.readyAt) {
+			setNodeReady(n.node, now)
+			delete(c.starting, name)
+			if ready == nil {
+				ready = map[string]bool{}
+			}
+			ready[name] = true
+		}
+	}
+	if ready == nil {
+		return false
 	}
 	for _, pod := range c.pods {
 		name := pod.Status.NominatedNodeName
-		if pod.Spec.NodeName != "" || name == "" {
+		if pod.Spec.NodeName != "" || !ready[name] {
 			continue
 		}
-		if n, ok := c.nodes[name]; ok && IsNodeReady(n.node) && !n.node.Spec.Unschedulable {
+		if !c.nodes[name].node.Spec.Unschedulable {
 			bindLocked(pod, name, now)
-			changed = true
 		}
 	}
-	return changed
+	return true
 }
 
 func setNodeReady(node *corev1.Node, now time.Time) {
@@ -306,6 +322,7 @@ func (c *MemoryCluster) CreateNode(ctx context.Context, node *corev1.Node) error
 			// The callback runs under the fake clock's lock: it may only
 			// notify; the state change happens on the next read.
 			c.clock.AfterFunc(c.opts.NodeReadyDelay, c.notify)
+			c.starting[n.Name] = true
 		}
 	}
 	c.nodes[n.Name] = &memNode{node: n, readyAt: readyAt}
@@ -367,7 +384,9 @@ func (c *MemoryCluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName 
 		return fmt.Errorf("nominating pod %s to %s: already bound to %s", PodKey(p), nodeName, p.Spec.NodeName)
 	}
 	p.Status.NominatedNodeName = nodeName
-	c.advanceLocked(c.clock.Now())
+	if n := c.nodes[nodeName]; IsNodeReady(n.node) && !n.node.Spec.Unschedulable {
+		bindLocked(p, nodeName, c.clock.Now())
+	}
 	c.notify()
 	return nil
 }
