@@ -34,7 +34,7 @@ func TestWalkthrough(t *testing.T) {
 		{"replacement first", `rebalance: replacement \S+ Ready at \S+; at-risk node drained and deleted at \S+, after its replacement was Ready`},
 		{"spot exhausted", `EC2: every Spot pool in us-east-1 is out of capacity`},
 		{"on-demand fallback", `launched \S+ \(\S+ on-demand us-east-1\w, NodePool default, \$[0-9.]+/h\) for inflate-`},
-		{"spot-only pool waits with a reason", `still pending batch-spot-\d+, batch-spot-\d+: \S.*insufficient capacity`},
+		{"spot-only pool waits with a reason", `still pending batch-spot-\d+[^:]*: .*insufficient capacity`},
 		{"spot returns", `launched \S+ \(\S+ spot us-east-1\w, NodePool batch, \$[0-9.]+/h\) for batch-spot-\d+, batch-spot-\d+`},
 		{"scale to 0", `kubectl scale deployment inflate-spot --replicas 0 \(was 2\)`},
 		{"empty node removed", `held no pods for consolidateAfter: cordoned, instance terminated, node deleted`},
