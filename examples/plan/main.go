@@ -83,15 +83,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *output != "text" && *output != "json" {
 		return fail(fmt.Errorf("-o: must be text or json, got %q", *output))
 	}
+	sc, err := loadFiles(files)
+	if err != nil {
+		return fail(err)
+	}
 	catalog, err := loadCatalog(*catalogPath)
 	if err != nil {
 		return fail(err)
 	}
 	catalog, err = markUnavailable(catalog, *unavailable)
-	if err != nil {
-		return fail(err)
-	}
-	sc, err := loadFiles(files)
 	if err != nil {
 		return fail(err)
 	}
