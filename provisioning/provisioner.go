@@ -84,9 +84,14 @@ type Provisioner struct {
 	// in the cluster before the next one counts it.
 	passMu sync.Mutex
 
-	mu         sync.Mutex
-	pools      []*NodePool
-	nominated  map[types.UID]nomination
+	mu        sync.Mutex
+	pools     []*NodePool
+	nominated map[types.UID]nomination
+	// reserved holds capacity launched or found by ProvisionNow for pods
+	// still bound to a leaving node, keyed by those pods' UIDs: it is kept
+	// for their replicas until the pods are gone, so other pending pods do
+	// not take it and empty-node removal does not reap it mid-drain.
+	reserved   map[types.UID]nomination
 	emptySince map[string]time.Time
 
 	// hooks let tests observe the Run loop; nil in production.
@@ -171,7 +176,7 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 	p := &Provisioner{
 		cluster: cluster, cloud: cloud, opts: opts, clock: opts.Clock,
 		log: opts.Logger, metrics: opts.Metrics,
-		nominated: map[types.UID]nomination{}, emptySince: map[string]time.Time{},
+		nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}, emptySince: map[string]time.Time{},
 	}
 	if err := p.SetNodePools(pools); err != nil {
 		return nil, err
@@ -277,6 +282,53 @@ func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 		}
 	}
 	return name
+}
+
+// reservedNode returns the node holding capacity for pod, a pod ProvisionNow
+// was asked to replace, or "" once the reservation has lapsed: the node is
+// gone, or has been Ready for NominationTTL.
+func (p *Provisioner) reservedNode(s *snapshot, pod *corev1.Pod) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.reserved[pod.UID]
+	if !ok {
+		return ""
+	}
+	node, exists := s.nodes[r.node]
+	if !exists || node.DeletionTimestamp != nil || IsTerminal(pod) {
+		delete(p.reserved, pod.UID)
+		return ""
+	}
+	if IsNodeReady(node) {
+		since := r.at
+		if t := readySince(node); t.After(since) {
+			since = t
+		}
+		if s.now.Sub(since) > p.opts.NominationTTL {
+			delete(p.reserved, pod.UID)
+			return ""
+		}
+	}
+	return r.node
+}
+
+// pruneReservations forgets reservations for pods that no longer exist: their
+// replicas are pending now and compete for the capacity like any pod.
+func (p *Provisioner) pruneReservations(s *snapshot) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.reserved) == 0 {
+		return
+	}
+	alive := make(map[types.UID]bool, len(s.pods))
+	for _, pod := range s.pods {
+		alive[pod.UID] = true
+	}
+	for uid := range p.reserved {
+		if !alive[uid] {
+			delete(p.reserved, uid)
+		}
+	}
 }
 
 func readySince(node *corev1.Node) time.Time {
@@ -524,16 +576,14 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 	return node, nil
 }
 
-// nominate records pod's expected node and tells the cluster. Bound pods
-// (ProvisionNow's) are only recorded in the result: their replacements will
-// find the capacity free. It reports whether the pod counts as placed.
+// nominate records pod's expected node and tells the cluster. A pod still
+// bound to a leaving node (ProvisionNow's) is not nominated: the capacity is
+// reserved for it until it is gone, and its replica then takes it. It
+// reports whether the pod counts as placed.
 func (p *Provisioner) nominate(ctx context.Context, now time.Time, pod *corev1.Pod, node string) bool {
 	if pod.Spec.NodeName != "" {
-		// Reserve the capacity for the pod's re-created replica, so that
-		// empty-node removal keeps the node until it arrives (or the
-		// nomination expires): busyNodes counts it.
 		p.mu.Lock()
-		p.nominated[pod.UID] = nomination{node: node, at: now}
+		p.reserved[pod.UID] = nomination{node: node, at: now}
 		p.mu.Unlock()
 		return true
 	}
@@ -569,6 +619,7 @@ func (p *Provisioner) input(ctx context.Context, s *snapshot, pods []*corev1.Pod
 	}
 	onNode := map[string][]*corev1.Pod{}
 	daemonSets := map[types.UID]*corev1.Pod{}
+	p.pruneReservations(s)
 	for _, pod := range s.pods {
 		if IsTerminal(pod) || solving[pod.UID] {
 			continue
@@ -583,6 +634,11 @@ func (p *Provisioner) input(ctx context.Context, s *snapshot, pods []*corev1.Pod
 		switch {
 		case pod.Spec.NodeName != "":
 			onNode[pod.Spec.NodeName] = append(onNode[pod.Spec.NodeName], pod)
+			// Capacity reserved for a pod of a leaving node counts as
+			// taken on the replacement too.
+			if r := p.reservedNode(s, pod); r != "" && r != pod.Spec.NodeName {
+				onNode[r] = append(onNode[r], pod)
+			}
 		case isPending(pod):
 			if n := p.nominatedNode(s, pod); n != "" {
 				onNode[n] = append(onNode[n], pod)
@@ -793,15 +849,16 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 // busyNodes returns the nodes that hold or expect a non-daemonset pod.
 func (p *Provisioner) busyNodes(s *snapshot) map[string]bool {
 	busy := map[string]bool{}
+	p.pruneReservations(s)
 	for _, pod := range s.pods {
 		if IsDaemonSetPod(pod) || IsTerminal(pod) {
 			continue
 		}
 		if pod.Spec.NodeName != "" {
 			busy[pod.Spec.NodeName] = true
-			// Capacity ProvisionNow launched for a pod of a leaving
-			// node is reserved for it.
-			if n := p.nominatedNode(s, pod); n != "" {
+			// Capacity ProvisionNow found for a pod of a leaving node is
+			// reserved for its replica.
+			if n := p.reservedNode(s, pod); n != "" {
 				busy[n] = true
 			}
 		} else if n := p.nominatedNode(s, pod); n != "" {

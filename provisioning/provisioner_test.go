@@ -416,6 +416,25 @@ func TestProvisionNowReplacesLeavingNode(t *testing.T) {
 		t.Fatalf("ProvisionNow launched %+v", res.Launched)
 	}
 	replacement := res.Launched[0].Node.Name
+	// While the drain waits (a budget, say), the replacement's capacity is
+	// held: other pending pods get capacity of their own...
+	e.addPods("other", 2, "1", "1Gi", nil)
+	other := e.provision()
+	if other.Pods() != 2 {
+		t.Fatalf("other pods: placed %d", other.Pods())
+	}
+	for _, pl := range other.Existing {
+		if pl.Node.Name == replacement {
+			t.Fatalf("pending pods took the capacity reserved for the drain: %d pods", len(pl.Pods))
+		}
+	}
+	// ...and the replacement is not reaped as empty mid-drain.
+	e.clock.Step(30 * time.Second)
+	_, _, _ = e.prov.RemoveEmptyNodes(e.ctx)
+	e.clock.Step(time.Minute)
+	if removed, _, _ := e.prov.RemoveEmptyNodes(e.ctx); slices.Contains(removed, replacement) {
+		t.Fatal("replacement removed as empty while the drain waits")
+	}
 	// Drain: the evicted pods come back pending and land on the replacement
 	// without another launch.
 	for _, p := range bound {
