@@ -73,10 +73,7 @@ spec:
   limits:
     cpu: "1000"
   disruption:
-    # Longer than a node takes to start (40s here): the provisioner starts
-    # counting emptiness at launch, so a shorter value could remove a
-    # replacement node before the pods it was launched for move onto it.
-    consolidateAfter: 1m
+    consolidateAfter: 30s
 ---
 apiVersion: fleetpack.dev/v1
 kind: NodePool

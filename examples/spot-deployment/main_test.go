@@ -50,6 +50,14 @@ func TestWalkthrough(t *testing.T) {
 		}
 		pos += loc[1]
 	}
+	// consolidateAfter (30s) is shorter than a node's startup (40s): a
+	// replacement launched for the pods of a node being drained must not be
+	// removed as empty before they move onto it.
+	if i, j := strings.Index(text, "=== 3."), strings.Index(text, "=== 5."); i < 0 || j < i {
+		t.Fatalf("steps 3 and 5 missing:\n%s", text)
+	} else if strings.Contains(text[i:j], "held no pods for consolidateAfter") {
+		t.Errorf("a node was removed as empty during the interruption steps:\n%s", text[i:j])
+	}
 	// The replacement went to another Spot pool than the interrupted one.
 	first := regexp.MustCompile(`launched \S+ \((\S+) spot (us-east-1\w), NodePool default`).FindStringSubmatch(text)
 	repl := regexp.MustCompile(`replacement \S+ \((\S+) spot (us-east-1\w), NodePool default`).FindStringSubmatch(text)
