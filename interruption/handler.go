@@ -55,6 +55,7 @@ const (
 	ActionIgnored            = "ignored"
 	ActionUnknownNode        = "unknown-node"
 	ActionReplacementTimeout = "replacement-timeout"
+	ActionReplacementFailed  = "replacement-failed"
 	ActionDeferred           = "deferred"
 )
 
@@ -529,7 +530,9 @@ func (h *Handler) execute(ctx context.Context, a *action) {
 	}()
 	switch a.msg.Kind {
 	case KindSpotInterruption, KindCapacityReservationInterruption, KindScheduledChange:
-		h.replaceOnce(ctx, log, a)
+		// The node goes whatever happens: a failed replacement is logged
+		// and the evicted pods wait for the provisioner's next pass.
+		_, _ = h.replaceOnce(ctx, log, a)
 		deadline := a.msg.Deadline.Add(-h.opts.DeadlineMargin)
 		if a.msg.Deadline.IsZero() {
 			deadline = h.opts.Clock.Now()
@@ -541,7 +544,7 @@ func (h *Handler) execute(ctx context.Context, a *action) {
 	case KindStateChange:
 		// The instance is stopping or gone: its pods cannot be drained
 		// gracefully, only replaced.
-		h.replaceOnce(ctx, log, a)
+		_, _ = h.replaceOnce(ctx, log, a)
 		h.deleteNode(ctx, log, a, drainResult{drained: true})
 	case KindRebalanceRecommendation:
 		if !h.acquireRebalanceSlot(ctx, a) {
@@ -556,37 +559,44 @@ func (h *Handler) execute(ctx context.Context, a *action) {
 }
 
 // replaceOnce launches replacement capacity for the node's pods unless that
-// was done already for this node.
-func (h *Handler) replaceOnce(ctx context.Context, log *slog.Logger, a *action) []*corev1.Node {
+// was done already for this node. It returns the nodes the pods were placed
+// on and an error if some pods could not be placed.
+func (h *Handler) replaceOnce(ctx context.Context, log *slog.Logger, a *action) ([]*corev1.Node, error) {
 	if h.opts.Replacer == nil {
-		return nil
+		return nil, nil
 	}
 	h.mu.Lock()
 	done := h.replaced[a.node]
 	h.replaced[a.node] = true
 	h.mu.Unlock()
 	if done {
-		return nil
+		return nil, nil
 	}
 	pods, err := h.evictablePods(ctx, a.node)
 	if err != nil {
 		log.Error("listing pods for replacement", "error", err)
-		return nil
+		return nil, err
 	}
 	if len(pods) == 0 {
-		return nil
+		return nil, nil
 	}
 	nodes, err := h.opts.Replacer.Replace(ctx, pods)
 	h.count(a.msg.Kind, ActionReplace)
 	if err != nil {
-		log.Error("launching replacement capacity; evicted pods wait for the provisioner", "pods", len(pods), "error", err)
+		log.Error("launching replacement capacity; pods left without it wait for the provisioner", "pods", len(pods), "error", err)
+		if len(nodes) == 0 {
+			// Nothing launched: a later notice for the node may try again.
+			h.mu.Lock()
+			delete(h.replaced, a.node)
+			h.mu.Unlock()
+		}
 	}
 	names := make([]string, len(nodes))
 	for i, n := range nodes {
 		names[i] = n.Name
 	}
 	log.Info("replacement capacity launched", "pods", len(pods), "nodes", names)
-	return nodes
+	return nodes, err
 }
 
 // acquireRebalanceSlot takes one of the NodePool's rebalance slots, or parks
@@ -633,7 +643,15 @@ func (h *Handler) releaseRebalanceSlot(a *action) {
 // rebalance replaces, waits for the replacement to be Ready, then cordons,
 // drains and removes the at-risk node.
 func (h *Handler) rebalance(ctx context.Context, log *slog.Logger, a *action) {
-	replacements := h.replaceOnce(ctx, log, a)
+	replacements, err := h.replaceOnce(ctx, log, a)
+	if err != nil {
+		// Draining now would leave pods pending on a node that is only
+		// at risk: keep them where they are, and keep new ones off.
+		log.Warn("replacement failed; cordoning the at-risk node without draining it", "error", err)
+		h.count(a.msg.Kind, ActionReplacementFailed)
+		_ = h.cordon(ctx, a)
+		return
+	}
 	if !h.waitReady(ctx, replacements) {
 		if ctx.Err() != nil {
 			return

@@ -707,6 +707,38 @@ func TestHandlerRebalanceModes(t *testing.T) {
 			t.Errorf("ignored = %v, want 1", got)
 		}
 	})
+	t.Run("replacement fails", func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.spotNode()
+		e.replacer.err = errors.New("no capacity anywhere")
+		if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(time.Second, time.Minute)
+		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); !n.Spec.Unschedulable {
+			t.Error("not cordoned after the failed replacement")
+		}
+		if got := e.action(KindRebalanceRecommendation, ActionReplacementFailed); got != 1 {
+			t.Errorf("replacement-failed = %v, want 1", got)
+		}
+		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
+			t.Errorf("drained without a replacement: %v", byNode)
+		}
+		// The Spot warning that follows tries the replacement again.
+		e.replacer.mu.Lock()
+		e.replacer.err = nil
+		e.replacer.mu.Unlock()
+		if err := e.handler.Handle(e.ctx, spotMsg("spot", spotInstance, e.clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(time.Second, 3*time.Minute)
+		if e.replacer.callCount() != 2 {
+			t.Errorf("Replace called %d times, want 2", e.replacer.callCount())
+		}
+		if byNode := e.appPodsByNode(); byNode["replacement-2"] != 3 {
+			t.Errorf("app pods by node = %v, want all on replacement-2", byNode)
+		}
+	})
 	t.Run("replacement never ready", func(t *testing.T) {
 		e := newEnv(t, HandlerOptions{ReplacementReadyTimeout: 10 * time.Second})
 		e.spotNode()

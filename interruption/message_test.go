@@ -262,3 +262,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	ex := examples(b)
+	for _, name := range []string{"spot_interruption_warning", "aws_health_scheduled_change"} {
+		body := []byte(ex[name])
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
