@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -17,29 +16,6 @@ import (
 	"github.com/fleetpack/fleetpack/provisioning"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
-
-// replacer adapts the provisioner to interruption.Replacer: the pods of a
-// node that is going away are placed at once with ProvisionNow.
-type replacer struct{ prov *provisioning.Provisioner }
-
-func (r replacer) Replace(ctx context.Context, pods []*corev1.Pod) ([]*corev1.Node, error) {
-	res, err := r.prov.ProvisionNow(ctx, pods)
-	if res == nil {
-		return nil, err
-	}
-	var nodes []*corev1.Node
-	for _, l := range res.Launched {
-		nodes = append(nodes, l.Node)
-	}
-	for _, e := range res.Existing {
-		nodes = append(nodes, e.Node)
-	}
-	errs := []error{err}
-	for _, u := range res.Unschedulable {
-		errs = append(errs, u)
-	}
-	return nodes, errors.Join(errs...)
-}
 
 // dryRun prints the plan for the cluster's pending pods, then again after
 // every change, until ctx is done (or after the first plan with once).

@@ -261,7 +261,7 @@ func live(ctx context.Context, c *config, cluster *kubecluster.Cluster, pools []
 		return err
 	}
 	handler, err := interruption.NewHandler(interruption.HandlerOptions{
-		Cluster: cluster, CloudProvider: provider, Replacer: replacer{prov},
+		Cluster: cluster, CloudProvider: provider, Replacer: interruption.ProvisionerReplacer{Provisioner: prov},
 		Unavailable: unavailable, Logger: logger, Metrics: intMetrics,
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -18,41 +17,27 @@ import (
 	"github.com/fleetpack/fleetpack/cloudprovider/aws"
 	"github.com/fleetpack/fleetpack/interruption"
 	"github.com/fleetpack/fleetpack/offerings"
-	"github.com/fleetpack/fleetpack/provisioning"
 )
 
 // spotWarning is how long EC2 gives a Spot instance between the interruption
 // notice and its termination.
 const spotWarning = 2 * time.Minute
 
-// replacer launches replacement capacity through the provisioner: the
-// handler calls it with the pods of a node that is going away.
+// replacer is the provisioner-backed interruption.ProvisionerReplacer,
+// with a timeline line for each node it returns.
 type replacer struct {
-	prov *provisioning.Provisioner
-	sim  *sim
+	inner interruption.ProvisionerReplacer
+	sim   *sim
 }
 
-// Replace implements interruption.Replacer with Provisioner.ProvisionNow.
+// Replace implements interruption.Replacer.
 func (r replacer) Replace(ctx context.Context, pods []*corev1.Pod) ([]*corev1.Node, error) {
-	res, err := r.prov.ProvisionNow(ctx, pods)
-	if err != nil {
-		return nil, err
+	nodes, err := r.inner.Replace(ctx, pods)
+	for _, n := range nodes {
+		r.sim.replacements.Store(n.Name)
+		r.sim.logf("  replacement %s for %s of the leaving node", r.sim.describeNode(n), plural(len(pods), "pod"))
 	}
-	var nodes []*corev1.Node
-	for _, l := range res.Launched {
-		nodes = append(nodes, l.Node)
-		r.sim.replacements.Store(l.Node.Name)
-		r.sim.logf("  replacement %s launched for %s", r.sim.describeNode(l.Node), podList(l.Pods))
-	}
-	for _, e := range res.Existing {
-		nodes = append(nodes, e.Node)
-		r.sim.logf("  room on existing node %s for %s", e.Node.Name, podList(e.Pods))
-	}
-	var errs []error
-	for _, u := range res.Unschedulable {
-		errs = append(errs, u)
-	}
-	return nodes, errors.Join(errs...)
+	return nodes, err
 }
 
 // watchedClock is the handler's view of the virtual clock. It counts the
@@ -119,7 +104,7 @@ func (s *sim) startHandler() error {
 	h, err := interruption.NewHandler(interruption.HandlerOptions{
 		Cluster:       s.cluster,
 		CloudProvider: s.provider,
-		Replacer:      replacer{prov: s.prov, sim: s},
+		Replacer:      replacer{inner: interruption.ProvisionerReplacer{Provisioner: s.prov}, sim: s},
 		Unavailable:   s.unavailable,
 		Clock:         s.hclk,
 		Logger:        slog.New(timelineLog{sim: s}),

@@ -25,7 +25,7 @@ func TestWalkthrough(t *testing.T) {
 		{"kubectl listing", `NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+ARCH\s+INSTANCE-TYPE\s+NODEPOOL\s+ZONE\s+CAPACITY-TYPE\nip-\S+\s+Ready\s+<none>\s+\d+s\s+\S+\s+(amd64|arm64)\s+\S+\s+default\s+us-east-1\w\s+spot\n`},
 		{"spot notice", `EventBridge -> SQS: spot-interruption for i-\w+ \(node \S+\), instance terminates at \d\d:\d\d:\d\d`},
 		{"cordoned at once", `\] node \S+ cordoned\n`},
-		{"replacement launched", `replacement \S+ \(\S+ spot us-east-1\w, NodePool default, \$[0-9.]+/h\) launched for inflate-spot-\d+, inflate-spot-\d+`},
+		{"replacement launched", `replacement \S+ \(\S+ spot us-east-1\w, NodePool default, \$[0-9.]+/h\) for 2 pods of the leaving node`},
 		{"drained", `pods evicted from \S+: inflate-spot-\d+, inflate-spot-\d+`},
 		{"pool skipped", `Spot pool \S+ is skipped until its mark expires \(3 minutes after the notice\)`},
 		{"before the deadline", `interrupted node drained and deleted at \S+, \S+ before EC2 reclaims it`},
