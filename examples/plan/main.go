@@ -68,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	unavailable := fs.String("unavailable", "", "comma-separated capacityType:instanceType:zone offerings to treat as unavailable (* matches any type or zone)")
 	output := fs.String("o", "text", "output format: text or json")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	fail := func(err error) int {

@@ -264,6 +264,13 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
+func TestHelp(t *testing.T) {
+	out, errOut, code := runPlan(t, "-h")
+	if code != 0 || out != "" || !strings.Contains(errOut, "-unavailable") {
+		t.Errorf("-h: exit %d, stdout %q, usage %q", code, out, errOut)
+	}
+}
+
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)

@@ -32,10 +32,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -105,14 +105,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "print fleetpack's structured logs to stderr")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := io.Discard
 	if *verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		logs = stderr
 	}
 	start := time.Now()
-	if err := walkthrough(ctx, stdout, logger); err != nil {
+	if err := walkthrough(ctx, stdout, logs); err != nil {
 		fmt.Fprintf(stderr, "spot-deployment: %v\n", err)
 		return 1
 	}
@@ -120,10 +123,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func walkthrough(ctx context.Context, out io.Writer, logger *slog.Logger) error {
+// walkthrough plays the story, writing the timeline to out and fleetpack's
+// structured logs to logs.
+func walkthrough(ctx context.Context, out, logs io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := newSim(ctx, out, logger)
+	s, err := newSim(ctx, out, logs)
 	if err != nil {
 		return err
 	}

@@ -12,10 +12,14 @@ import (
 // story, in order.
 func TestWalkthrough(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run(t.Context(), nil, &out, &errOut); code != 0 {
+	if code := run(t.Context(), []string{"-v"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s\nstdout:\n%s", code, errOut.String(), out.String())
 	}
 	text := out.String()
+	// -v: fleetpack's own logs, stamped with the virtual time.
+	if !regexp.MustCompile(`(?m)^vtime=00:\d\d:\d\d level=INFO msg="launched instance"`).MatchString(errOut.String()) {
+		t.Errorf("-v logs lack virtual-time launch records:\n%.2000s", errOut.String())
+	}
 	steps := []struct{ name, re string }{
 		{"default NodePool", `NodePool default applied: capacity types on-demand,spot, labels intent=apps`},
 		{"batch NodePool", `NodePool batch applied: capacity types spot, labels intent=batch`},
@@ -89,6 +93,16 @@ func TestWalkthrough(t *testing.T) {
 	}
 	if spot == 0 || onDemand == 0 {
 		t.Errorf("want both spot and on-demand launches, got %s spot, %s on-demand", launched[1], launched[2])
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"-h"}, &out, &errOut); code != 0 {
+		t.Errorf("exit %d for -h", code)
+	}
+	if !strings.Contains(errOut.String(), "-v") {
+		t.Errorf("usage does not list -v: %s", errOut.String())
 	}
 }
 

@@ -120,12 +120,22 @@ type stats struct {
 	unschedulable map[string]string // last reason per pod
 }
 
-func newSim(ctx context.Context, out io.Writer, logger *slog.Logger) (*sim, error) {
+func newSim(ctx context.Context, out, logs io.Writer) (*sim, error) {
 	catalog, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
 	if err != nil {
 		return nil, err
 	}
 	clk := clocktesting.NewFakeClock(epoch)
+	// Logs carry the virtual time, so they line up with the timeline.
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.String("vtime", stampOf(clk.Now()))
+			}
+			return a
+		},
+	}))
 	s := &sim{
 		ctx: ctx, out: out, clk: clk, catalog: catalog, log: logger,
 		deployments: map[string]*deployment{},
