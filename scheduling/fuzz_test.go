@@ -85,7 +85,7 @@ func decodeProblem(data []byte) Input {
 		it := catalog[s.next()%len(catalog)]
 		it.Offerings[s.next()%len(it.Offerings)].Available = false
 	}
-	in := Input{MaxInstanceTypes: pick(s, 0, 3, 5, 100)}
+	in := Input{MaxInstanceTypes: pick(s, 0, 1, 3, 5, 100)}
 
 	for i := range 1 + s.next()%2 {
 		t := &NodeTemplate{NodePool: fmt.Sprintf("pool-%d", i), Weight: int32(s.next() % 3), InstanceTypes: catalog}
@@ -107,8 +107,13 @@ func decodeProblem(data []byte) Input {
 		if s.next()%3 == 0 {
 			reqs = append(reqs, req(offerings.LabelZone, corev1.NodeSelectorOpIn, pick(s, testZones[:1], testZones[1:], testZones[:2])...))
 		}
-		if s.next()%4 == 0 {
+		switch s.next() % 6 {
+		case 0:
 			reqs = append(reqs, req(offerings.LabelInstanceFamily, corev1.NodeSelectorOpNotIn, "c5"))
+		case 1:
+			reqs = append(reqs, req(offerings.LabelInstanceGPUCount, corev1.NodeSelectorOpDoesNotExist))
+		case 2:
+			reqs = append(reqs, req(offerings.LabelInstanceFamily, corev1.NodeSelectorOpIn, "m5", "m6g", "g4dn"))
 		}
 		t.Requirements = mustRequirements(reqs...)
 		if s.next()%3 == 0 {
@@ -147,7 +152,9 @@ func decodeProblem(data []byte) Input {
 			labels["team"] = pick(s, "a", "b")
 		}
 		n := makeNode(fmt.Sprintf("node-%d", i), pick(s, "1", "2", "4", "8"), pick(s, "2Gi", "8Gi", "16Gi"), labels)
-		switch s.next() % 5 {
+		switch s.next() % 6 {
+		case 4:
+			withNodeTaints(n, taint("spare", "", corev1.TaintEffectPreferNoSchedule))
 		case 1:
 			n.Spec.Unschedulable = true
 		case 2:
@@ -189,7 +196,7 @@ func decodeProblem(data []byte) Input {
 		p := makePod(fmt.Sprintf("pod-%02d", i),
 			pick(s, "100m", "250m", "500m", "1", "1500m", "3", "7", "15", "40"),
 			pick(s, "128Mi", "512Mi", "1Gi", "3Gi", "7Gi", "30Gi", "200Gi"))
-		for range s.next() % 2 {
+		for range s.next() % 4 {
 			switch s.next() % 10 {
 			case 0:
 				withNodeSelector(offerings.LabelArch, pick(s, "amd64", "arm64"))(p)
@@ -641,7 +648,9 @@ func hostPortsOf(p *corev1.Pod) []int32 {
 			}
 		}
 	}
-	return out
+	// A pod binding one port twice conflicts with nobody but itself.
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // tolerates is the Kubernetes toleration rule for one taint.
