@@ -88,3 +88,147 @@ func BenchmarkScheduling(b *testing.B) {
 		})
 	}
 }
+
+func spreadConstraint(key, app string) corev1.TopologySpreadConstraint {
+	return corev1.TopologySpreadConstraint{
+		MaxSkew: 1, TopologyKey: key, WhenUnsatisfiable: corev1.DoNotSchedule,
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}},
+	}
+}
+
+func affinityTerm(key, app string) corev1.PodAffinityTerm {
+	return corev1.PodAffinityTerm{TopologyKey: key, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}
+}
+
+// topologyWorkload is mixedWorkload where the pods of a third of the 50 apps
+// spread over zones (maxSkew 1) and those of a sixth keep one per node.
+func topologyWorkload(n int, seed uint64) []*corev1.Pod {
+	pods := mixedWorkload(n, seed)
+	for i, p := range pods {
+		app := i % 50
+		switch {
+		case app < 17:
+			p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{spreadConstraint(offerings.LabelZone, p.Labels["app"])}
+		case app < 25:
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{affinityTerm(offerings.LabelHostname, p.Labels["app"])},
+			}}
+		}
+	}
+	return pods
+}
+
+func BenchmarkSchedulingTopology(b *testing.B) {
+	types, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1000, 5000} {
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			pods := topologyWorkload(n, 42)
+			in := scheduling.Input{Pods: pods, Templates: []*scheduling.NodeTemplate{defaultTemplate(b, types)}}
+			b.ReportAllocs()
+			var plan *scheduling.Plan
+			for b.Loop() {
+				if plan, err = scheduling.Solve(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "pods/s")
+			reportPlan(b, plan, pods, types)
+		})
+	}
+}
+
+// karpenterCatalog reproduces the instance types of Karpenter's scheduling
+// benchmark: type i has i vCPU, 2i GiB and 10i pods, Spot in zones 1-2 and
+// on-demand in zones 1-3, priced by size.
+func karpenterCatalog() []*offerings.InstanceType {
+	zones := []string{"test-zone-1", "test-zone-2", "test-zone-3"}
+	out := make([]*offerings.InstanceType, 0, 400)
+	for i := 1; i <= 400; i++ {
+		name := fmt.Sprintf("fake-it-%d", i)
+		it := &offerings.InstanceType{
+			Name: name,
+			Capacity: corev1.ResourceList{
+				corev1.ResourceCPU:    *resource.NewQuantity(int64(i), resource.DecimalSI),
+				corev1.ResourceMemory: *resource.NewQuantity(int64(2*i)<<30, resource.BinarySI),
+				corev1.ResourcePods:   *resource.NewQuantity(int64(10*i), resource.DecimalSI),
+			},
+			Labels: map[string]string{offerings.LabelInstanceType: name, offerings.LabelArch: "amd64", offerings.LabelOS: "linux"},
+		}
+		price := 0.05 * float64(i)
+		for z, zone := range zones {
+			if z < 2 {
+				it.Offerings = append(it.Offerings, offerings.Offering{Zone: zone, CapacityType: offerings.CapacityTypeSpot, Price: price * 0.4, Available: true})
+			}
+			it.Offerings = append(it.Offerings, offerings.Offering{Zone: zone, CapacityType: offerings.CapacityTypeOnDemand, Price: price, Available: true})
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// karpenterMix reproduces the pods of Karpenter's scheduling benchmark: five
+// equal classes (no constraint; zone spread; hostname spread; zonal
+// self-affinity; hostname anti-affinity shared by the class), cpu from
+// {100m, 250m, 500m, 1, 1.5} and memory from 100Mi to 4Gi.
+func karpenterMix(n int, seed uint64) []*corev1.Pod {
+	rng := rand.New(rand.NewPCG(seed, seed^0x51ed270b))
+	cpus := []int64{100, 250, 500, 1000, 1500}
+	pods := make([]*corev1.Pod, n)
+	for i := range pods {
+		class := i % 5
+		app := fmt.Sprintf("class-%d", class)
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%05d", i), Namespace: "bench", Labels: map[string]string{"app": app}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU:    *resource.NewMilliQuantity(cpus[rng.IntN(len(cpus))], resource.DecimalSI),
+					corev1.ResourceMemory: *resource.NewQuantity((100+rng.Int64N(3997))<<20, resource.BinarySI),
+				}},
+			}}},
+		}
+		switch class {
+		case 1:
+			p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{spreadConstraint(offerings.LabelZone, app)}
+		case 2:
+			p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{spreadConstraint(offerings.LabelHostname, app)}
+		case 3:
+			p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{affinityTerm(offerings.LabelZone, app)},
+			}}
+		case 4:
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{affinityTerm(offerings.LabelHostname, app)},
+			}}
+		}
+		pods[i] = p
+	}
+	return pods
+}
+
+func BenchmarkSchedulingKarpenterMix(b *testing.B) {
+	types := karpenterCatalog()
+	for _, n := range []int{1000, 5000, 20000} {
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			pods := karpenterMix(n, 42)
+			tmpl := &scheduling.NodeTemplate{NodePool: "default", InstanceTypes: types}
+			in := scheduling.Input{Pods: pods, Templates: []*scheduling.NodeTemplate{tmpl}}
+			b.ReportAllocs()
+			var plan *scheduling.Plan
+			var err error
+			for b.Loop() {
+				if plan, err = scheduling.Solve(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "pods/s")
+			b.ReportMetric(float64(len(plan.NodeClaims)), "nodes")
+			if len(plan.Unschedulable) > 0 {
+				b.Fatalf("%d pods unschedulable, first: %s", len(plan.Unschedulable), plan.Unschedulable[0].Error())
+			}
+		})
+	}
+}

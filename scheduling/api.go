@@ -63,6 +63,9 @@ type Input struct {
 	DaemonSetPods []*corev1.Pod
 	// Templates are the node templates new nodes may be made from.
 	Templates []*NodeTemplate
+	// Namespaces supply the labels that pod affinity namespaceSelectors
+	// match; a namespace not listed has only kubernetes.io/metadata.name.
+	Namespaces []*corev1.Namespace
 	// MaxInstanceTypes caps each claim's instance-type list; 0 means
 	// DefaultMaxInstanceTypes.
 	MaxInstanceTypes int

@@ -95,6 +95,7 @@ type podClass struct {
 }
 
 type variant struct {
+	class       *podClass
 	reqs        Requirements
 	toleratePNS bool
 	// perTemplate caches compileVariantTemplate by template index.
@@ -210,7 +211,7 @@ func newPodClass(pod *corev1.Pod, nTemplates int) *podClass {
 		prefReqs = append(prefReqs, r)
 	}
 	add := func(r Requirements, pns bool) {
-		c.variants = append(c.variants, &variant{reqs: r, toleratePNS: pns, perTemplate: make([]*variantTemplate, nTemplates)})
+		c.variants = append(c.variants, &variant{class: c, reqs: r, toleratePNS: pns, perTemplate: make([]*variantTemplate, nTemplates)})
 	}
 	for ti, tr := range termReqs {
 		required := base.Intersect(tr)

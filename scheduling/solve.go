@@ -41,10 +41,6 @@ type solver struct {
 	maxTypes  int
 	topology  *topology
 	plan      Plan
-	// scratch buffers reused across attempts to keep the hot path free of
-	// allocations.
-	scratchTypes  []int32
-	scratchPrices []float64
 	// remaining is the cpu and memory of pods not yet placed.
 	remaining [2]int64
 	last      lastPlacement
@@ -57,14 +53,21 @@ type nodeState struct {
 	placed      []*corev1.Pod
 	taints      []corev1.Taint
 	schedulable bool
+	// pods are the pods bound to the node before the solve.
+	pods []*corev1.Pod
 }
 
 type claim struct {
 	ct *compiledTemplate
-	// vt is the variant template whose requirements equal reqs, so pods of
-	// that variant join without intersecting requirements again.
-	vt   *variantTemplate
-	reqs Requirements
+	// absorbed are variant templates whose requirements contain reqs, so
+	// their pods join without intersecting requirements again.
+	absorbed []*variantTemplate
+	reqs     Requirements
+	// values caches, per topology key, the domains reqs allow the claim.
+	values map[string][]string
+	// narrowCache holds narrowings of the claim probed since its
+	// requirements last changed.
+	narrowCache map[narrowKey]*narrowedTypes
 	// all is every candidate type, cheapest first under reqs; some may no
 	// longer fit (finish filters them). It may be shared with a
 	// variantTemplate and is never written in place.
@@ -78,13 +81,12 @@ type claim struct {
 	requests vec
 	// maxAvail is, per dimension, the most any of types offers; a pod
 	// that needs more than maxAvail-requests cannot join.
-	maxAvail     vec
-	pods         []*corev1.Pod
-	ports        []hostPort
-	hostname     string
-	reservedCPU  int64
-	reservedMem  int64
-	reservedNode bool
+	maxAvail    vec
+	pods        []*corev1.Pod
+	ports       []hostPort
+	hostname    string
+	reservedCPU int64
+	reservedMem int64
 }
 
 // ephemeralTaints are put on every node while it starts; pods are scheduled
@@ -170,7 +172,7 @@ func newSolver(in Input) (*solver, error) {
 		s.nodes = append(s.nodes, newNodeState(n, s.dims))
 	}
 	slices.SortStableFunc(s.nodes, func(a, b *nodeState) int { return strings.Compare(a.node.Name, b.node.Name) })
-	s.topology = newTopology(s)
+	s.topology = newTopology(s, in.Namespaces)
 	return s, nil
 }
 
@@ -202,6 +204,7 @@ func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
 		if pod == nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
+		ns.pods = append(ns.pods, pod)
 		ns.free.sub(vecFromList(dims, podRequestList(pod)))
 		ns.ports = append(ns.ports, podHostPorts(pod)...)
 	}
@@ -260,24 +263,59 @@ func (s *solver) unschedulable(p *podInfo, reason string) {
 // when nothing works.
 func (s *solver) place(p *podInfo) (string, bool) {
 	var reason string
-	for _, v := range p.class.variants {
-		nodeStart, claimStart := s.resumeFrom(p, v)
-		if i := s.placeOnNode(p, v, nodeStart); i >= 0 {
-			s.last = lastPlacement{pod: p, variant: v, node: i}
+	for _, at := range s.attempts(p) {
+		v, level := at.variant, at.level
+		nodeStart, claimStart := s.resumeFrom(p, v, level)
+		if i := s.placeOnNode(p, v, level, nodeStart); i >= 0 {
+			s.last = lastPlacement{pod: p, variant: v, level: level, node: i}
 			return "", true
 		}
-		if i := s.placeOnClaim(p, v, claimStart); i >= 0 {
-			s.last = lastPlacement{pod: p, variant: v, node: len(s.nodes), claim: i}
+		if i := s.placeOnClaim(p, v, level, claimStart); i >= 0 {
+			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: i}
 			return "", true
 		}
 		var ok bool
-		if reason, ok = s.placeOnNewClaim(p, v); ok {
-			s.last = lastPlacement{pod: p, variant: v, node: len(s.nodes), claim: len(s.claims) - 1}
+		if reason, ok = s.placeOnNewClaim(p, v, level); ok {
+			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: len(s.claims) - 1}
 			return "", true
 		}
 	}
 	s.last = lastPlacement{}
 	return reason, false
+}
+
+type attempt struct {
+	variant *variant
+	level   int
+}
+
+// attempts orders the ways to try a pod, strictest first (see topology.go
+// for the relaxation order): topology preferences are dropped with the
+// strictest node variant, then node preferences are relaxed, then
+// ScheduleAnyway spread, and PreferNoSchedule taints are tolerated last.
+func (s *solver) attempts(p *podInfo) []attempt {
+	variants := p.class.variants
+	levels := s.topology.levels(p)
+	out := make([]attempt, 0, len(variants)+len(levels)+1)
+	for _, l := range levels {
+		out = append(out, attempt{variants[0], l})
+	}
+	last := levels[len(levels)-1]
+	for _, v := range variants[1 : len(variants)-1] {
+		out = append(out, attempt{v, last})
+	}
+	strict := variants[len(variants)-2]
+	if len(variants) == 1 {
+		strict = variants[0]
+	}
+	if s.topology.softSpread(p) {
+		last = levelNoSoftSpread
+		out = append(out, attempt{strict, last})
+	}
+	if len(variants) > 1 {
+		out = append(out, attempt{variants[len(variants)-1], last})
+	}
+	return out
 }
 
 // lastPlacement remembers where the previous pod went. Pods of one workload
@@ -291,12 +329,13 @@ func (s *solver) place(p *podInfo) (string, bool) {
 type lastPlacement struct {
 	pod         *podInfo
 	variant     *variant
+	level       int
 	node, claim int
 }
 
-func (s *solver) resumeFrom(p *podInfo, v *variant) (int, int) {
+func (s *solver) resumeFrom(p *podInfo, v *variant, level int) (int, int) {
 	l := &s.last
-	if l.pod == nil || l.variant != v || l.pod.class != p.class || !s.topology.independent(p) ||
+	if l.pod == nil || l.variant != v || l.level != level || l.pod.class != p.class || !s.topology.independent(p) ||
 		!slices.Equal(l.pod.requests, p.requests) || len(l.pod.hostPorts) != len(p.hostPorts) {
 		return 0, 0
 	}
@@ -314,7 +353,7 @@ func (s *solver) variantTemplate(p *podInfo, v *variant, ct *compiledTemplate) *
 
 // placeOnNode puts p on the first existing node from start that takes it and
 // returns its index, or -1.
-func (s *solver) placeOnNode(p *podInfo, v *variant, start int) int {
+func (s *solver) placeOnNode(p *podInfo, v *variant, level, start int) int {
 	for i := start; i < len(s.nodes); i++ {
 		n := s.nodes[i]
 		if !n.schedulable || !fits(p.requests, n.free) || portsConflict(n.ports, p.hostPorts) {
@@ -323,13 +362,13 @@ func (s *solver) placeOnNode(p *podInfo, v *variant, start int) int {
 		if _, bad := untoleratedTaint(n.taints, p.class.tolerations, v.toleratePNS); bad {
 			continue
 		}
-		if !v.reqs.MatchesLabels(n.node.Labels) || !s.topology.allowsNode(p, n) {
+		if !v.reqs.MatchesLabels(n.node.Labels) || !s.topology.allowsNode(p, v, level, n) {
 			continue
 		}
 		n.free.sub(p.requests)
 		n.ports = append(n.ports, p.hostPorts...)
 		n.placed = append(n.placed, p.pod)
-		s.topology.record(p, n.node.Labels, nil)
+		s.topology.record(p, n.node.Labels, n.node, nil)
 		return i
 	}
 	return -1
@@ -337,9 +376,9 @@ func (s *solver) placeOnNode(p *podInfo, v *variant, start int) int {
 
 // placeOnClaim adds p to the first open claim from start that takes it and
 // returns its index, or -1.
-func (s *solver) placeOnClaim(p *podInfo, v *variant, start int) int {
+func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) int {
 	for i := start; i < len(s.claims); i++ {
-		if s.tryClaim(s.claims[i], p, v) {
+		if s.tryClaim(s.claims[i], p, v, level) {
 			return i
 		}
 	}
@@ -348,7 +387,7 @@ func (s *solver) placeOnClaim(p *podInfo, v *variant, start int) int {
 
 // tryClaim adds p to c if some type still holds everything and the claim's
 // price rises by no more than a node of p's own would cost.
-func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
+func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 	for d, r := range p.requests {
 		if r > c.maxAvail[d]-c.requests[d] {
 			return false
@@ -367,21 +406,33 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
 	}
 	reqs := &c.reqs
 	var merged Requirements
-	if c.vt != vt {
-		merged = c.reqs.Intersect(vt.reqs)
-		if c.ct.keyConflict(&merged) != nil {
+	absorbed := slices.Contains(c.absorbed, vt)
+	var cands []candidate
+	if !absorbed || s.topology.constrains(p, level) {
+		// The cheapest front type that holds the pod must be worth
+		// growing into before requirements and topology are worked out:
+		// narrowing only removes types and raises prices.
+		if !s.worthTrying(c, p, aloneType, alonePrice) {
 			return false
 		}
-		reqs = &merged
+		var cache map[string][]string
+		if absorbed {
+			if c.values == nil {
+				c.values = map[string][]string{}
+			}
+			cache = c.values
+		} else {
+			merged = c.reqs.Intersect(vt.reqs)
+			if c.ct.keyConflict(&merged) != nil {
+				return false
+			}
+			reqs = &merged
+		}
+		if cands, ok = s.topology.claimRequirements(p, v, level, c, reqs, c.all, cache); !ok {
+			return false
+		}
 	}
-	topoReqs, ok := s.topology.claimRequirements(p, c, reqs)
-	if !ok {
-		return false
-	}
-	if topoReqs != nil {
-		reqs = topoReqs
-	}
-	if reqs == &c.reqs {
+	if cands == nil && reqs == &c.reqs {
 		// Same requirements: the types keep their order and prices, so
 		// the first type that fits is the new cheapest, and no type dearer
 		// than the join rule's ceiling can be worth growing into.
@@ -394,7 +445,7 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
 				if i > 0 && !s.worthJoining(c, p, t, c.prices[i], aloneType, alonePrice) {
 					return false
 				}
-				s.commit(c, p, vt, nil, i)
+				s.commit(c, p, vt, nil, nil)
 				return true
 			}
 			if i == 0 {
@@ -403,12 +454,81 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant) bool {
 		}
 		return false
 	}
-	types, prices := s.narrowTypes(c, vt, reqs, p.requests)
-	if len(types) == 0 || !s.worthJoining(c, p, types[0], prices[0], aloneType, alonePrice) {
-		return false
+	if cands == nil {
+		cands = []candidate{{reqs: *reqs}}
 	}
-	s.commit(c, p, vt, reqs, 0)
-	return true
+	for i := range cands {
+		nl := s.narrowed(c, vt, absorbed, &cands[i])
+		for j, t := range nl.front {
+			if !s.typeFits(c, t, p.requests) {
+				continue
+			}
+			if !s.worthJoining(c, p, t, nl.frontPrices[j], aloneType, alonePrice) {
+				return false
+			}
+			s.commit(c, p, vt, &cands[i].reqs, nl)
+			return true
+		}
+	}
+	return false
+}
+
+// narrowedTypes is a claim's candidate list under narrower requirements.
+type narrowedTypes struct {
+	all, front             []int32
+	allPrices, frontPrices []float64
+}
+
+type narrowKey struct {
+	vt  *variantTemplate
+	sig string
+}
+
+// narrowed returns the claim's types that satisfy cand (and vt, unless
+// absorbed), cheapest first under cand, with their Pareto front. The lists
+// stay valid while the claim's requirements do: types that stop fitting as
+// pods join are skipped by the scans, as in the claim's own lists. Pods
+// probing a claim between joins share them, so a claim pays for narrowing
+// once per domain rather than once per pod.
+func (s *solver) narrowed(c *claim, vt *variantTemplate, absorbed bool, cand *candidate) *narrowedTypes {
+	key := narrowKey{sig: cand.sig}
+	if !absorbed {
+		key.vt = vt
+	}
+	if nl, ok := c.narrowCache[key]; ok {
+		return nl
+	}
+	nl := &narrowedTypes{}
+	for _, t := range c.all {
+		if !vt.has(t) || !s.typeFits(c, t, nil) {
+			continue
+		}
+		it := c.ct.types[t].it
+		if !typeMatches(c.ct, &cand.reqs, it) {
+			continue
+		}
+		price, _ := cheapestPrice(&cand.reqs, it)
+		nl.all = append(nl.all, t)
+		nl.allPrices = append(nl.allPrices, price)
+	}
+	sortByPrice(c.ct, nl.all, nl.allPrices)
+	nl.front, nl.frontPrices = paretoFront(c.ct, nl.all, nl.allPrices)
+	if c.narrowCache == nil {
+		c.narrowCache = map[narrowKey]*narrowedTypes{}
+	}
+	c.narrowCache[key] = nl
+	return nl
+}
+
+// worthTrying reports whether, before any narrowing, the claim has a type
+// that holds p and the join rule would accept.
+func (s *solver) worthTrying(c *claim, p *podInfo, alone int32, alonePrice float64) bool {
+	for i, t := range c.types {
+		if s.typeFits(c, t, p.requests) {
+			return i == 0 || s.worthJoining(c, p, t, c.prices[i], alone, alonePrice)
+		}
+	}
+	return false
 }
 
 // apartCost is the price of keeping p off claim c, less the value of the
@@ -443,7 +563,11 @@ func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, 
 // the template's limits.
 func (s *solver) typeFits(c *claim, t int32, extra vec) bool {
 	ti := &c.ct.types[t]
-	if !fitsWith(c.requests, extra, ti.avail) {
+	if extra == nil {
+		if !fits(c.requests, ti.avail) {
+			return false
+		}
+	} else if !fitsWith(c.requests, extra, ti.avail) {
 		return false
 	}
 	if c.ct.limitedResources {
@@ -454,48 +578,31 @@ func (s *solver) typeFits(c *claim, t int32, extra vec) bool {
 	return true
 }
 
-// narrowTypes lists the claim's types that also satisfy reqs and hold extra,
-// cheapest first under reqs, in scratch buffers.
-func (s *solver) narrowTypes(c *claim, vt *variantTemplate, reqs *Requirements, extra vec) ([]int32, []float64) {
-	types, prices := s.scratchTypes[:0], s.scratchPrices[:0]
-	for _, t := range c.all {
-		if !vt.has(t) || !s.typeFits(c, t, extra) {
-			continue
-		}
-		it := c.ct.types[t].it
-		if !typeMatches(c.ct, reqs, it) {
-			continue
-		}
-		price, _ := cheapestPrice(reqs, it)
-		types = append(types, t)
-		prices = append(prices, price)
-	}
-	sortByPrice(c.ct, types, prices)
-	s.scratchTypes, s.scratchPrices = types, prices
-	return types, prices
-}
-
-// commit adds p to c. reqs, when not nil, are the claim's new requirements
-// (and s.scratch holds the matching types); otherwise requirements stay and
-// the claim's types are filtered in place.
-func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Requirements, first int) {
-	if reqs != nil {
+// commit adds p to c. nl, when not nil, holds the claim's types under its
+// new requirements reqs; otherwise requirements stay and the claim's front
+// drops the types before first, which are too small now.
+func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Requirements, nl *narrowedTypes) {
+	if nl != nil {
 		c.reqs = reqs.Clone()
-		s.setTypes(c, slices.Clone(s.scratchTypes), slices.Clone(s.scratchPrices))
-		c.vt = nil
-		if requirementsEqual(&c.reqs, &vt.reqs) {
-			c.vt = vt
-		}
-	} else {
-		// Front types cheaper than the first that holds the grown claim
-		// never will again.
-		c.types, c.prices = c.types[first:], c.prices[first:]
+		c.all, c.allPrices = nl.all, nl.allPrices
+		c.types, c.prices = nl.front, nl.frontPrices
+		c.maxAvail = maxAvail(c.ct, c.all, s.dims.len())
+		// Requirements only narrow, so every variant absorbed before
+		// stays absorbed.
+		c.absorbed = append(c.absorbed, vt)
+		c.values = nil
+		c.narrowCache = nil
 	}
 	c.requests.add(p.requests)
 	c.pods = append(c.pods, p.pod)
 	c.ports = append(c.ports, p.hostPorts...)
+	// Front types cheaper than the first that holds the grown claim never
+	// will again.
+	for len(c.types) > 1 && !s.typeFits(c, c.types[0], nil) {
+		c.types, c.prices = c.types[1:], c.prices[1:]
+	}
 	s.reserveLimits(c)
-	s.topology.record(p, nil, c)
+	s.topology.record(p, nil, nil, c)
 }
 
 // setTypes gives c a freshly built candidate list (all types fit the pod
@@ -573,24 +680,9 @@ func (s *solver) reserveLimits(c *claim) {
 	c.reservedCPU, c.reservedMem = maxCPU, maxMem
 }
 
-func requirementsEqual(a, b *Requirements) bool {
-	if a.Len() != b.Len() {
-		return false
-	}
-	ai, bi := a.Items(), b.Items()
-	for i := range ai {
-		x, y := &ai[i], &bi[i]
-		if x.Key != y.Key || x.complement != y.complement || x.allowAbsent != y.allowAbsent ||
-			x.hasGt != y.hasGt || x.hasLt != y.hasLt || x.gt != y.gt || x.lt != y.lt || !slices.Equal(x.values, y.values) {
-			return false
-		}
-	}
-	return true
-}
-
 // placeOnNewClaim opens a claim from the first template (by weight) that can
 // hold the pod, or returns why none can.
-func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
+func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, bool) {
 	reasons := make([]string, 0, len(s.templates))
 	for _, ct := range s.templates {
 		vt := s.variantTemplate(p, v, ct)
@@ -602,32 +694,46 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: node limit reached", ct.t.NodePool))
 			continue
 		}
-		c := &claim{ct: ct, requests: make(vec, s.dims.len())}
-		reqs := &vt.reqs
-		topoReqs, ok := s.topology.claimRequirements(p, c, reqs)
+		c := &claim{ct: ct, requests: make(vec, s.dims.len()), hostname: fmt.Sprintf("fleetpack-claim-%04d", len(s.claims)+1)}
+		s.topology.failure = ""
+		if vt.values == nil {
+			vt.values = map[string][]string{}
+		}
+		cands, ok := s.topology.claimRequirements(p, v, level, c, &vt.reqs, vt.types, vt.values)
 		if !ok {
-			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, s.topology.reason(p, reqs)))
+			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, s.topology.reason()))
 			continue
 		}
-		if topoReqs != nil {
-			reqs = topoReqs
+		placed := false
+		if cands == nil {
+			placed = s.newClaimTypes(c, vt, &vt.reqs, p.requests)
+			if placed {
+				c.reqs = vt.reqs
+			}
 		}
-		if !s.newClaimTypes(c, vt, reqs, p.requests) {
-			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, s.resourceReason(ct, vt, reqs, p.requests)))
+		for i := range cands {
+			if placed = s.newClaimTypes(c, vt, &cands[i].reqs, p.requests); placed {
+				c.reqs = cands[i].reqs
+				break
+			}
+		}
+		if !placed {
+			reason := s.resourceReason(ct, vt, p.requests)
+			if cands != nil && s.newClaimTypes(c, vt, &vt.reqs, p.requests) {
+				// The pod fits; the topology domains it may use do not.
+				reason = s.topologyOfferingReason()
+			}
+			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, reason))
 			continue
 		}
-		c.reqs = reqs.Clone()
-		if reqs == &vt.reqs {
-			c.vt = vt
-		}
+		c.absorbed = append(c.absorbed, vt)
 		ct.remainingNodes--
 		s.claims = append(s.claims, c)
-		c.hostname = fmt.Sprintf("fleetpack-claim-%04d", len(s.claims))
 		c.requests.add(p.requests)
 		c.pods = append(c.pods, p.pod)
 		c.ports = append(c.ports, p.hostPorts...)
 		s.reserveLimits(c)
-		s.topology.record(p, nil, c)
+		s.topology.record(p, nil, nil, c)
 		return "", true
 	}
 	if len(s.templates) == 0 {
@@ -637,6 +743,15 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant) (string, bool) {
 		return strings.TrimPrefix(reasons[0], "nodepool "+s.templates[0].t.NodePool+": "), false
 	}
 	return strings.Join(reasons, "; "), false
+}
+
+// topologyOfferingReason explains a pod whose allowed topology domains have
+// no instance type with an available offering.
+func (s *solver) topologyOfferingReason() string {
+	if f := s.topology.failure; f != "" {
+		return f
+	}
+	return "no instance type has an available offering in the topology domains the pod may use"
 }
 
 // newClaimTypes gives a new claim its candidate types for a first pod
@@ -677,7 +792,7 @@ func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, reqs *Requirements
 }
 
 // resourceReason explains why no type of the template holds the pod.
-func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, reqs *Requirements, req vec) string {
+func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, req vec) string {
 	for d, r := range req {
 		if r > vt.maxAvail[d] {
 			if vt.maxAvail[d] <= 0 {
@@ -707,9 +822,6 @@ func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, reqs 
 			}
 			return fmt.Sprintf("nodepool limits leave %s, too little for any instance type that fits the pod", strings.Join(left, " and "))
 		}
-	}
-	if reqs != &vt.reqs {
-		return s.topology.reason(nil, reqs)
 	}
 	return fmt.Sprintf("no single instance type fits %s together", s.dims.describe(req))
 }

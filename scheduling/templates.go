@@ -93,21 +93,6 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 	return ct
 }
 
-// labelOf returns the value a node of type it made from ct carries for key,
-// for keys the type or the template fixes.
-func (ct *compiledTemplate) fixedLabel(it *offerings.InstanceType, key string) (string, bool) {
-	if v, ok := it.Labels[key]; ok {
-		return v, true
-	}
-	if v, ok := ct.t.Labels[key]; ok {
-		return v, true
-	}
-	if key == offerings.LabelNodePool {
-		return ct.t.NodePool, true
-	}
-	return "", false
-}
-
 // typeMatches reports whether instance type it, made from ct, can satisfy reqs
 // on every key the type decides, and has an available offering reqs allow.
 func typeMatches(ct *compiledTemplate, reqs *Requirements, it *offerings.InstanceType) bool {
@@ -216,6 +201,8 @@ type variantTemplate struct {
 	front       []int32
 	frontPrices []float64
 	member      []uint64 // bitset over ct.types
+	// values caches the topology domains reqs allow, per key.
+	values map[string][]string
 	// maxAvail is, per dimension, the largest avail among types.
 	maxAvail vec
 	// alone caches the cheapest type that fits a pod alone, for the last

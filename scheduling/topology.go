@@ -1,24 +1,864 @@
 package scheduling
 
-// topology tracks topology spread and pod (anti-)affinity domains.
-type topology struct{}
+import (
+	"fmt"
+	"slices"
+	"strings"
 
-func newTopology(s *solver) *topology { return &topology{} }
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
-func (t *topology) allowsNode(p *podInfo, n *nodeState) bool { return true }
+	"github.com/fleetpack/fleetpack/offerings"
+)
 
-func (t *topology) record(p *podInfo, labels map[string]string, c *claim) {}
+// Topology: topology spread constraints and pod (anti-)affinity.
+//
+// Every constraint refers to a group: the pods a label selector picks in some
+// namespaces, counted per domain of a topology key (a zone, a hostname, a
+// capacity type, any node label). Counts start from the pods already on
+// existing nodes and grow as the solve places pods. A claim is a domain of
+// kubernetes.io/hostname by its placeholder hostname; for any other key a
+// claim joins a domain when a constrained pod narrows the claim's requirement
+// on that key to one value, and its instance types then keep only those with
+// an available offering there.
+//
+// Preferences are relaxed in this order, each only when the pod cannot be
+// placed with it: preferred pod affinity (level 1), preferred pod
+// anti-affinity (level 2), preferred node affinity and PreferNoSchedule
+// taints (the class variants), then ScheduleAnyway spread (level 3).
+const (
+	levelAll          = iota // every preference enforced
+	levelNoAffinity          // preferred pod affinity dropped
+	levelNoAnti              // preferred pod anti-affinity dropped too
+	levelNoSoftSpread        // ScheduleAnyway spread dropped too
+	levelCount
+)
 
-// claimRequirements returns narrower requirements when topology constrains
-// where p may go on c (nil when it does not), and false when it rules c out.
-func (t *topology) claimRequirements(p *podInfo, c *claim, reqs *Requirements) (*Requirements, bool) {
-	return nil, true
+// topoGroup counts the pods a selector picks, per domain of one key.
+type topoGroup struct {
+	key        string
+	namespaces map[string]bool // nil with nsSelector nil: every namespace
+	nsSelector labels.Selector
+	selector   labels.Selector
+	counts     map[string]int
+	total      int
+	// owners counts, per domain, the placed pods that carry a required
+	// anti-affinity term on this group: pods the group picks may not join
+	// them there (anti-affinity is symmetric).
+	owners map[string]int
 }
 
-func (t *topology) reason(p *podInfo, reqs *Requirements) string {
-	return "topology constraints cannot be met"
+func (g *topoGroup) matches(t *topology, pod *corev1.Pod) bool {
+	if g.nsSelector != nil {
+		if !g.nsSelector.Matches(labels.Set(t.namespaceLabels(pod.Namespace))) {
+			return false
+		}
+	} else if g.namespaces != nil && !g.namespaces[pod.Namespace] {
+		return false
+	}
+	return g.selector.Matches(labels.Set(pod.Labels))
 }
 
-// independent reports whether p's placement neither depends on nor changes
-// what other pods' constraints see.
-func (t *topology) independent(p *podInfo) bool { return true }
+type spreadConstraint struct {
+	group         *topoGroup
+	maxSkew       int
+	minDomains    int
+	hard          bool
+	selfMatch     int
+	honorAffinity bool
+	honorTaints   bool
+	// universe caches the domains eligible for the pod, per variant.
+	universe map[*variant][]string
+}
+
+type affinityTerm struct {
+	group     *topoGroup
+	anti      bool
+	required  bool
+	selfMatch bool
+}
+
+// podTopology is the topology of one pod (shared by identical pods).
+type podTopology struct {
+	spreads    []*spreadConstraint
+	affinities []affinityTerm
+	// levels is how many relaxation levels differ for this pod.
+	softAffinity, softAnti, softSpread bool
+	hostnameOnly                       bool
+}
+
+type topology struct {
+	s          *solver
+	groups     map[string]*topoGroup
+	groupList  []*topoGroup
+	byPod      map[*corev1.Pod]*podTopology
+	nsLabels   map[string]map[string]string
+	matchCache map[string][]*topoGroup
+	keyBuf     []byte
+	keysBuf    []string
+	// failure is the last constraint that turned a pod away, for reasons.
+	failure string
+}
+
+func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
+	t := &topology{s: s, groups: map[string]*topoGroup{}, byPod: map[*corev1.Pod]*podTopology{}, matchCache: map[string][]*topoGroup{}}
+	if len(namespaces) > 0 {
+		t.nsLabels = map[string]map[string]string{}
+		for _, ns := range namespaces {
+			if ns != nil {
+				t.nsLabels[ns.Name] = ns.Labels
+			}
+		}
+	}
+	shared := map[string]*podTopology{}
+	for _, p := range s.pods {
+		if !hasTopology(p.pod) {
+			continue
+		}
+		t.keyBuf = topologyKey(t.keyBuf[:0], p.pod)
+		pt, ok := shared[string(t.keyBuf)]
+		if !ok {
+			var err error
+			if pt, err = t.compile(p.pod); err != nil {
+				p.class = &podClass{err: err}
+				continue
+			}
+			shared[string(t.keyBuf)] = pt
+		}
+		t.byPod[p.pod] = pt
+	}
+	// Pods already running count, and their anti-affinity binds newcomers.
+	for _, n := range s.nodes {
+		for _, pod := range n.pods {
+			if a := pod.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
+				for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+					g, err := t.group(term.TopologyKey, pod, term.LabelSelector, term.MatchLabelKeys, term.Namespaces, term.NamespaceSelector)
+					if err != nil {
+						continue // a running pod's bad term is not this solve's to report
+					}
+					if v, ok := nodeDomain(n.node, g.key); ok {
+						g.owners[v]++
+					}
+				}
+			}
+		}
+	}
+	for _, n := range s.nodes {
+		for _, pod := range n.pods {
+			for _, g := range t.matching(pod) {
+				if v, ok := nodeDomain(n.node, g.key); ok {
+					g.counts[v]++
+					g.total++
+				}
+			}
+		}
+	}
+	return t
+}
+
+func hasTopology(pod *corev1.Pod) bool {
+	a := pod.Spec.Affinity
+	return len(pod.Spec.TopologySpreadConstraints) > 0 || (a != nil && (a.PodAffinity != nil || a.PodAntiAffinity != nil))
+}
+
+// topologyKey encodes what decides a pod's topology: namespace, labels and
+// constraints. Replicas of one workload share it.
+func topologyKey(buf []byte, pod *corev1.Pod) []byte {
+	buf = append(buf, pod.Namespace...)
+	buf = append(buf, '|')
+	keys := make([]string, 0, len(pod.Labels))
+	for k := range pod.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		buf = append(buf, k...)
+		buf = append(buf, '=')
+		buf = append(buf, pod.Labels[k]...)
+		buf = append(buf, ';')
+	}
+	buf = append(buf, '|')
+	buf = fmt.Appendf(buf, "%v|", pod.Spec.TopologySpreadConstraints)
+	if a := pod.Spec.Affinity; a != nil {
+		buf = fmt.Appendf(buf, "%v|%v", a.PodAffinity, a.PodAntiAffinity)
+	}
+	return buf
+}
+
+func (t *topology) namespaceLabels(ns string) map[string]string {
+	if l, ok := t.nsLabels[ns]; ok {
+		return l
+	}
+	return map[string]string{corev1.LabelMetadataName: ns}
+}
+
+// group finds or makes the group a term refers to.
+func (t *topology) group(key string, pod *corev1.Pod, sel *metav1.LabelSelector, matchLabelKeys, namespaces []string, nsSel *metav1.LabelSelector) (*topoGroup, error) {
+	if key == "" {
+		return nil, fmt.Errorf("topologyKey: must not be empty")
+	}
+	selector := labels.Nothing()
+	if sel != nil {
+		var err error
+		if selector, err = metav1.LabelSelectorAsSelector(sel); err != nil {
+			return nil, fmt.Errorf("labelSelector: %w", err)
+		}
+	}
+	for _, k := range matchLabelKeys {
+		if v, ok := pod.Labels[k]; ok && sel != nil {
+			r, err := labels.NewRequirement(k, selection.Equals, []string{v})
+			if err != nil {
+				return nil, fmt.Errorf("matchLabelKeys: %w", err)
+			}
+			selector = selector.Add(*r)
+		}
+	}
+	g := &topoGroup{key: key, selector: selector}
+	sig := key + "|" + selector.String() + "|"
+	switch {
+	case nsSel != nil:
+		s, err := metav1.LabelSelectorAsSelector(nsSel)
+		if err != nil {
+			return nil, fmt.Errorf("namespaceSelector: %w", err)
+		}
+		g.nsSelector = s
+		sig += "sel:" + s.String()
+		if len(namespaces) > 0 {
+			// Kubernetes takes the union of both; fold the names into the
+			// selector's reach by checking them first.
+			g.namespaces = map[string]bool{}
+			for _, ns := range namespaces {
+				g.namespaces[ns] = true
+			}
+			sig += "+" + strings.Join(namespaces, ",")
+			g.nsSelector = unionSelector{names: g.namespaces, sel: s}
+		}
+	case len(namespaces) > 0:
+		g.namespaces = map[string]bool{}
+		for _, ns := range namespaces {
+			g.namespaces[ns] = true
+		}
+		sorted := slices.Clone(namespaces)
+		slices.Sort(sorted)
+		sig += "ns:" + strings.Join(sorted, ",")
+	default:
+		g.namespaces = map[string]bool{pod.Namespace: true}
+		sig += "ns:" + pod.Namespace
+	}
+	if existing, ok := t.groups[sig]; ok {
+		return existing, nil
+	}
+	g.counts, g.owners = map[string]int{}, map[string]int{}
+	t.groups[sig] = g
+	t.groupList = append(t.groupList, g)
+	clear(t.matchCache) // a new group may match pods already looked up
+	return g, nil
+}
+
+// unionSelector matches a namespace named in names or whose labels sel matches.
+type unionSelector struct {
+	labels.Selector
+	names map[string]bool
+	sel   labels.Selector
+}
+
+func (u unionSelector) Matches(l labels.Labels) bool {
+	return u.names[l.Get(corev1.LabelMetadataName)] || u.sel.Matches(l)
+}
+
+func (t *topology) compile(pod *corev1.Pod) (*podTopology, error) {
+	pt := &podTopology{hostnameOnly: true}
+	for i, c := range pod.Spec.TopologySpreadConstraints {
+		field := fmt.Sprintf("spec.topologySpreadConstraints[%d].", i)
+		if c.MaxSkew < 1 {
+			return nil, fmt.Errorf("%smaxSkew: must be at least 1, got %d", field, c.MaxSkew)
+		}
+		g, err := t.group(c.TopologyKey, pod, c.LabelSelector, c.MatchLabelKeys, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s%w", field, err)
+		}
+		sc := &spreadConstraint{group: g, maxSkew: int(c.MaxSkew), minDomains: 1, hard: c.WhenUnsatisfiable != corev1.ScheduleAnyway,
+			honorAffinity: c.NodeAffinityPolicy == nil || *c.NodeAffinityPolicy == corev1.NodeInclusionPolicyHonor,
+			honorTaints:   c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == corev1.NodeInclusionPolicyHonor,
+			universe:      map[*variant][]string{}}
+		if c.MinDomains != nil {
+			sc.minDomains = int(*c.MinDomains)
+		}
+		if g.selector.Matches(labels.Set(pod.Labels)) {
+			sc.selfMatch = 1
+		}
+		pt.spreads = append(pt.spreads, sc)
+		pt.softSpread = pt.softSpread || !sc.hard
+		pt.hostnameOnly = pt.hostnameOnly && g.key == offerings.LabelHostname
+	}
+	a := pod.Spec.Affinity
+	addTerms := func(field string, terms []corev1.PodAffinityTerm, anti, required bool) error {
+		for i, term := range terms {
+			g, err := t.group(term.TopologyKey, pod, term.LabelSelector, term.MatchLabelKeys, term.Namespaces, term.NamespaceSelector)
+			if err != nil {
+				return fmt.Errorf("%s[%d].%w", field, i, err)
+			}
+			pt.affinities = append(pt.affinities, affinityTerm{group: g, anti: anti, required: required, selfMatch: g.matches(t, pod)})
+			pt.hostnameOnly = pt.hostnameOnly && g.key == offerings.LabelHostname
+			if !required {
+				if anti {
+					pt.softAnti = true
+				} else {
+					pt.softAffinity = true
+				}
+			}
+		}
+		return nil
+	}
+	weighted := func(w []corev1.WeightedPodAffinityTerm) []corev1.PodAffinityTerm {
+		// Heaviest first; all preferred terms are relaxed together.
+		sorted := slices.Clone(w)
+		slices.SortStableFunc(sorted, func(a, b corev1.WeightedPodAffinityTerm) int { return int(b.Weight - a.Weight) })
+		out := make([]corev1.PodAffinityTerm, len(sorted))
+		for i := range sorted {
+			out[i] = sorted[i].PodAffinityTerm
+		}
+		return out
+	}
+	if a != nil && a.PodAffinity != nil {
+		if err := addTerms("spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution", a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution, false, true); err != nil {
+			return nil, err
+		}
+		if err := addTerms("spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution", weighted(a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution), false, false); err != nil {
+			return nil, err
+		}
+	}
+	if a != nil && a.PodAntiAffinity != nil {
+		if err := addTerms("spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution", a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution, true, true); err != nil {
+			return nil, err
+		}
+		if err := addTerms("spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution", weighted(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution), true, false); err != nil {
+			return nil, err
+		}
+	}
+	return pt, nil
+}
+
+// matching lists the groups whose selector picks pod.
+func (t *topology) matching(pod *corev1.Pod) []*topoGroup {
+	if len(t.groupList) == 0 {
+		return nil
+	}
+	t.keyBuf = append(t.keyBuf[:0], pod.Namespace...)
+	t.keyBuf = append(t.keyBuf, '|')
+	keys := make([]string, 0, len(pod.Labels))
+	for k := range pod.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		t.keyBuf = append(t.keyBuf, k...)
+		t.keyBuf = append(t.keyBuf, '=')
+		t.keyBuf = append(t.keyBuf, pod.Labels[k]...)
+		t.keyBuf = append(t.keyBuf, ';')
+	}
+	if gs, ok := t.matchCache[string(t.keyBuf)]; ok {
+		return gs
+	}
+	var out []*topoGroup
+	for _, g := range t.groupList {
+		if g.matches(t, pod) {
+			out = append(out, g)
+		}
+	}
+	t.matchCache[string(t.keyBuf)] = out
+	return out
+}
+
+// levels lists the relaxation levels worth trying for p, strictest first.
+func (t *topology) levels(p *podInfo) []int {
+	pt := t.byPod[p.pod]
+	if pt == nil {
+		return []int{levelAll}
+	}
+	out := []int{levelAll}
+	if pt.softAffinity {
+		out = append(out, levelNoAffinity)
+	}
+	if pt.softAnti {
+		out = append(out, levelNoAnti)
+	}
+	return out
+}
+
+// softSpread reports whether p has ScheduleAnyway constraints to relax last.
+func (t *topology) softSpread(p *podInfo) bool {
+	pt := t.byPod[p.pod]
+	return pt != nil && pt.softSpread
+}
+
+// independent reports whether nodes and claims that turned p away keep doing
+// so while other pods are placed elsewhere: true without topology, and with
+// constraints on hostnames only, whose domains change only when a pod joins.
+func (t *topology) independent(p *podInfo) bool {
+	pt := t.byPod[p.pod]
+	return pt == nil || pt.hostnameOnly
+}
+
+func nodeDomain(node *corev1.Node, key string) (string, bool) {
+	if v, ok := node.Labels[key]; ok {
+		return v, true
+	}
+	if key == offerings.LabelHostname {
+		return node.Name, true
+	}
+	return "", false
+}
+
+func (t *topology) spreadEnforced(sc *spreadConstraint, level int) bool {
+	return sc.hard || level < levelNoSoftSpread
+}
+
+func (t *topology) affinityEnforced(a *affinityTerm, level int) bool {
+	if a.required {
+		return true
+	}
+	if a.anti {
+		return level < levelNoAnti
+	}
+	return level < levelNoAffinity
+}
+
+// minCount is the smallest count over the domains eligible for the pod;
+// fewer eligible domains than minDomains make it zero, as in Kubernetes.
+// Hostnames are unbounded: a new node is always a domain with no pods.
+func (t *topology) minCount(sc *spreadConstraint, v *variant) (int, string) {
+	if sc.group.key == offerings.LabelHostname {
+		return 0, ""
+	}
+	universe := t.universe(sc, v)
+	if len(universe) < sc.minDomains {
+		return 0, ""
+	}
+	low, lowDomain := -1, ""
+	for _, d := range universe {
+		if c := sc.group.counts[d]; low < 0 || c < low {
+			low, lowDomain = c, d
+		}
+	}
+	return max(low, 0), lowDomain
+}
+
+// universe lists the domains of the constraint's key that nodes the pod may
+// use can have: values the templates' instance types and offerings (available
+// or not) produce, and existing nodes' labels.
+func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
+	if u, ok := sc.universe[v]; ok {
+		return u
+	}
+	key := sc.group.key
+	seen := map[string]bool{}
+	allow := func(reqs *Requirements, val string) bool {
+		return reqs.Allows(key, val) && (!sc.honorAffinity || v.reqs.Allows(key, val))
+	}
+	for _, ct := range t.s.templates {
+		if sc.honorTaints {
+			if _, bad := untoleratedTaint(ct.t.Taints, v.class.tolerations, v.toleratePNS); bad {
+				continue
+			}
+		}
+		if val, ok := ct.t.Labels[key]; ok {
+			if allow(&ct.reqs, val) {
+				seen[val] = true
+			}
+			continue
+		}
+		for i := range ct.types {
+			it := ct.types[i].it
+			switch key {
+			case offerings.LabelZone, offerings.LabelCapacityType:
+				for _, o := range it.Offerings {
+					val := o.Zone
+					if key == offerings.LabelCapacityType {
+						val = o.CapacityType
+					}
+					if allow(&ct.reqs, val) {
+						seen[val] = true
+					}
+				}
+			default:
+				if val, ok := it.Labels[key]; ok && allow(&ct.reqs, val) {
+					seen[val] = true
+				}
+			}
+		}
+		if r := ct.reqs.Get(key); r != nil {
+			if vals, finite := r.Values(); finite && !ct.typeKeys[key] && key != offerings.LabelZone && key != offerings.LabelCapacityType {
+				for _, val := range vals {
+					if allow(&ct.reqs, val) {
+						seen[val] = true
+					}
+				}
+			}
+		}
+	}
+	for _, n := range t.s.nodes {
+		if val, ok := n.node.Labels[key]; ok {
+			if sc.honorAffinity && !v.reqs.MatchesLabels(n.node.Labels) {
+				continue
+			}
+			if sc.honorTaints {
+				if _, bad := untoleratedTaint(n.taints, v.class.tolerations, v.toleratePNS); bad {
+					continue
+				}
+			}
+			seen[val] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	sc.universe[v] = out
+	return out
+}
+
+// allowsDomain checks every enforced constraint of p whose key is key against
+// domain value val. It records the failure for reasons.
+func (t *topology) allowsDomain(p *podInfo, pt *podTopology, v *variant, level int, key, val string) bool {
+	for _, sc := range pt.spreads {
+		if sc.group.key != key || !t.spreadEnforced(sc, level) {
+			continue
+		}
+		low, lowDomain := t.minCount(sc, v)
+		if sc.group.counts[val]+sc.selfMatch-low > sc.maxSkew {
+			t.failure = t.spreadFailure(sc, lowDomain)
+			return false
+		}
+	}
+	for i := range pt.affinities {
+		a := &pt.affinities[i]
+		if a.group.key != key || !t.affinityEnforced(a, level) {
+			continue
+		}
+		n := a.group.counts[val]
+		if a.anti && n > 0 {
+			t.failure = fmt.Sprintf("pod anti-affinity on %s: %s %s already has a matching pod", key, shortKey(key), val)
+			return false
+		}
+		if !a.anti && n == 0 && !(a.group.total == 0 && a.selfMatch) {
+			t.failure = fmt.Sprintf("pod affinity on %s: no matching pod in %s %s", key, shortKey(key), val)
+			if a.group.total == 0 {
+				t.failure = fmt.Sprintf("pod affinity on %s: no pod matches %s", key, a.group.selector.String())
+			}
+			return false
+		}
+	}
+	// Anti-affinity is symmetric: pods already placed may forbid p.
+	for _, g := range t.matching(p.pod) {
+		if g.key == key && g.owners[val] > 0 {
+			t.failure = fmt.Sprintf("pod anti-affinity of a pod in %s %s forbids it", shortKey(key), val)
+			return false
+		}
+	}
+	return true
+}
+
+func (t *topology) spreadFailure(sc *spreadConstraint, lowDomain string) string {
+	msg := fmt.Sprintf("topology spread on %s would exceed maxSkew %d", sc.group.key, sc.maxSkew)
+	if lowDomain != "" && !t.domainHasOffering(sc.group.key, lowDomain) {
+		msg += fmt.Sprintf(" (%s %s has no available offering)", shortKey(sc.group.key), lowDomain)
+	}
+	return msg
+}
+
+func (t *topology) domainHasOffering(key, val string) bool {
+	for _, ct := range t.s.templates {
+		for i := range ct.types {
+			for _, o := range ct.types[i].it.Offerings {
+				if !o.Available {
+					continue
+				}
+				if (key == offerings.LabelZone && o.Zone == val) || (key == offerings.LabelCapacityType && o.CapacityType == val) ||
+					(key != offerings.LabelZone && key != offerings.LabelCapacityType && ct.types[i].it.Labels[key] == val) {
+					return true
+				}
+			}
+		}
+	}
+	for _, n := range t.s.nodes {
+		if n.node.Labels[key] == val {
+			return true
+		}
+	}
+	return false
+}
+
+func shortKey(key string) string {
+	switch key {
+	case offerings.LabelZone:
+		return "zone"
+	case offerings.LabelHostname:
+		return "node"
+	case offerings.LabelCapacityType:
+		return "capacity type"
+	}
+	return key
+}
+
+// keys lists the distinct topology keys p's enforced constraints use, and
+// those of groups p belongs to that carry anti-affinity owners.
+func (t *topology) keys(p *podInfo, pt *podTopology, level int) []string {
+	out := t.keysBuf[:0]
+	defer func() { t.keysBuf = out[:0] }()
+	add := func(k string) {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	if pt != nil {
+		for _, sc := range pt.spreads {
+			if t.spreadEnforced(sc, level) {
+				add(sc.group.key)
+			}
+		}
+		for i := range pt.affinities {
+			if t.affinityEnforced(&pt.affinities[i], level) {
+				add(pt.affinities[i].group.key)
+			}
+		}
+	}
+	for _, g := range t.matching(p.pod) {
+		if len(g.owners) > 0 {
+			add(g.key)
+		}
+	}
+	return out
+}
+
+// allowsNode checks p's topology against an existing node.
+func (t *topology) allowsNode(p *podInfo, v *variant, level int, n *nodeState) bool {
+	if len(t.groupList) == 0 {
+		return true
+	}
+	pt := t.byPod[p.pod]
+	for _, key := range t.keys(p, pt, level) {
+		val, ok := nodeDomain(n.node, key)
+		if !ok {
+			// A node without the key is no domain: hard spread and
+			// required affinity cannot be met there.
+			if pt != nil && t.needsKey(pt, level, key) {
+				return false
+			}
+			continue
+		}
+		if pt == nil {
+			pt = &podTopology{}
+		}
+		if !t.allowsDomain(p, pt, v, level, key, val) {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *topology) needsKey(pt *podTopology, level int, key string) bool {
+	for _, sc := range pt.spreads {
+		if sc.group.key == key && t.spreadEnforced(sc, level) {
+			return true
+		}
+	}
+	for i := range pt.affinities {
+		a := &pt.affinities[i]
+		if a.group.key == key && !a.anti && t.affinityEnforced(a, level) {
+			return true
+		}
+	}
+	return false
+}
+
+// claimRequirements returns, for p joining claim c whose requirements would
+// be reqs, the narrower requirements to try in order (nil: reqs as they
+// are), or false when topology rules c out.
+// candidate is a narrowing of a claim's requirements to one domain per key;
+// sig names it ("key=value;...") for caches.
+type candidate struct {
+	reqs Requirements
+	sig  string
+}
+
+func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim, reqs *Requirements, types []int32, cache map[string][]string) ([]candidate, bool) {
+	if len(t.groupList) == 0 {
+		return nil, true
+	}
+	pt := t.byPod[p.pod]
+	keys := t.keys(p, pt, level)
+	if len(keys) == 0 {
+		return nil, true
+	}
+	if pt == nil {
+		pt = &podTopology{}
+	}
+	var cands []candidate
+	for _, key := range keys {
+		if key == offerings.LabelHostname {
+			if !t.allowsDomain(p, pt, v, level, key, c.hostname) {
+				return nil, false
+			}
+			continue
+		}
+		values, ok := cache[key]
+		if !ok {
+			values = t.claimValues(c, reqs, types, key)
+			if cache != nil {
+				cache[key] = values
+			}
+		}
+		if len(values) == 0 {
+			if t.needsKey(pt, level, key) {
+				t.failure = fmt.Sprintf("no node for the pod can carry label %s", key)
+				return nil, false
+			}
+			continue
+		}
+		allowed := values[:0:0]
+		for _, val := range values {
+			if t.allowsDomain(p, pt, v, level, key, val) {
+				allowed = append(allowed, val)
+			}
+		}
+		if len(allowed) == 0 {
+			return nil, false
+		}
+		if len(values) == 1 {
+			continue // already one domain, and it is allowed
+		}
+		// Fill the emptiest domain first, then by name for stable plans.
+		slices.SortStableFunc(allowed, func(a, b string) int { return t.load(pt, key, a) - t.load(pt, key, b) })
+		base, sig := reqs, ""
+		if len(cands) > 0 {
+			base, sig = &cands[0].reqs, cands[0].sig
+		}
+		next := make([]candidate, 0, len(allowed))
+		for _, val := range allowed {
+			r := base.Clone()
+			r.Add(Requirement{Key: key, values: []string{val}})
+			next = append(next, candidate{reqs: r, sig: sig + key + "=" + val + ";"})
+		}
+		// With several keys to narrow, earlier keys keep their first
+		// choice and this one tries every value.
+		cands = next
+	}
+	return cands, true
+}
+
+// load is how many pods p's groups on key already have in domain val.
+func (t *topology) load(pt *podTopology, key, val string) int {
+	n := 0
+	for _, sc := range pt.spreads {
+		if sc.group.key == key {
+			n += sc.group.counts[val]
+		}
+	}
+	for i := range pt.affinities {
+		if a := &pt.affinities[i]; a.group.key == key && !a.anti {
+			n -= a.group.counts[val] // affinity prefers where matches are
+		}
+	}
+	return n
+}
+
+// constrains reports whether p has topology to check at level.
+func (t *topology) constrains(p *podInfo, level int) bool {
+	if len(t.groupList) == 0 {
+		return false
+	}
+	return len(t.keys(p, t.byPod[p.pod], level)) > 0
+}
+
+// claimValues lists the values a claim with requirements reqs and candidate
+// types can take for key.
+func (t *topology) claimValues(c *claim, reqs *Requirements, types []int32, key string) []string {
+	r := reqs.Get(key)
+	if r != nil {
+		if vals, finite := r.Values(); finite {
+			return vals
+		}
+	}
+	if v, ok := c.ct.t.Labels[key]; ok {
+		return []string{v}
+	}
+	seen := map[string]bool{}
+	for _, ti := range types {
+		it := c.ct.types[ti].it
+		switch key {
+		case offerings.LabelZone, offerings.LabelCapacityType:
+			for _, o := range it.Offerings {
+				val := o.Zone
+				if key == offerings.LabelCapacityType {
+					val = o.CapacityType
+				}
+				if o.Available && reqs.Allows(offerings.LabelZone, o.Zone) && reqs.Allows(offerings.LabelCapacityType, o.CapacityType) {
+					seen[val] = true
+				}
+			}
+		default:
+			if val, ok := it.Labels[key]; ok && reqs.Allows(key, val) {
+				seen[val] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// record counts a placed pod in the groups that pick it, and registers its
+// required anti-affinity terms. labels are an existing node's; otherwise the
+// pod went to claim c.
+func (t *topology) record(p *podInfo, nodeLabels map[string]string, node *corev1.Node, c *claim) {
+	if len(t.groupList) == 0 {
+		return
+	}
+	domain := func(key string) (string, bool) {
+		if node != nil {
+			return nodeDomain(node, key)
+		}
+		if key == offerings.LabelHostname {
+			return c.hostname, true
+		}
+		if v, ok := c.ct.t.Labels[key]; ok {
+			return v, true
+		}
+		if r := c.reqs.Get(key); r != nil {
+			if vals, finite := r.Values(); finite && len(vals) == 1 {
+				return vals[0], true
+			}
+		}
+		return "", false
+	}
+	for _, g := range t.matching(p.pod) {
+		if v, ok := domain(g.key); ok {
+			g.counts[v]++
+			g.total++
+		}
+	}
+	if pt := t.byPod[p.pod]; pt != nil {
+		for i := range pt.affinities {
+			if a := &pt.affinities[i]; a.anti && a.required {
+				if v, ok := domain(a.group.key); ok {
+					a.group.owners[v]++
+				}
+			}
+		}
+	}
+}
+
+// reason explains the last topology rejection.
+func (t *topology) reason() string {
+	if t.failure == "" {
+		return "topology constraints cannot be met"
+	}
+	return t.failure
+}
