@@ -17,6 +17,9 @@ type podInfo struct {
 	class     *podClass
 	// size orders pods for packing, largest first.
 	size float64
+	// groups are the topology groups whose selectors pick the pod.
+	groups      []*topoGroup
+	groupsKnown bool
 }
 
 // hostPort is a port a pod binds on its node; two pods binding the same one

@@ -160,8 +160,12 @@ func newSolver(in Input) (*solver, error) {
 	for _, p := range s.pods {
 		total.add(p.requests)
 	}
+	ox, err := newOfferIndex(templates)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range templates {
-		s.templates = append(s.templates, compileTemplate(index[t], t, s.dims, daemonSets, total))
+		s.templates = append(s.templates, compileTemplate(index[t], t, s.dims, daemonSets, total, ox))
 	}
 
 	for i := range in.Nodes {
@@ -499,15 +503,16 @@ func (s *solver) narrowed(c *claim, vt *variantTemplate, absorbed bool, cand *ca
 		return nl
 	}
 	nl := &narrowedTypes{}
+	mask := c.ct.ox.mask(&cand.reqs)
 	for _, t := range c.all {
 		if !vt.has(t) || !s.typeFits(c, t, nil) {
 			continue
 		}
-		it := c.ct.types[t].it
-		if !typeMatches(c.ct, &cand.reqs, it) {
+		ti := &c.ct.types[t]
+		if !c.ct.matches(&cand.reqs, ti, mask) {
 			continue
 		}
-		price, _ := cheapestPrice(&cand.reqs, it)
+		price, _ := ti.price(mask)
 		nl.all = append(nl.all, t)
 		nl.allPrices = append(nl.allPrices, price)
 	}
@@ -636,18 +641,30 @@ func paretoFront(ct *compiledTemplate, types []int32, prices []float64) ([]int32
 	}
 	var front []int32
 	var frontPrices []float64
+	// A type bigger in some resource than every kept type cannot be
+	// dominated; with sizes growing with price, as in most catalogs, that
+	// settles nearly every type without comparing it to the whole front.
+	var ceiling vec
 	for i, t := range types {
 		avail := ct.types[t].avail
 		dominated := false
-		for _, f := range front {
-			if fits(avail, ct.types[f].avail) {
-				dominated = true
-				break
+		if ceiling != nil && fits(avail, ceiling) {
+			for _, f := range front {
+				if fits(avail, ct.types[f].avail) {
+					dominated = true
+					break
+				}
 			}
 		}
 		if !dominated {
 			front = append(front, t)
 			frontPrices = append(frontPrices, prices[i])
+			if ceiling == nil {
+				ceiling = slices.Clone(avail)
+			}
+			for d, a := range avail {
+				ceiling[d] = max(ceiling[d], a)
+			}
 		}
 	}
 	return front, frontPrices
@@ -695,7 +712,7 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 			continue
 		}
 		c := &claim{ct: ct, requests: make(vec, s.dims.len()), hostname: fmt.Sprintf("fleetpack-claim-%04d", len(s.claims)+1)}
-		s.topology.failure = ""
+		s.topology.failure = topoFailure{}
 		if vt.values == nil {
 			vt.values = map[string][]string{}
 		}
@@ -748,8 +765,8 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 // topologyOfferingReason explains a pod whose allowed topology domains have
 // no instance type with an available offering.
 func (s *solver) topologyOfferingReason() string {
-	if f := s.topology.failure; f != "" {
-		return f
+	if s.topology.failure.kind != failNone {
+		return s.topology.reason()
 	}
 	return "no instance type has an available offering in the topology domains the pod may use"
 }
@@ -774,12 +791,13 @@ func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, reqs *Requirements
 	}
 	var types []int32
 	var prices []float64
+	mask := c.ct.ox.mask(reqs)
 	for _, t := range vt.types {
-		it := c.ct.types[t].it
-		if !s.typeFits(c, t, req) || !typeMatches(c.ct, reqs, it) {
+		ti := &c.ct.types[t]
+		if !s.typeFits(c, t, req) || !c.ct.matches(reqs, ti, mask) {
 			continue
 		}
-		price, _ := cheapestPrice(reqs, it)
+		price, _ := ti.price(mask)
 		types = append(types, t)
 		prices = append(prices, price)
 	}

@@ -27,6 +27,7 @@ type compiledTemplate struct {
 	limitedResources                              bool
 	// duals value spare room on this template's nodes (see value.go).
 	duals dualPrices
+	ox    *offerIndex
 }
 
 // typeInfo is one instance type under one template.
@@ -36,6 +37,7 @@ type typeInfo struct {
 	avail     vec
 	daemonSet vec
 	capacity  vec
+	offers    []offer
 }
 
 var discardLogger = logr.Discard()
@@ -49,8 +51,8 @@ func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, to
 	}, false)
 }
 
-func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec) *compiledTemplate {
-	ct := &compiledTemplate{t: t, index: index, typeKeys: map[string]bool{}}
+func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec, ox *offerIndex) *compiledTemplate {
+	ct := &compiledTemplate{t: t, index: index, typeKeys: map[string]bool{}, ox: ox}
 	ct.reqs = t.Requirements.Intersect(RequirementsFromLabels(t.Labels))
 	ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = math.MaxInt64, math.MaxInt64, math.MaxInt64
 	if q, ok := t.Limits[corev1.ResourceCPU]; ok {
@@ -68,13 +70,16 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 		}
 	}
 	ct.types = make([]typeInfo, 0, len(t.InstanceTypes))
+	mask := ox.mask(&ct.reqs)
+	runs := daemonSetConstraints(ct, daemonSets)
 	for _, it := range t.InstanceTypes {
-		if !typeMatches(ct, &ct.reqs, it) {
+		ti := typeInfo{it: it, offers: ox.offers(it)}
+		if !ct.matches(&ct.reqs, &ti, mask) {
 			continue
 		}
-		ti := typeInfo{it: it, avail: dims.vecOf(it.Allocatable()), capacity: dims.vecOf(it.Capacity), daemonSet: make(vec, dims.len())}
-		for _, ds := range daemonSets {
-			if daemonSetRuns(ct, it, ds) {
+		ti.avail, ti.capacity, ti.daemonSet = dims.vecOf(it.Allocatable()), dims.vecOf(it.Capacity), make(vec, dims.len())
+		for i, ds := range daemonSets {
+			if runs[i].admits(ct, &ti) {
 				ti.daemonSet.add(ds.requests)
 			}
 		}
@@ -84,7 +89,7 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 	cpu, mem, price := make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types))
 	for i := range ct.types {
 		ti := &ct.types[i]
-		p, _ := cheapestPrice(&ct.reqs, ti.it)
+		p, _ := ti.price(mask)
 		if ti.avail[dimCPU] > 0 && ti.avail[dimMemory] > 0 {
 			cpu, mem, price = append(cpu, float64(ti.avail[dimCPU])), append(mem, float64(ti.avail[dimMemory])), append(price, p)
 		}
@@ -93,47 +98,15 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 	return ct
 }
 
-// typeMatches reports whether instance type it, made from ct, can satisfy reqs
-// on every key the type decides, and has an available offering reqs allow.
-func typeMatches(ct *compiledTemplate, reqs *Requirements, it *offerings.InstanceType) bool {
-	for _, r := range reqs.Items() {
-		switch r.Key {
-		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname:
-			continue
-		}
-		if v, ok := it.Labels[r.Key]; ok {
-			if !r.Matches(v, true) {
-				return false
-			}
-		} else if ct.typeKeys[r.Key] && !r.AllowsAbsent() {
-			// A label some types carry and this one lacks (gpu-name on a
-			// CPU type): the node will not have it.
-			return false
-		}
+// matches reports whether instance type ti, made from ct, can satisfy reqs
+// on every key the type decides, and has an available offering that mask
+// (reqs' zones and capacity types) allows.
+func (ct *compiledTemplate) matches(reqs *Requirements, ti *typeInfo, mask offerMask) bool {
+	if !typeLabelsMatch(ct, reqs, ti.it) {
+		return false
 	}
-	return hasOffering(reqs, it)
-}
-
-func hasOffering(reqs *Requirements, it *offerings.InstanceType) bool {
-	_, ok := cheapestPrice(reqs, it)
+	_, ok := ti.price(mask)
 	return ok
-}
-
-// cheapestPrice is the price of the cheapest available offering of it that
-// reqs allow.
-func cheapestPrice(reqs *Requirements, it *offerings.InstanceType) (float64, bool) {
-	zone, capacityType := reqs.Get(offerings.LabelZone), reqs.Get(offerings.LabelCapacityType)
-	best, found := 0.0, false
-	for i := range it.Offerings {
-		o := &it.Offerings[i]
-		if !o.Available || (zone != nil && !zone.Matches(o.Zone, true)) || (capacityType != nil && !capacityType.Matches(o.CapacityType, true)) {
-			continue
-		}
-		if !found || o.Price < best {
-			best, found = o.Price, true
-		}
-	}
-	return best, found
 }
 
 // keyConflict checks the keys neither instance types nor offerings decide:
@@ -158,29 +131,43 @@ func (ct *compiledTemplate) keyConflict(reqs *Requirements) *Requirement {
 	})
 }
 
-// daemonSetRuns reports whether the daemonset pod ds would run on a node of
-// type it made from ct: it tolerates the template's taints (startup taints
-// go away, so they do not keep it off; PreferNoSchedule taints do not either,
-// as the DaemonSet controller only heeds NoSchedule and NoExecute) and its
-// node constraints admit the node's labels.
-func daemonSetRuns(ct *compiledTemplate, it *offerings.InstanceType, ds *podInfo) bool {
-	if _, bad := untoleratedTaint(ct.t.Taints, ds.pod.Spec.Tolerations, true); bad {
-		return false
-	}
-	if ds.class.err != nil {
-		return false
-	}
-	// A daemonset with alternative terms runs if any term admits the node;
-	// preferences do not keep it off.
-	for _, v := range ds.class.variants {
-		if v.toleratePNS {
+// daemonSetRun is what decides whether a daemonset runs on a template's
+// nodes: for each alternative of its node constraints (preferences do not
+// keep it off), the template's requirements narrowed by it.
+type daemonSetRun struct {
+	alternatives []Requirements
+	masks        []offerMask
+}
+
+// daemonSetConstraints works out, per daemonset, the requirement sets under
+// which it would run on ct's nodes: it tolerates the template's taints
+// (startup taints go away, and PreferNoSchedule keeps no daemonset off) and
+// its node constraints admit the template.
+func daemonSetConstraints(ct *compiledTemplate, daemonSets []*podInfo) []daemonSetRun {
+	out := make([]daemonSetRun, len(daemonSets))
+	for i, ds := range daemonSets {
+		if _, bad := untoleratedTaint(ct.t.Taints, ds.pod.Spec.Tolerations, true); bad || ds.class.err != nil {
 			continue
 		}
-		merged := ct.reqs.Intersect(v.reqs)
-		if ct.keyConflict(&merged) != nil {
-			continue
+		for _, v := range ds.class.variants {
+			if v.toleratePNS {
+				continue
+			}
+			merged := ct.reqs.Intersect(v.reqs)
+			if ct.keyConflict(&merged) != nil {
+				continue
+			}
+			out[i].alternatives = append(out[i].alternatives, merged)
+			out[i].masks = append(out[i].masks, ct.ox.mask(&merged))
 		}
-		if typeMatches(ct, &merged, it) {
+	}
+	return out
+}
+
+// admits reports whether the daemonset runs on a node of type ti.
+func (r *daemonSetRun) admits(ct *compiledTemplate, ti *typeInfo) bool {
+	for i := range r.alternatives {
+		if ct.matches(&r.alternatives[i], ti, r.masks[i]) {
 			return true
 		}
 	}
@@ -226,12 +213,13 @@ func compileVariantTemplate(ct *compiledTemplate, v *variant, tolerations []core
 	}
 	vt.member = make([]uint64, (len(ct.types)+63)/64)
 	vt.maxAvail = make(vec, dims.len())
+	mask := ct.ox.mask(&vt.reqs)
 	for i := range ct.types {
 		ti := &ct.types[i]
-		if !typeMatches(ct, &vt.reqs, ti.it) {
+		if !ct.matches(&vt.reqs, ti, mask) {
 			continue
 		}
-		price, _ := cheapestPrice(&vt.reqs, ti.it)
+		price, _ := ti.price(mask)
 		vt.types = append(vt.types, int32(i))
 		vt.prices = append(vt.prices, price)
 		vt.member[i/64] |= 1 << (i % 64)
@@ -344,6 +332,10 @@ func noTypeReason(ct *compiledTemplate, reqs *Requirements) string {
 // typeLabelsMatch is typeMatches without the offering check.
 func typeLabelsMatch(ct *compiledTemplate, reqs *Requirements, it *offerings.InstanceType) bool {
 	for _, r := range reqs.Items() {
+		switch r.Key {
+		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname:
+			continue
+		}
 		if v, ok := it.Labels[r.Key]; ok {
 			if !r.Matches(v, true) {
 				return false

@@ -98,8 +98,9 @@ type topology struct {
 	matchCache map[string][]*topoGroup
 	keyBuf     []byte
 	keysBuf    []string
-	// failure is the last constraint that turned a pod away, for reasons.
-	failure string
+	// failure is the last constraint that turned a pod away, for reasons;
+	// it is formatted only when a pod ends up unschedulable.
+	failure topoFailure
 }
 
 func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
@@ -530,7 +531,7 @@ func (t *topology) allowsDomain(p *podInfo, pt *podTopology, v *variant, level i
 		}
 		low, lowDomain := t.minCount(sc, v)
 		if sc.group.counts[val]+sc.selfMatch-low > sc.maxSkew {
-			t.failure = t.spreadFailure(sc, lowDomain)
+			t.failure = topoFailure{kind: failSpread, spread: sc, domain: lowDomain}
 			return false
 		}
 	}
@@ -541,21 +542,18 @@ func (t *topology) allowsDomain(p *podInfo, pt *podTopology, v *variant, level i
 		}
 		n := a.group.counts[val]
 		if a.anti && n > 0 {
-			t.failure = fmt.Sprintf("pod anti-affinity on %s: %s %s already has a matching pod", key, shortKey(key), val)
+			t.failure = topoFailure{kind: failAnti, key: key, domain: val}
 			return false
 		}
 		if !a.anti && n == 0 && !(a.group.total == 0 && a.selfMatch) {
-			t.failure = fmt.Sprintf("pod affinity on %s: no matching pod in %s %s", key, shortKey(key), val)
-			if a.group.total == 0 {
-				t.failure = fmt.Sprintf("pod affinity on %s: no pod matches %s", key, a.group.selector.String())
-			}
+			t.failure = topoFailure{kind: failAffinity, key: key, domain: val, group: a.group}
 			return false
 		}
 	}
 	// Anti-affinity is symmetric: pods already placed may forbid p.
-	for _, g := range t.matching(p.pod) {
+	for _, g := range t.matchingPod(p) {
 		if g.key == key && g.owners[val] > 0 {
-			t.failure = fmt.Sprintf("pod anti-affinity of a pod in %s %s forbids it", shortKey(key), val)
+			t.failure = topoFailure{kind: failSymmetric, key: key, domain: val}
 			return false
 		}
 	}
@@ -626,7 +624,7 @@ func (t *topology) keys(p *podInfo, pt *podTopology, level int) []string {
 			}
 		}
 	}
-	for _, g := range t.matching(p.pod) {
+	for _, g := range t.matchingPod(p) {
 		if len(g.owners) > 0 {
 			add(g.key)
 		}
@@ -714,7 +712,7 @@ func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim
 		}
 		if len(values) == 0 {
 			if t.needsKey(pt, level, key) {
-				t.failure = fmt.Sprintf("no node for the pod can carry label %s", key)
+				t.failure = topoFailure{kind: failNoLabel, key: key}
 				return nil, false
 			}
 			continue
@@ -786,24 +784,30 @@ func (t *topology) claimValues(c *claim, reqs *Requirements, types []int32, key 
 	if v, ok := c.ct.t.Labels[key]; ok {
 		return []string{v}
 	}
+	if key == offerings.LabelZone || key == offerings.LabelCapacityType {
+		ox, zones := c.ct.ox, key == offerings.LabelZone
+		mask := ox.mask(reqs)
+		var bits uint64
+		for _, t := range types {
+			bits |= c.ct.types[t].domains(mask, zones)
+		}
+		names := ox.capacityTypes
+		if zones {
+			names = ox.zones
+		}
+		out := make([]string, 0, 8)
+		for i, name := range names {
+			if bits&(1<<i) != 0 {
+				out = append(out, name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
 	seen := map[string]bool{}
 	for _, ti := range types {
-		it := c.ct.types[ti].it
-		switch key {
-		case offerings.LabelZone, offerings.LabelCapacityType:
-			for _, o := range it.Offerings {
-				val := o.Zone
-				if key == offerings.LabelCapacityType {
-					val = o.CapacityType
-				}
-				if o.Available && reqs.Allows(offerings.LabelZone, o.Zone) && reqs.Allows(offerings.LabelCapacityType, o.CapacityType) {
-					seen[val] = true
-				}
-			}
-		default:
-			if val, ok := it.Labels[key]; ok && reqs.Allows(key, val) {
-				seen[val] = true
-			}
+		if val, ok := c.ct.types[ti].it.Labels[key]; ok && reqs.Allows(key, val) {
+			seen[val] = true
 		}
 	}
 	out := make([]string, 0, len(seen))
@@ -838,7 +842,7 @@ func (t *topology) record(p *podInfo, nodeLabels map[string]string, node *corev1
 		}
 		return "", false
 	}
-	for _, g := range t.matching(p.pod) {
+	for _, g := range t.matchingPod(p) {
 		if v, ok := domain(g.key); ok {
 			g.counts[v]++
 			g.total++
@@ -855,10 +859,47 @@ func (t *topology) record(p *podInfo, nodeLabels map[string]string, node *corev1
 	}
 }
 
+const (
+	failNone = iota
+	failSpread
+	failAnti
+	failAffinity
+	failSymmetric
+	failNoLabel
+)
+
+type topoFailure struct {
+	kind        int
+	spread      *spreadConstraint
+	group       *topoGroup
+	key, domain string
+}
+
 // reason explains the last topology rejection.
 func (t *topology) reason() string {
-	if t.failure == "" {
-		return "topology constraints cannot be met"
+	f := &t.failure
+	switch f.kind {
+	case failSpread:
+		return t.spreadFailure(f.spread, f.domain)
+	case failAnti:
+		return fmt.Sprintf("pod anti-affinity on %s: %s %s already has a matching pod", f.key, shortKey(f.key), f.domain)
+	case failAffinity:
+		if f.group.total == 0 {
+			return fmt.Sprintf("pod affinity on %s: no pod matches %s", f.key, f.group.selector.String())
+		}
+		return fmt.Sprintf("pod affinity on %s: no matching pod in %s %s", f.key, shortKey(f.key), f.domain)
+	case failSymmetric:
+		return fmt.Sprintf("pod anti-affinity of a pod in %s %s forbids it", shortKey(f.key), f.domain)
+	case failNoLabel:
+		return fmt.Sprintf("no node for the pod can carry label %s", f.key)
 	}
-	return t.failure
+	return "topology constraints cannot be met"
+}
+
+// matchingPod is matching for a pending pod, remembered on the pod.
+func (t *topology) matchingPod(p *podInfo) []*topoGroup {
+	if !p.groupsKnown {
+		p.groups, p.groupsKnown = t.matching(p.pod), true
+	}
+	return p.groups
 }

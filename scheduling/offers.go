@@ -1,0 +1,109 @@
+package scheduling
+
+import (
+	"fmt"
+
+	"github.com/fleetpack/fleetpack/offerings"
+)
+
+// offerIndex numbers the zones and capacity types of one solve, so that
+// "which offerings do these requirements allow" is a bitmask test rather
+// than string searches on every type of every claim probed.
+type offerIndex struct {
+	zones, capacityTypes []string
+	zoneBit, ctBit       map[string]uint8
+}
+
+// offer is an available offering in index form.
+type offer struct {
+	zone, capacityType uint8
+	price              float64
+}
+
+// maxDomains is how many zones (and capacity types) fit in a mask.
+const maxDomains = 64
+
+func newOfferIndex(templates []*NodeTemplate) (*offerIndex, error) {
+	x := &offerIndex{zoneBit: map[string]uint8{}, ctBit: map[string]uint8{}}
+	for _, t := range templates {
+		for _, it := range t.InstanceTypes {
+			for _, o := range it.Offerings {
+				if _, ok := x.zoneBit[o.Zone]; !ok {
+					if len(x.zones) == maxDomains {
+						return nil, fmt.Errorf("templates: more than %d zones", maxDomains)
+					}
+					x.zoneBit[o.Zone] = uint8(len(x.zones))
+					x.zones = append(x.zones, o.Zone)
+				}
+				if _, ok := x.ctBit[o.CapacityType]; !ok {
+					if len(x.capacityTypes) == maxDomains {
+						return nil, fmt.Errorf("templates: more than %d capacity types", maxDomains)
+					}
+					x.ctBit[o.CapacityType] = uint8(len(x.capacityTypes))
+					x.capacityTypes = append(x.capacityTypes, o.CapacityType)
+				}
+			}
+		}
+	}
+	return x, nil
+}
+
+// offers converts an instance type's available offerings.
+func (x *offerIndex) offers(it *offerings.InstanceType) []offer {
+	out := make([]offer, 0, len(it.Offerings))
+	for _, o := range it.Offerings {
+		if o.Available {
+			out = append(out, offer{zone: x.zoneBit[o.Zone], capacityType: x.ctBit[o.CapacityType], price: o.Price})
+		}
+	}
+	return out
+}
+
+// offerMask says which zones and capacity types requirements allow.
+type offerMask struct{ zones, capacityTypes uint64 }
+
+func (x *offerIndex) mask(reqs *Requirements) offerMask {
+	var m offerMask
+	zone, ct := reqs.Get(offerings.LabelZone), reqs.Get(offerings.LabelCapacityType)
+	for i, z := range x.zones {
+		if zone == nil || zone.Matches(z, true) {
+			m.zones |= 1 << i
+		}
+	}
+	for i, c := range x.capacityTypes {
+		if ct == nil || ct.Matches(c, true) {
+			m.capacityTypes |= 1 << i
+		}
+	}
+	return m
+}
+
+// price is the cheapest available offering the mask allows.
+func (ti *typeInfo) price(m offerMask) (float64, bool) {
+	best, found := 0.0, false
+	for _, o := range ti.offers {
+		if m.zones&(1<<o.zone) == 0 || m.capacityTypes&(1<<o.capacityType) == 0 {
+			continue
+		}
+		if !found || o.price < best {
+			best, found = o.price, true
+		}
+	}
+	return best, found
+}
+
+// values lists the zones (or capacity types) of ti's offerings the mask allows, as a mask.
+func (ti *typeInfo) domains(m offerMask, zones bool) uint64 {
+	var out uint64
+	for _, o := range ti.offers {
+		if m.zones&(1<<o.zone) == 0 || m.capacityTypes&(1<<o.capacityType) == 0 {
+			continue
+		}
+		if zones {
+			out |= 1 << o.zone
+		} else {
+			out |= 1 << o.capacityType
+		}
+	}
+	return out
+}
