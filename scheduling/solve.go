@@ -41,6 +41,8 @@ type solver struct {
 	maxTypes  int
 	topology  *topology
 	plan      Plan
+	// narrowShared caches claim type lists narrowed to topology domains.
+	narrowShared map[sharedNarrowKey]*narrowedTypes
 	// remaining is the cpu and memory of pods not yet placed.
 	remaining [2]int64
 	last      lastPlacement
@@ -397,7 +399,7 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 			return false
 		}
 	}
-	if portsConflict(c.ports, p.hostPorts) {
+	if portsConflict(c.ports, p.hostPorts) || s.topology.quickReject(p, v, level, c) {
 		return false
 	}
 	vt := s.variantTemplate(p, v, c.ct)
@@ -459,7 +461,7 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 		return false
 	}
 	if cands == nil {
-		cands = []candidate{{reqs: *reqs}}
+		cands = []candidate{{base: reqs}}
 	}
 	for i := range cands {
 		nl := s.narrowed(c, vt, absorbed, &cands[i])
@@ -470,7 +472,8 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 			if !s.worthJoining(c, p, t, nl.frontPrices[j], aloneType, alonePrice) {
 				return false
 			}
-			s.commit(c, p, vt, &cands[i].reqs, nl)
+			r := cands[i].reqs()
+			s.commit(c, p, vt, &r, nl)
 			return true
 		}
 	}
@@ -481,35 +484,79 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 type narrowedTypes struct {
 	all, front             []int32
 	allPrices, frontPrices []float64
+	maxAvail               vec
 }
 
 type narrowKey struct {
-	vt  *variantTemplate
-	sig string
+	vt                 *variantTemplate
+	key, value, prefix string
 }
 
 // narrowed returns the claim's types that satisfy cand (and vt, unless
-// absorbed), cheapest first under cand, with their Pareto front. The lists
-// stay valid while the claim's requirements do: types that stop fitting as
-// pods join are skipped by the scans, as in the claim's own lists. Pods
-// probing a claim between joins share them, so a claim pays for narrowing
-// once per domain rather than once per pod.
+// absorbed), cheapest first under cand, with their Pareto front. Types that
+// no longer hold the claim's pods may remain: the scans check fit, and
+// finish filters. The lists depend only on the claim's list (shared by every
+// claim made the same way), vt and cand, so claims and pods share them: a
+// domain is narrowed once per solve, not once per claim or probe. Under
+// resource limits a claim's list also depends on what the limits leave, so
+// limited templates narrow per claim.
 func (s *solver) narrowed(c *claim, vt *variantTemplate, absorbed bool, cand *candidate) *narrowedTypes {
-	key := narrowKey{sig: cand.sig}
-	if !absorbed {
-		key.vt = vt
+	filter := vt
+	if absorbed {
+		filter = nil
 	}
-	if nl, ok := c.narrowCache[key]; ok {
+	if c.ct.limitedResources {
+		key := narrowKey{vt: filter, key: cand.key, value: cand.value, prefix: cand.prefix}
+		if nl, ok := c.narrowCache[key]; ok {
+			return nl
+		}
+		nl := s.narrowList(c, c.all, filter, cand)
+		if c.narrowCache == nil {
+			c.narrowCache = map[narrowKey]*narrowedTypes{}
+		}
+		c.narrowCache[key] = nl
 		return nl
 	}
+	return s.sharedNarrowList(c, c.all, filter, cand)
+}
+
+type sharedNarrowKey struct {
+	src *int32
+	n   int
+	narrowKey
+}
+
+func (s *solver) sharedNarrowList(c *claim, src []int32, filter *variantTemplate, cand *candidate) *narrowedTypes {
+	if len(src) == 0 {
+		return &narrowedTypes{}
+	}
+	key := sharedNarrowKey{src: &src[0], n: len(src), narrowKey: narrowKey{vt: filter, key: cand.key, value: cand.value, prefix: cand.prefix}}
+	if nl, ok := s.narrowShared[key]; ok {
+		return nl
+	}
+	nl := s.narrowList(c, src, filter, cand)
+	if s.narrowShared == nil {
+		s.narrowShared = map[sharedNarrowKey]*narrowedTypes{}
+	}
+	s.narrowShared[key] = nl
+	return nl
+}
+
+// narrowList filters src to the types that satisfy cand (and filter, if
+// set), sorted cheapest first under cand, with their front.
+func (s *solver) narrowList(c *claim, src []int32, filter *variantTemplate, cand *candidate) *narrowedTypes {
 	nl := &narrowedTypes{}
-	mask := c.ct.ox.mask(&cand.reqs)
-	for _, t := range c.all {
-		if !vt.has(t) || !s.typeFits(c, t, nil) {
+	reqs := cand.reqs()
+	mask := c.ct.ox.mask(&reqs)
+	for _, t := range src {
+		if filter != nil && !filter.has(t) {
+			continue
+		}
+		if c.ct.limitedResources && !s.typeFits(c, t, nil) {
 			continue
 		}
 		ti := &c.ct.types[t]
-		if !c.ct.matches(&cand.reqs, ti, mask) {
+		if !c.ct.matches(&reqs, ti, mask) {
 			continue
 		}
 		price, _ := ti.price(mask)
@@ -518,10 +565,7 @@ func (s *solver) narrowed(c *claim, vt *variantTemplate, absorbed bool, cand *ca
 	}
 	sortByPrice(c.ct, nl.all, nl.allPrices)
 	nl.front, nl.frontPrices = paretoFront(c.ct, nl.all, nl.allPrices)
-	if c.narrowCache == nil {
-		c.narrowCache = map[narrowKey]*narrowedTypes{}
-	}
-	c.narrowCache[key] = nl
+	nl.maxAvail = maxAvail(c.ct, nl.all, s.dims.len())
 	return nl
 }
 
@@ -591,7 +635,7 @@ func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Require
 		c.reqs = reqs.Clone()
 		c.all, c.allPrices = nl.all, nl.allPrices
 		c.types, c.prices = nl.front, nl.frontPrices
-		c.maxAvail = maxAvail(c.ct, c.all, s.dims.len())
+		c.maxAvail = nl.maxAvail
 		// Requirements only narrow, so every variant absorbed before
 		// stays absorbed.
 		c.absorbed = append(c.absorbed, vt)
@@ -608,14 +652,6 @@ func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Require
 	}
 	s.reserveLimits(c)
 	s.topology.record(p, nil, nil, c)
-}
-
-// setTypes gives c a freshly built candidate list (all types fit the pod
-// being added).
-func (s *solver) setTypes(c *claim, all []int32, prices []float64) {
-	c.all, c.allPrices = all, prices
-	c.types, c.prices = paretoFront(c.ct, all, prices)
-	c.maxAvail = maxAvail(c.ct, all, s.dims.len())
 }
 
 // maxAvail is the per-dimension maximum avail over types.
@@ -723,20 +759,20 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 		}
 		placed := false
 		if cands == nil {
-			placed = s.newClaimTypes(c, vt, &vt.reqs, p.requests)
+			placed = s.newClaimTypes(c, vt, nil, p.requests)
 			if placed {
 				c.reqs = vt.reqs
 			}
 		}
 		for i := range cands {
-			if placed = s.newClaimTypes(c, vt, &cands[i].reqs, p.requests); placed {
-				c.reqs = cands[i].reqs
+			if placed = s.newClaimTypes(c, vt, &cands[i], p.requests); placed {
+				c.reqs = cands[i].reqs()
 				break
 			}
 		}
 		if !placed {
 			reason := s.resourceReason(ct, vt, p.requests)
-			if cands != nil && s.newClaimTypes(c, vt, &vt.reqs, p.requests) {
+			if cands != nil && s.newClaimTypes(c, vt, nil, p.requests) {
 				// The pod fits; the topology domains it may use do not.
 				reason = s.topologyOfferingReason()
 			}
@@ -772,41 +808,33 @@ func (s *solver) topologyOfferingReason() string {
 }
 
 // newClaimTypes gives a new claim its candidate types for a first pod
-// needing req, and reports whether any type holds it.
-func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, reqs *Requirements, req vec) bool {
-	if reqs == &vt.reqs && !c.ct.limitedResources {
+// needing req, under vt's requirements narrowed by cand (nil: as they are),
+// and reports whether any type holds it.
+func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, cand *candidate, req vec) bool {
+	var nl *narrowedTypes
+	switch {
+	case cand == nil && !c.ct.limitedResources:
 		// The common case shares the variant's lists instead of copying
-		// hundreds of types per claim. Under resource limits the lists must
-		// drop types too big for what the limits leave, so they are built
-		// below.
-		for i, t := range vt.front {
-			if s.typeFits(c, t, req) {
-				c.all, c.allPrices = vt.types, vt.prices
-				c.types, c.prices = vt.front[i:], vt.frontPrices[i:]
-				c.maxAvail = vt.maxAvail
-				return true
-			}
+		// hundreds of types per claim.
+		nl = &narrowedTypes{all: vt.types, allPrices: vt.prices, front: vt.front, frontPrices: vt.frontPrices, maxAvail: vt.maxAvail}
+	case cand == nil:
+		// Under resource limits the lists drop types too big for what
+		// the limits leave.
+		nl = s.narrowList(c, vt.types, nil, &candidate{base: &vt.reqs})
+	case c.ct.limitedResources:
+		nl = s.narrowList(c, vt.types, nil, cand)
+	default:
+		nl = s.sharedNarrowList(c, vt.types, nil, cand)
+	}
+	for i, t := range nl.front {
+		if s.typeFits(c, t, req) {
+			c.all, c.allPrices = nl.all, nl.allPrices
+			c.types, c.prices = nl.front[i:], nl.frontPrices[i:]
+			c.maxAvail = nl.maxAvail
+			return true
 		}
-		return false
 	}
-	var types []int32
-	var prices []float64
-	mask := c.ct.ox.mask(reqs)
-	for _, t := range vt.types {
-		ti := &c.ct.types[t]
-		if !s.typeFits(c, t, req) || !c.ct.matches(reqs, ti, mask) {
-			continue
-		}
-		price, _ := ti.price(mask)
-		types = append(types, t)
-		prices = append(prices, price)
-	}
-	if len(types) == 0 {
-		return false
-	}
-	sortByPrice(c.ct, types, prices)
-	s.setTypes(c, types, prices)
-	return true
+	return false
 }
 
 // resourceReason explains why no type of the template holds the pod.

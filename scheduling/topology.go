@@ -673,14 +673,59 @@ func (t *topology) needsKey(pt *podTopology, level int, key string) bool {
 	return false
 }
 
+// quickReject reports whether c is ruled out for p by a constraint on a key
+// whose domain the claim has already fixed: its hostname, or a key its
+// requirements or template narrow to one value. It allocates nothing, so
+// the solver asks it before weighing the claim.
+func (t *topology) quickReject(p *podInfo, v *variant, level int, c *claim) bool {
+	if len(t.groupList) == 0 {
+		return false
+	}
+	pt := t.byPod[p.pod]
+	keys := t.keys(p, pt, level)
+	if len(keys) == 0 {
+		return false
+	}
+	if pt == nil {
+		pt = &podTopology{}
+	}
+	for _, key := range keys {
+		val, ok := c.hostname, key == offerings.LabelHostname
+		if !ok {
+			val, ok = c.ct.t.Labels[key]
+		}
+		if !ok {
+			if r := c.reqs.Get(key); r != nil && !r.complement && len(r.values) == 1 && r.allows(r.values[0]) {
+				val, ok = r.values[0], true
+			}
+		}
+		if ok && !t.allowsDomain(p, pt, v, level, key, val) {
+			return true
+		}
+	}
+	return false
+}
+
 // claimRequirements returns, for p joining claim c whose requirements would
 // be reqs, the narrower requirements to try in order (nil: reqs as they
 // are), or false when topology rules c out.
 // candidate is a narrowing of a claim's requirements to one domain per key;
 // sig names it ("key=value;...") for caches.
 type candidate struct {
-	reqs Requirements
-	sig  string
+	// base is the requirements before narrowing; key=value narrows them.
+	// Callers materialize reqs() only when a claim is first narrowed that
+	// way or a pod joins, since most probes end in a cached rejection.
+	base       *Requirements
+	key, value string
+	prefix     string // earlier keys' choices, when several keys narrow
+}
+
+func (c *candidate) reqs() Requirements {
+	r := c.base.Clone()
+	if c.key != "" {
+		r.Add(Requirement{Key: c.key, values: []string{c.value}})
+	}
+	return r
 }
 
 func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim, reqs *Requirements, types []int32, cache map[string][]string) ([]candidate, bool) {
@@ -731,15 +776,14 @@ func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim
 		}
 		// Fill the emptiest domain first, then by name for stable plans.
 		slices.SortStableFunc(allowed, func(a, b string) int { return t.load(pt, key, a) - t.load(pt, key, b) })
-		base, sig := reqs, ""
+		base, prefix := reqs, ""
 		if len(cands) > 0 {
-			base, sig = &cands[0].reqs, cands[0].sig
+			first := cands[0].reqs()
+			base, prefix = &first, cands[0].prefix+cands[0].key+"="+cands[0].value+";"
 		}
-		next := make([]candidate, 0, len(allowed))
-		for _, val := range allowed {
-			r := base.Clone()
-			r.Add(Requirement{Key: key, values: []string{val}})
-			next = append(next, candidate{reqs: r, sig: sig + key + "=" + val + ";"})
+		next := make([]candidate, len(allowed))
+		for i, val := range allowed {
+			next[i] = candidate{base: base, key: key, value: val, prefix: prefix}
 		}
 		// With several keys to narrow, earlier keys keep their first
 		// choice and this one tries every value.
