@@ -41,6 +41,8 @@ type solver struct {
 	maxTypes  int
 	topology  *topology
 	plan      Plan
+	// hints remember where the last pod bound for a domain went.
+	hints map[hintKey]int
 	// narrowShared caches claim type lists narrowed to topology domains.
 	narrowShared map[sharedNarrowKey]*narrowedTypes
 	// remaining is the cpu and memory of pods not yet placed.
@@ -86,6 +88,7 @@ type claim struct {
 	maxAvail    vec
 	pods        []*corev1.Pod
 	ports       []hostPort
+	index       int
 	hostname    string
 	reservedCPU int64
 	reservedMem int64
@@ -101,7 +104,7 @@ var ephemeralTaints = map[string]bool{
 }
 
 func newSolver(in Input) (*solver, error) {
-	s := &solver{dims: newResourceDims(), maxTypes: in.MaxInstanceTypes}
+	s := &solver{dims: newResourceDims(), maxTypes: in.MaxInstanceTypes, hints: map[hintKey]int{}}
 	if s.maxTypes <= 0 {
 		s.maxTypes = DefaultMaxInstanceTypes
 	}
@@ -276,13 +279,29 @@ func (s *solver) place(p *podInfo) (string, bool) {
 			s.last = lastPlacement{pod: p, variant: v, level: level, node: i}
 			return "", true
 		}
-		if i := s.placeOnClaim(p, v, level, claimStart); i >= 0 {
+		hint, hinted := s.topology.domainHint(p, v, level)
+		hk := hintKey{variant: v, level: level, domain: hint}
+		i := -1
+		if free, ok := s.topology.freeClaims(p, level); ok {
+			i = s.placeOnClaimList(p, v, level, free, claimStart)
+		} else if hinted {
+			i = s.placeOnClaimFrom(p, v, level, s.hints[hk])
+		} else {
+			i = s.placeOnClaim(p, v, level, claimStart)
+		}
+		if i >= 0 {
 			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: i}
+			if hinted {
+				s.hints[hk] = i
+			}
 			return "", true
 		}
 		var ok bool
 		if reason, ok = s.placeOnNewClaim(p, v, level); ok {
 			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: len(s.claims) - 1}
+			if hinted {
+				s.hints[hk] = len(s.claims) - 1
+			}
 			return "", true
 		}
 	}
@@ -382,6 +401,46 @@ func (s *solver) placeOnNode(p *podInfo, v *variant, level, start int) int {
 
 // placeOnClaim adds p to the first open claim from start that takes it and
 // returns its index, or -1.
+// hintKey names a kind of pod (variant, level) bound for one topology domain.
+type hintKey struct {
+	variant *variant
+	level   int
+	domain  string
+}
+
+// placeOnClaimFrom is placeOnClaim starting at claim start and wrapping
+// around, for pods whose topology makes each claim's answer change as
+// others are placed (so the search cannot resume as for plain pods). Pods
+// bound for the same domain usually fit where the last one went, and a scan
+// from there finds it at once where a scan from the first claim would ask
+// every claim of every other domain first. Every claim is still asked
+// before a new one is made.
+func (s *solver) placeOnClaimFrom(p *podInfo, v *variant, level, start int) int {
+	n := len(s.claims)
+	for k := 0; k < n; k++ {
+		i := (start + k) % n
+		if s.tryClaim(s.claims[i], p, v, level) {
+			return i
+		}
+	}
+	return -1
+}
+
+// placeOnClaimList tries the listed claims (ascending indices) from start.
+func (s *solver) placeOnClaimList(p *podInfo, v *variant, level int, list []int, start int) int {
+	for _, i := range list[sortSearch(list, start):] {
+		if s.tryClaim(s.claims[i], p, v, level) {
+			return i
+		}
+	}
+	return -1
+}
+
+func sortSearch(list []int, x int) int {
+	i, _ := slices.BinarySearch(list, x)
+	return i
+}
+
 func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) int {
 	for i := start; i < len(s.claims); i++ {
 		if s.tryClaim(s.claims[i], p, v, level) {
@@ -747,7 +806,7 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: node limit reached", ct.t.NodePool))
 			continue
 		}
-		c := &claim{ct: ct, requests: make(vec, s.dims.len()), hostname: fmt.Sprintf("fleetpack-claim-%04d", len(s.claims)+1)}
+		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: fmt.Sprintf("fleetpack-claim-%04d", len(s.claims)+1)}
 		s.topology.failure = topoFailure{}
 		if vt.values == nil {
 			vt.values = map[string][]string{}
@@ -782,6 +841,7 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 		c.absorbed = append(c.absorbed, vt)
 		ct.remainingNodes--
 		s.claims = append(s.claims, c)
+		s.topology.claimAdded(c.index)
 		c.requests.add(p.requests)
 		c.pods = append(c.pods, p.pod)
 		c.ports = append(c.ports, p.hostPorts...)

@@ -44,6 +44,9 @@ type topoGroup struct {
 	selector   labels.Selector
 	counts     map[string]int
 	total      int
+	// free lists, for a hostname group, the claims (by index, ascending)
+	// that hold no pod of the group (see freeClaims).
+	free []int
 	// owners counts, per domain, the placed pods that carry a required
 	// anti-affinity term on this group: pods the group picks may not join
 	// them there (anti-affinity is symmetric).
@@ -673,6 +676,88 @@ func (t *topology) needsKey(pt *podTopology, level int, key string) bool {
 	return false
 }
 
+// freeClaims returns, when p may only join claims holding no pod of some
+// group on the hostname key (required hostname anti-affinity, or hard
+// hostname spread with maxSkew 1 over pods like p), the claims that hold
+// none yet, in claim order. Pods kept one per node then look at the few
+// claims still open to them instead of asking every full one.
+func (t *topology) freeClaims(p *podInfo, level int) ([]int, bool) {
+	pt := t.byPod[p.pod]
+	if pt == nil {
+		return nil, false
+	}
+	var best *topoGroup
+	consider := func(g *topoGroup) {
+		if best == nil || len(g.free) < len(best.free) {
+			best = g
+		}
+	}
+	for _, sc := range pt.spreads {
+		if sc.group.key == offerings.LabelHostname && t.spreadEnforced(sc, level) && sc.selfMatch == 1 && sc.maxSkew == 1 {
+			consider(sc.group)
+		}
+	}
+	for i := range pt.affinities {
+		a := &pt.affinities[i]
+		if a.anti && a.group.key == offerings.LabelHostname && t.affinityEnforced(a, level) {
+			consider(a.group)
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.free, true
+}
+
+// claimAdded opens claim index i in every hostname group's free list.
+func (t *topology) claimAdded(i int) {
+	for _, g := range t.groupList {
+		if g.key == offerings.LabelHostname {
+			g.free = append(g.free, i)
+		}
+	}
+}
+
+// domainHint names the domain a pod constrained on a key other than the
+// hostname will most likely land in: the allowed domain with the fewest
+// matching pods for spread, the most for affinity. The solver uses it to
+// start its claim scan where the last such pod went.
+func (t *topology) domainHint(p *podInfo, v *variant, level int) (string, bool) {
+	pt := t.byPod[p.pod]
+	if pt == nil || pt.hostnameOnly {
+		return "", false
+	}
+	for _, sc := range pt.spreads {
+		if sc.group.key == offerings.LabelHostname || !t.spreadEnforced(sc, level) {
+			continue
+		}
+		best, bestLoad := "", 0
+		for _, d := range t.universe(sc, v) {
+			if !t.allowsDomain(p, pt, v, level, sc.group.key, d) {
+				continue
+			}
+			if l := t.load(pt, sc.group.key, d); best == "" || l < bestLoad {
+				best, bestLoad = d, l
+			}
+		}
+		return sc.group.key + "=" + best, true
+	}
+	for i := range pt.affinities {
+		a := &pt.affinities[i]
+		if a.group.key == offerings.LabelHostname || !t.affinityEnforced(a, level) {
+			continue
+		}
+		best, bestCount := "", 0
+		for d, n := range a.group.counts {
+			if n > bestCount || (n == bestCount && d < best) {
+				best, bestCount = d, n
+			}
+		}
+		return a.group.key + "=" + best, true
+	}
+	return "", false
+}
+
 // quickReject reports whether c is ruled out for p by a constraint on a key
 // whose domain the claim has already fixed: its hostname, or a key its
 // requirements or template narrow to one value. It allocates nothing, so
@@ -890,6 +975,11 @@ func (t *topology) record(p *podInfo, nodeLabels map[string]string, node *corev1
 		if v, ok := domain(g.key); ok {
 			g.counts[v]++
 			g.total++
+			if c != nil && g.key == offerings.LabelHostname && g.counts[v] == 1 {
+				if i, found := slices.BinarySearch(g.free, c.index); found {
+					g.free = slices.Delete(g.free, i, i+1)
+				}
+			}
 		}
 	}
 	if pt := t.byPod[p.pod]; pt != nil {
