@@ -469,6 +469,16 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 	if !ok {
 		return false
 	}
+	// A pod bound to a topology domain could not have a node of its own
+	// just anywhere: price that node in the claim's domain, or joining an
+	// on-demand claim in the one zone spread allows looks worse than a
+	// Spot node in a zone the pod may not use.
+	bound := s.topology.domainBound(p, level)
+	if bound {
+		if aloneType, alonePrice, ok = s.aloneIn(c, c.all, c.allPrices, p.requests); !ok {
+			return false
+		}
+	}
 	reqs := &c.reqs
 	var merged Requirements
 	absorbed := slices.Contains(c.absorbed, vt)
@@ -524,6 +534,11 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 	}
 	for i := range cands {
 		nl := s.narrowed(c, vt, absorbed, &cands[i])
+		if bound {
+			if aloneType, alonePrice, ok = s.aloneIn(c, nl.all, nl.allPrices, p.requests); !ok {
+				continue
+			}
+		}
 		for j, t := range nl.front {
 			if !s.typeFits(c, t, p.requests) {
 				continue
@@ -537,6 +552,17 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 		}
 	}
 	return false
+}
+
+// aloneIn returns the cheapest of types (sorted cheapest first) that holds
+// a pod needing req by itself.
+func (s *solver) aloneIn(c *claim, types []int32, prices []float64, req vec) (int32, float64, bool) {
+	for i, t := range types {
+		if fits(req, c.ct.types[t].avail) {
+			return t, prices[i], true
+		}
+	}
+	return 0, 0, false
 }
 
 // narrowedTypes is a claim's candidate list under narrower requirements.

@@ -718,6 +718,26 @@ func (t *topology) claimAdded(i int) {
 	}
 }
 
+// domainBound reports whether p must land in particular domains of a key
+// other than the hostname at this level.
+func (t *topology) domainBound(p *podInfo, level int) bool {
+	pt := t.byPod[p.pod]
+	if pt == nil || pt.hostnameOnly {
+		return false
+	}
+	for _, sc := range pt.spreads {
+		if sc.group.key != offerings.LabelHostname && t.spreadEnforced(sc, level) {
+			return true
+		}
+	}
+	for i := range pt.affinities {
+		if a := &pt.affinities[i]; a.group.key != offerings.LabelHostname && t.affinityEnforced(a, level) {
+			return true
+		}
+	}
+	return false
+}
+
 // domainHint names the domain a pod constrained on a key other than the
 // hostname will most likely land in: the allowed domain with the fewest
 // matching pods for spread, the most for affinity. The solver uses it to
