@@ -923,8 +923,44 @@ func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, cand *candidate, r
 	return false
 }
 
+// offeringReason explains a pod that some instance type of the template
+// would hold, were its offerings not all unavailable (EC2 refused them
+// recently) or outside the zones and capacity types allowed: saying "no
+// type is big enough" there would send users after the wrong cause.
+func (s *solver) offeringReason(ct *compiledTemplate, vt *variantTemplate, req vec) (string, bool) {
+	zone, capacityType := vt.reqs.Get(offerings.LabelZone), vt.reqs.Get(offerings.LabelCapacityType)
+	for _, it := range ct.t.InstanceTypes {
+		if !typeLabelsMatch(ct, &vt.reqs, it) || !fits(req, s.dims.vecOf(it.Allocatable())) {
+			continue
+		}
+		allowed, available := false, false
+		for _, o := range it.Offerings {
+			if (zone == nil || zone.Matches(o.Zone, true)) && (capacityType == nil || capacityType.Matches(o.CapacityType, true)) {
+				allowed = true
+				available = available || o.Available
+			}
+		}
+		if !allowed || available {
+			continue
+		}
+		zones, capacityTypes := "any zone", "any capacity type"
+		if zone != nil {
+			zones = zone.String()
+		}
+		if capacityType != nil {
+			capacityTypes = capacityType.String()
+		}
+		return fmt.Sprintf("instance types that fit %s (such as %s) have no available offering for %s and %s: EC2 refused that capacity recently, and it is retried when the marks expire",
+			s.dims.describe(req), it.Name, zones, capacityTypes), true
+	}
+	return "", false
+}
+
 // resourceReason explains why no type of the template holds the pod.
 func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, req vec) string {
+	if reason, ok := s.offeringReason(ct, vt, req); ok {
+		return reason
+	}
 	for d, r := range req {
 		if r > vt.maxAvail[d] {
 			if vt.maxAvail[d] <= 0 {
