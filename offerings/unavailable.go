@@ -169,6 +169,9 @@ func (u *UnavailableOfferings) Apply(types []*InstanceType) []*InstanceType {
 			continue
 		}
 		family := Family(it.Name)
+		if !live.touches(it.Name, family) {
+			continue
+		}
 		var offerings []Offering
 		for j, o := range it.Offerings {
 			if !o.Available || !live.marked(o.CapacityType, it.Name, family, o.Zone) {
@@ -193,6 +196,14 @@ type liveMarks struct {
 	offerings     map[[3]string]bool // capacity type, instance type, zone
 	families      map[[3]string]bool // capacity type, family, zone ("" = all)
 	capacityTypes map[[2]string]bool // capacity type, zone ("" = all)
+	// types and familyNames index the marks by name, so that Apply skips
+	// the offerings of unmarked types with one lookup per type.
+	types, familyNames map[string]bool
+}
+
+// touches reports whether any mark can apply to an instance type.
+func (l *liveMarks) touches(instanceType, family string) bool {
+	return len(l.capacityTypes) > 0 || l.types[instanceType] || l.familyNames[family]
 }
 
 func (l *liveMarks) add(key string) {
@@ -203,11 +214,19 @@ func (l *liveMarks) add(key string) {
 			l.offerings = map[[3]string]bool{}
 		}
 		l.offerings[[3]string{parts[1], parts[2], parts[3]}] = true
+		if l.types == nil {
+			l.types = map[string]bool{}
+		}
+		l.types[parts[2]] = true
 	case parts[0] == "f" && len(parts) == 4:
 		if l.families == nil {
 			l.families = map[[3]string]bool{}
 		}
 		l.families[[3]string{parts[1], parts[2], parts[3]}] = true
+		if l.familyNames == nil {
+			l.familyNames = map[string]bool{}
+		}
+		l.familyNames[parts[2]] = true
 	case parts[0] == "c" && len(parts) == 3:
 		if l.capacityTypes == nil {
 			l.capacityTypes = map[[2]string]bool{}
