@@ -62,9 +62,28 @@ func reportPlan(b *testing.B, plan *scheduling.Plan, pods []*corev1.Pod, types [
 	if lb := offerings.CostLowerBound(types, cpu, mem); lb > 0 {
 		b.ReportMetric(cost/lb, "cost/lb")
 	}
+	// The shape bound also respects that each pod needs one type that fits
+	// it whole; see offerings.ShapeLowerBound and docs/benchmarks.md.
+	if lb := offerings.ShapeLowerBound(types, podShapes(pods)); lb > 0 {
+		b.ReportMetric(cost/lb, "cost/shapelb")
+	}
 	if len(plan.Unschedulable) > 0 {
 		b.Fatalf("%d pods unschedulable, first: %s", len(plan.Unschedulable), plan.Unschedulable[0].Error())
 	}
+}
+
+// podShapes groups pods by their cpu and memory requests.
+func podShapes(pods []*corev1.Pod) []offerings.PodShape {
+	counts := map[[2]int64]int{}
+	for _, p := range pods {
+		r := p.Spec.Containers[0].Resources.Requests
+		counts[[2]int64{r.Cpu().MilliValue(), r.Memory().Value()}]++
+	}
+	shapes := make([]offerings.PodShape, 0, len(counts))
+	for k, n := range counts {
+		shapes = append(shapes, offerings.PodShape{CPUMilli: k[0], MemoryBytes: k[1], Count: n})
+	}
+	return shapes
 }
 
 func BenchmarkScheduling(b *testing.B) {
