@@ -385,9 +385,14 @@ func (p *Provisioner) Provision(ctx context.Context) (*Result, error) {
 // ProvisionNow places pods at once, without waiting for a batch window: the
 // interruption handler calls it with the pods of a node that is going away,
 // after cordoning the node. Nodes currently holding any of the pods are
-// treated as leaving and are not considered for them. Capacity launched for
-// bound pods is recorded as in flight, so the pods' replacements, once
-// evicted and re-created, land on it instead of causing another launch.
+// treated as leaving and are not considered for them. Capacity found or
+// launched for bound pods is reserved until those pods are gone, so their
+// re-created replicas land on it instead of causing another launch.
+//
+// The pods are looked up afresh: pods that are gone are skipped, and pods
+// already covered (nominated by an earlier pass, or already replaced by an
+// earlier ProvisionNow, as with a duplicate interruption notice) are reported
+// in Result.Existing on the node that covers them, without a new launch.
 func (p *Provisioner) ProvisionNow(ctx context.Context, pods []*corev1.Pod) (*Result, error) {
 	p.passMu.Lock()
 	defer p.passMu.Unlock()
@@ -395,21 +400,55 @@ func (p *Provisioner) ProvisionNow(ctx context.Context, pods []*corev1.Pod) (*Re
 	if err != nil {
 		return nil, err
 	}
+	byUID := make(map[types.UID]*corev1.Pod, len(s.pods))
+	byKey := make(map[string]*corev1.Pod, len(s.pods))
+	for _, pod := range s.pods {
+		byUID[pod.UID] = pod
+		byKey[PodKey(pod)] = pod
+	}
+	res := &Result{}
+	covered := map[string][]*corev1.Pod{}
 	leaving := map[string]bool{}
 	var want []*corev1.Pod
 	for _, pod := range pods {
-		if pod == nil || IsDaemonSetPod(pod) || IsTerminal(pod) {
+		if pod == nil {
 			continue
 		}
-		if pod.Spec.NodeName != "" {
-			leaving[pod.Spec.NodeName] = true
+		cur := byKey[PodKey(pod)]
+		if pod.UID != "" {
+			cur = byUID[pod.UID]
 		}
-		want = append(want, pod)
+		if cur == nil || IsDaemonSetPod(cur) || IsTerminal(cur) || cur.DeletionTimestamp != nil {
+			continue
+		}
+		if cur.Spec.NodeName == "" {
+			if !isPending(cur) {
+				continue
+			}
+			if n := p.nominatedNode(s, cur); n != "" {
+				covered[n] = append(covered[n], cur)
+				continue
+			}
+		} else {
+			if n := p.reservedNode(s, cur); n != "" {
+				covered[n] = append(covered[n], cur)
+				continue
+			}
+			leaving[cur.Spec.NodeName] = true
+		}
+		want = append(want, cur)
+	}
+	for _, name := range slices.Sorted(maps.Keys(covered)) {
+		res.Existing = append(res.Existing, &scheduling.NodePlacement{Node: s.nodes[name], Pods: covered[name]})
 	}
 	if len(want) == 0 {
-		return &Result{}, nil
+		return res, nil
 	}
-	return p.provision(ctx, s, want, leaving)
+	more, err := p.provision(ctx, s, want, leaving)
+	if more != nil {
+		more.Existing = append(res.Existing, more.Existing...)
+	}
+	return more, err
 }
 
 // provision solves pods, launches claims, nominates, and re-solves pods whose

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -416,6 +417,14 @@ func TestProvisionNowReplacesLeavingNode(t *testing.T) {
 		t.Fatalf("ProvisionNow launched %+v", res.Launched)
 	}
 	replacement := res.Launched[0].Node.Name
+	// A duplicate notice asks again: the pods are covered, nothing launches.
+	dup, err := e.prov.ProvisionNow(e.ctx, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dup.Launched) != 0 || dup.Pods() != 2 || dup.Existing[0].Node.Name != replacement {
+		t.Fatalf("duplicate ProvisionNow: launched %d, placed %d", len(dup.Launched), dup.Pods())
+	}
 	// While the drain waits (a budget, say), the replacement's capacity is
 	// held: other pending pods get capacity of their own...
 	e.addPods("other", 2, "1", "1Gi", nil)
@@ -595,5 +604,106 @@ func TestNodeThatNeverBecomesReadyIsTerminated(t *testing.T) {
 	res = e.provision()
 	if len(res.Launched) != 1 || res.Launched[0].Node.Name == stuck {
 		t.Fatalf("pod not re-provisioned: %+v", res.Launched)
+	}
+}
+
+// gatedCloud holds every Create until the test releases it, recording how
+// many run at once.
+type gatedCloud struct {
+	*fakeCloud
+	started chan struct{}
+	gate    chan struct{}
+	mu      sync.Mutex
+	running int
+	peak    int
+}
+
+func (g *gatedCloud) Create(ctx context.Context, claim *scheduling.NodeClaim) (*corev1.Node, error) {
+	g.mu.Lock()
+	g.running++
+	g.peak = max(g.peak, g.running)
+	g.mu.Unlock()
+	g.started <- struct{}{}
+	<-g.gate
+	defer func() {
+		g.mu.Lock()
+		g.running--
+		g.mu.Unlock()
+	}()
+	return g.fakeCloud.Create(ctx, claim)
+}
+
+func TestLaunchesAreConcurrentAndBounded(t *testing.T) {
+	e := newEnv(t, pool("default", 0))
+	cloud := &gatedCloud{fakeCloud: e.cloud, started: make(chan struct{}, 16), gate: make(chan struct{})}
+	prov, err := New(e.cluster, cloud, e.prov.NodePools(), Options{Clock: e.clock, MaxConcurrentLaunches: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addPods("big", 6, "3", "2Gi", nil) // one node each
+	done := make(chan *Result)
+	go func() {
+		res, err := prov.Provision(e.ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	// Two launches run at once before either finishes...
+	<-cloud.started
+	<-cloud.started
+	// Each release frees a slot for one more launch, until all six started.
+	for i := range 6 {
+		cloud.gate <- struct{}{}
+		if i < 4 {
+			<-cloud.started
+		}
+	}
+	res := <-done
+	if len(res.Launched) != 6 {
+		t.Fatalf("launched %d, want 6", len(res.Launched))
+	}
+	// ...and never more than two.
+	if cloud.peak != 2 {
+		t.Errorf("peak concurrent launches %d, want 2", cloud.peak)
+	}
+}
+
+func TestConcurrentPassesDoNotLaunchTwice(t *testing.T) {
+	e := newEnv(t, pool("default", 0))
+	e.addPods("web", 8, "1", "1Gi", nil)
+	var wg sync.WaitGroup
+	results := make([]*Result, 4)
+	for i := range results {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				results[i], err = e.prov.Provision(e.ctx)
+			} else {
+				pending, _ := e.prov.PendingPods(e.ctx)
+				results[i], err = e.prov.ProvisionNow(e.ctx, pending)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	launched := 0
+	for _, r := range results {
+		launched += len(r.Launched)
+	}
+	if nodes := len(e.nodes()); nodes != launched || e.cloud.running() != launched {
+		t.Errorf("%d nodes, %d instances, %d launched", nodes, e.cloud.running(), launched)
+	}
+	// 8 one-cpu pods: the first pass buys what it needs; later passes buy
+	// nothing. Compare with one pass on a fresh cluster.
+	fresh := newEnv(t, pool("default", 0))
+	fresh.addPods("web", 8, "1", "1Gi", nil)
+	if want := len(fresh.provision().Launched); launched != want {
+		t.Errorf("concurrent passes launched %d nodes, one pass launches %d", launched, want)
+	}
+	if pending, _ := e.prov.PendingPods(e.ctx); len(pending) != 0 {
+		t.Errorf("%d pods left pending", len(pending))
 	}
 }
