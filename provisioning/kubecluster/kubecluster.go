@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,6 +70,10 @@ type Cluster struct {
 	subMu sync.Mutex
 	subs  map[int]chan struct{}
 	subID int
+
+	// events numbers event names, so two events on one object at one
+	// instant (a fake clock) do not collide.
+	events atomic.Uint64
 }
 
 type overlayNomination struct {
@@ -373,7 +378,7 @@ func (c *Cluster) Event(ctx context.Context, obj runtime.Object, eventType, reas
 	}
 	now := metav1.NewTime(c.opts.Clock.Now())
 	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", m.GetName(), now.UnixNano()), Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x%x", m.GetName(), now.UnixNano(), c.events.Add(1)), Namespace: ns},
 		InvolvedObject: corev1.ObjectReference{
 			Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName(), UID: m.GetUID(),
 			APIVersion: "v1", ResourceVersion: m.GetResourceVersion(),

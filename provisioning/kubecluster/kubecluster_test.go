@@ -274,8 +274,10 @@ func TestEvent(t *testing.T) {
 	c, client, ctx := started(t)
 	c.Event(ctx, testPod("a", nil), corev1.EventTypeWarning, "FailedScheduling", "no nodepool fits")
 	c.Event(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, corev1.EventTypeNormal, "RemovedEmptyNode", "empty")
+	// Same object, same (fake) instant: still a distinct event.
+	c.Event(ctx, testPod("a", nil), corev1.EventTypeNormal, "Nominated", "Pod should schedule on node n1")
 	events, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
-	if err != nil || len(events.Items) != 2 {
+	if err != nil || len(events.Items) != 3 {
 		t.Fatalf("events = %v, %v", events, err)
 	}
 	kinds := map[string]string{}
