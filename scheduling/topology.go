@@ -606,7 +606,10 @@ func shortKey(key string) string {
 }
 
 // keys lists the distinct topology keys p's enforced constraints use, and
-// those of groups p belongs to that carry anti-affinity owners.
+// those of groups p belongs to that carry anti-affinity owners or whose key
+// is not the hostname: a claim holding p must then have one domain there,
+// or p would go uncounted (a claim narrowed later does not count the pods
+// it already holds).
 func (t *topology) keys(p *podInfo, pt *podTopology, level int) []string {
 	out := t.keysBuf[:0]
 	defer func() { t.keysBuf = out[:0] }()
@@ -628,7 +631,7 @@ func (t *topology) keys(p *podInfo, pt *podTopology, level int) []string {
 		}
 	}
 	for _, g := range t.matchingPod(p) {
-		if len(g.owners) > 0 {
+		if len(g.owners) > 0 || g.key != offerings.LabelHostname {
 			add(g.key)
 		}
 	}
