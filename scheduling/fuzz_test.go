@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
@@ -25,8 +26,15 @@ func FuzzSolve(f *testing.F) {
 	f.Add([]byte{0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9, 0xf8, 0xf7, 0xf6, 0xf5, 0xf4, 0xf3, 0xf2, 0xf1, 0xf0, 0x80, 0x40, 0x20, 0x10})
 	// Two templates with limits and taints, existing nodes, daemonsets.
 	f.Add([]byte{3, 1, 9, 7, 200, 13, 77, 5, 3, 2, 1, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 250, 3, 8, 99, 17, 42, 4, 4, 4, 4, 60, 61, 62, 63, 64, 65})
-	for seed := range 12 {
-		b := make([]byte, 160)
+	// Longer inputs leave bytes for decodeTopology, which reads last: most
+	// of their pods carry topology constraints. (Seed 3 found pods that
+	// zone anti-affinity selects going uncounted on claims narrowed later.)
+	for seed := range 20 {
+		n := 160
+		if seed >= 12 {
+			n = 400
+		}
+		b := make([]byte, n)
 		x := uint32(seed*2654435761 + 1)
 		for i := range b {
 			x ^= x << 13
@@ -230,7 +238,61 @@ func decodeProblem(data []byte) Input {
 		}
 		in.Pods = append(in.Pods, p)
 	}
+	decodeTopology(s, &in)
 	return in
+}
+
+// fuzzApps are the app labels the fuzzed pods' topology constraints select.
+var fuzzApps = []string{"a", "b", "c"}
+
+// decodeTopology labels the pods (pending and bound) with apps and gives
+// some of them topology constraints: zone and hostname spread, hostname
+// anti-affinity to their own app, zone affinity and anti-affinity. It reads
+// bytes after everything else, so that inputs made before topology existed
+// decode to the same pods, nodes and templates; an exhausted source (zeros)
+// adds no constraint.
+func decodeTopology(s *byteSource, in *Input) {
+	for _, n := range in.Nodes {
+		for _, p := range n.Pods {
+			b := s.next()
+			if b%4 != 0 {
+				p.Labels["app"] = fuzzApps[b%3]
+			}
+			if b%7 == 6 {
+				// A running pod whose anti-affinity binds newcomers.
+				withPodAffinity(requiredAntiAffinity, pick(s, offerings.LabelHostname, offerings.LabelZone), map[string]string{"app": pick(s, fuzzApps...)})(p)
+			}
+		}
+	}
+	for _, p := range in.Pods {
+		b := s.next()
+		app := fuzzApps[b%3]
+		p.Labels["app"] = app
+		own := map[string]string{"app": app}
+		switch (b / 3) % 10 {
+		case 1:
+			var opts []spreadOpt
+			if s.next()%3 == 0 {
+				opts = append(opts, minDomains(int32(1+s.next()%4)))
+			}
+			withSpread(offerings.LabelZone, int32(1+s.next()%2), corev1.DoNotSchedule, own, opts...)(p)
+		case 2:
+			withSpread(offerings.LabelZone, 1, corev1.ScheduleAnyway, own)(p)
+		case 3:
+			withSpread(offerings.LabelHostname, int32(1+s.next()%2), pick(s, corev1.DoNotSchedule, corev1.ScheduleAnyway), own)(p)
+		case 4:
+			withPodAffinity(requiredAntiAffinity, offerings.LabelHostname, own)(p)
+		case 5:
+			withPodAffinity(preferredAntiAffinity, offerings.LabelHostname, own)(p)
+		case 6:
+			withPodAffinity(requiredAffinity, offerings.LabelZone, map[string]string{"app": pick(s, fuzzApps...)})(p)
+		case 7:
+			withPodAffinity(requiredAntiAffinity, offerings.LabelZone, map[string]string{"app": pick(s, fuzzApps...)})(p)
+		case 8:
+			withPodAffinity(requiredAntiAffinity, offerings.LabelHostname, own)(p)
+			withSpread(offerings.LabelZone, 1, corev1.DoNotSchedule, own)(p)
+		}
+	}
 }
 
 // checkPlan asserts what every plan must satisfy, recomputing requests,
@@ -303,6 +365,7 @@ func checkPlan(t reporter, in Input, plan *Plan) {
 	}
 	checkLimits(t, in, plan)
 	checkUnschedulable(t, in, plan)
+	checkTopology(t, in, plan)
 }
 
 // checkUnschedulable: a pod reported unschedulable must not fit, alone, on
@@ -317,6 +380,9 @@ func checkUnschedulable(t reporter, in Input, plan *Plan) {
 			if _, err := nodeaffinity.NewPreferredSchedulingTerms(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution); err != nil {
 				continue // malformed preferences are reported, not guessed at
 			}
+		}
+		if hardTopology(p) || antiAffinityPicks(in, p) {
+			continue // where other pods went decides; checkTopology covers it
 		}
 		for _, tmpl := range in.Templates {
 			if len(tmpl.Limits) > 0 {
@@ -364,6 +430,268 @@ func checkUnschedulable(t reporter, in Input, plan *Plan) {
 			}
 		}
 	}
+}
+
+// checkTopology asserts what topology constraints require of every plan,
+// matching selectors and namespaces by the Kubernetes rules rather than by
+// the solver's groups:
+//   - no pod shares a hostname (claim or node), or possibly a zone, with a
+//     pod its required anti-affinity selects (new pods only; what was
+//     already running is not the plan's doing);
+//   - a new pod with required affinity it does not itself satisfy shares
+//     the hostname, or a certain zone, with a pod the term selects;
+//   - on a claim, a pod with hard hostname spread found at most maxSkew
+//     matching pods there, itself included, when it was placed (a new node
+//     is always an empty domain, so the global minimum is 0);
+//   - every claim hosting a pod with a hard zone constraint is narrowed to
+//     exactly one zone.
+func checkTopology(t reporter, in Input, plan *Plan) {
+	t.Helper()
+	locs := planLocations(in, plan)
+	isNew := map[*corev1.Pod]bool{}
+	for _, p := range in.Pods {
+		isNew[p] = true
+	}
+	for _, loc := range locs {
+		for i, p := range loc.pods {
+			if !isNew[p] && i >= loc.bound {
+				continue // reported by checkPlan already
+			}
+			for _, term := range requiredTerms(p, true) {
+				for _, other := range locs {
+					if !sameDomain(term.TopologyKey, loc, other) {
+						continue
+					}
+					for _, q := range other.pods {
+						if q != p && (isNew[p] || isNew[q]) && termPicks(in, p, term, q) {
+							t.Errorf("pod %s on %s: required anti-affinity on %s selects pod %s on %s", p.Name, loc.name, term.TopologyKey, q.Name, other.name)
+						}
+					}
+				}
+			}
+			if !isNew[p] {
+				continue
+			}
+			for _, term := range requiredTerms(p, false) {
+				if termPicks(in, p, term, p) {
+					continue // may be the first of its group
+				}
+				found := false
+				for _, other := range locs {
+					if !certainlySameDomain(term.TopologyKey, loc, other) {
+						continue
+					}
+					for _, q := range other.pods {
+						found = found || (q != p && termPicks(in, p, term, q))
+					}
+				}
+				if !found && (term.TopologyKey == offerings.LabelHostname || term.TopologyKey == offerings.LabelZone) {
+					t.Errorf("pod %s on %s: required affinity on %s to %v, but no selected pod shares its domain", p.Name, loc.name, term.TopologyKey, term.LabelSelector)
+				}
+			}
+			if loc.claim == nil {
+				continue
+			}
+			for _, c := range p.Spec.TopologySpreadConstraints {
+				if c.WhenUnsatisfiable == corev1.ScheduleAnyway || c.TopologyKey != offerings.LabelHostname {
+					continue
+				}
+				n := 0
+				for _, q := range loc.pods[:i+1] {
+					if spreadPicks(p, c, q) {
+						n++
+					}
+				}
+				if n > int(c.MaxSkew) {
+					t.Errorf("pod %s on %s: %d pods of its hostname spread there when it was placed, over maxSkew %d", p.Name, loc.name, n, c.MaxSkew)
+				}
+			}
+			if hardOn(p, offerings.LabelZone) && claimZone(loc.claim) == "" && loc.claim.Template.Labels[offerings.LabelZone] == "" {
+				t.Errorf("claim %s hosts pod %s with a hard zone constraint, but its zone requirement is %v", loc.claim.Hostname, p.Name, loc.claim.Requirements.Get(offerings.LabelZone))
+			}
+		}
+	}
+}
+
+// location is a node or claim of the plan with its pods: those already
+// bound first, then those placed, in placement order.
+type location struct {
+	name  string
+	zones []string // the zones it may be in
+	pods  []*corev1.Pod
+	bound int
+	claim *NodeClaim
+}
+
+func planLocations(in Input, plan *Plan) []*location {
+	var out []*location
+	byNode := map[*corev1.Node]*location{}
+	for _, en := range in.Nodes {
+		if en.Node == nil {
+			continue
+		}
+		loc := &location{name: "node " + en.Node.Name}
+		if z, ok := en.Node.Labels[offerings.LabelZone]; ok {
+			loc.zones = []string{z}
+		}
+		for _, p := range en.Pods {
+			if p != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+				loc.pods = append(loc.pods, p)
+			}
+		}
+		loc.bound = len(loc.pods)
+		byNode[en.Node] = loc
+		out = append(out, loc)
+	}
+	for _, np := range plan.ExistingNodes {
+		if loc := byNode[np.Node]; loc != nil {
+			loc.pods = append(loc.pods, np.Pods...)
+		}
+	}
+	for _, c := range plan.NodeClaims {
+		zones, _ := claimOfferingSets(c)
+		out = append(out, &location{name: "claim " + c.Hostname, zones: zones, pods: c.Pods, claim: c})
+	}
+	return out
+}
+
+// sameDomain reports whether a and b are, or may turn out to be, in the
+// same domain of key (hostname or zone; other keys are not checked).
+func sameDomain(key string, a, b *location) bool {
+	switch key {
+	case offerings.LabelHostname:
+		return a == b
+	case offerings.LabelZone:
+		for _, z := range a.zones {
+			if slices.Contains(b.zones, z) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// certainlySameDomain reports whether a and b are sure to share key's domain.
+func certainlySameDomain(key string, a, b *location) bool {
+	switch key {
+	case offerings.LabelHostname:
+		return a == b
+	case offerings.LabelZone:
+		return len(a.zones) == 1 && slices.Equal(a.zones, b.zones)
+	}
+	return false
+}
+
+// requiredTerms lists p's required anti-affinity (anti) or affinity terms.
+func requiredTerms(p *corev1.Pod, anti bool) []corev1.PodAffinityTerm {
+	a := p.Spec.Affinity
+	switch {
+	case a == nil:
+		return nil
+	case anti && a.PodAntiAffinity != nil:
+		return a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	case !anti && a.PodAffinity != nil:
+		return a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	}
+	return nil
+}
+
+// hardTopology reports whether p has a constraint that may keep it pending
+// however much room there is: hard spread or required pod (anti-)affinity.
+func hardTopology(p *corev1.Pod) bool {
+	for _, c := range p.Spec.TopologySpreadConstraints {
+		if c.WhenUnsatisfiable != corev1.ScheduleAnyway {
+			return true
+		}
+	}
+	return len(requiredTerms(p, true)) > 0 || len(requiredTerms(p, false)) > 0
+}
+
+// hardOn reports whether p has hard spread or required pod (anti-)affinity
+// on key.
+func hardOn(p *corev1.Pod, key string) bool {
+	for _, c := range p.Spec.TopologySpreadConstraints {
+		if c.WhenUnsatisfiable != corev1.ScheduleAnyway && c.TopologyKey == key {
+			return true
+		}
+	}
+	for _, term := range append(requiredTerms(p, true), requiredTerms(p, false)...) {
+		if term.TopologyKey == key {
+			return true
+		}
+	}
+	return false
+}
+
+// antiAffinityPicks reports whether some other pod of the problem, pending
+// or running, has a required anti-affinity term that selects p.
+func antiAffinityPicks(in Input, p *corev1.Pod) bool {
+	all := slices.Clone(in.Pods)
+	for _, en := range in.Nodes {
+		all = append(all, en.Pods...)
+	}
+	for _, o := range all {
+		if o == nil || o == p {
+			continue
+		}
+		for _, term := range requiredTerms(o, true) {
+			if termPicks(in, o, term, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// termPicks reports whether owner's pod (anti-)affinity term selects q: its
+// label selector (nil selects nothing) plus matchLabelKeys, in the owner's
+// namespace unless namespaces or a namespaceSelector say otherwise (then
+// in their union).
+func termPicks(in Input, owner *corev1.Pod, term corev1.PodAffinityTerm, q *corev1.Pod) bool {
+	if !selectorPicks(owner, term.LabelSelector, term.MatchLabelKeys, q) {
+		return false
+	}
+	if term.NamespaceSelector == nil && len(term.Namespaces) == 0 {
+		return q.Namespace == owner.Namespace
+	}
+	if slices.Contains(term.Namespaces, q.Namespace) {
+		return true
+	}
+	if term.NamespaceSelector == nil {
+		return false
+	}
+	nsSel, err := metav1.LabelSelectorAsSelector(term.NamespaceSelector)
+	if err != nil {
+		return false
+	}
+	nsLabels := map[string]string{corev1.LabelMetadataName: q.Namespace}
+	for _, ns := range in.Namespaces {
+		if ns != nil && ns.Name == q.Namespace {
+			nsLabels = ns.Labels
+		}
+	}
+	return nsSel.Matches(labels.Set(nsLabels))
+}
+
+// spreadPicks reports whether spread constraint c of owner counts pod q.
+func spreadPicks(owner *corev1.Pod, c corev1.TopologySpreadConstraint, q *corev1.Pod) bool {
+	return q.Namespace == owner.Namespace && selectorPicks(owner, c.LabelSelector, c.MatchLabelKeys, q)
+}
+
+func selectorPicks(owner *corev1.Pod, sel *metav1.LabelSelector, matchKeys []string, q *corev1.Pod) bool {
+	if sel == nil {
+		return false
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil || !s.Matches(labels.Set(q.Labels)) {
+		return false
+	}
+	for _, k := range matchKeys {
+		if v, ok := owner.Labels[k]; ok && q.Labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 func checkExistingNodes(t reporter, in Input, plan *Plan) {
@@ -921,6 +1249,33 @@ func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
 			in := Input{Pods: []*corev1.Pod{a}, Templates: in.Templates}
 			return in, &Plan{Unschedulable: []*PodError{{Pod: a, Reason: "gave up"}}}
 		},
+		// Topology: solve pods without constraints onto one claim, then
+		// give them constraints that plan breaks.
+		"required hostname anti-affinity violated": func() (Input, *Plan) {
+			return topologyAfterSolve(t, func(p *corev1.Pod) {
+				withPodAffinity(requiredAntiAffinity, offerings.LabelHostname, map[string]string{"app": "x"})(p)
+			})
+		},
+		"required zone anti-affinity violated": func() (Input, *Plan) {
+			return topologyAfterSolve(t, func(p *corev1.Pod) {
+				withPodAffinity(requiredAntiAffinity, offerings.LabelZone, map[string]string{"app": "x"})(p)
+			})
+		},
+		"hard hostname spread exceeded": func() (Input, *Plan) {
+			return topologyAfterSolve(t, func(p *corev1.Pod) {
+				withSpread(offerings.LabelHostname, 1, corev1.DoNotSchedule, map[string]string{"app": "x"})(p)
+			})
+		},
+		"claim with a hard zone constraint not narrowed": func() (Input, *Plan) {
+			return topologyAfterSolve(t, func(p *corev1.Pod) {
+				withSpread(offerings.LabelZone, 2, corev1.DoNotSchedule, map[string]string{"app": "x"})(p)
+			})
+		},
+		"required affinity unmet": func() (Input, *Plan) {
+			return topologyAfterSolve(t, func(p *corev1.Pod) {
+				withPodAffinity(requiredAffinity, offerings.LabelZone, map[string]string{"app": "db"})(p)
+			})
+		},
 		"limit exceeded": func() (Input, *Plan) {
 			p := solve(t, Input{Pods: withLimit.Pods, Templates: []*NodeTemplate{defaultTemplate(catalog)}})
 			p.NodeClaims[0].Template = limited
@@ -938,4 +1293,24 @@ func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
 			t.Logf("checkPlan: %v", r.errors)
 		})
 	}
+}
+
+// topologyAfterSolve plans two app=x pods without constraints (they share
+// one claim, free to launch in any zone), then gives them constraints
+// with add, so that the plan breaks them.
+func topologyAfterSolve(t *testing.T, add func(*corev1.Pod)) (Input, *Plan) {
+	t.Helper()
+	ps := []*corev1.Pod{makePod("x-1", "500m", "1Gi", withLabels("app", "x")), makePod("x-2", "500m", "1Gi", withLabels("app", "x"))}
+	in := Input{Pods: ps, Templates: []*NodeTemplate{defaultTemplate(testCatalog())}}
+	plan, err := Solve(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.NodeClaims) != 1 || len(plan.NodeClaims[0].Pods) != 2 || claimZone(plan.NodeClaims[0]) != "" {
+		t.Fatalf("want both pods on one claim free to launch in any zone, got %s", mustYAML(summarizePlan(plan, 1)))
+	}
+	for _, p := range ps {
+		add(p)
+	}
+	return in, plan
 }

@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -319,4 +320,120 @@ func catalogTypes(catalog []*offerings.InstanceType, names ...string) []*offerin
 func withNodeTaints(n *corev1.Node, taints ...corev1.Taint) *corev1.Node {
 	n.Spec.Taints = append(n.Spec.Taints, taints...)
 	return n
+}
+
+// The helpers below were added for the topology tests.
+
+// spreadOpt adjusts a topology spread constraint made by withSpread.
+type spreadOpt func(*corev1.TopologySpreadConstraint)
+
+// withSpread adds a topology spread constraint on key over the pods whose
+// labels include selector (given as key, value pairs in sel).
+func withSpread(key string, maxSkew int32, when corev1.UnsatisfiableConstraintAction, sel map[string]string, opts ...spreadOpt) podOpt {
+	return func(p *corev1.Pod) {
+		c := corev1.TopologySpreadConstraint{TopologyKey: key, MaxSkew: maxSkew, WhenUnsatisfiable: when}
+		if sel != nil {
+			c.LabelSelector = &metav1.LabelSelector{MatchLabels: sel}
+		}
+		for _, o := range opts {
+			o(&c)
+		}
+		p.Spec.TopologySpreadConstraints = append(p.Spec.TopologySpreadConstraints, c)
+	}
+}
+
+func minDomains(n int32) spreadOpt {
+	return func(c *corev1.TopologySpreadConstraint) { c.MinDomains = &n }
+}
+
+func nodeAffinityPolicy(p corev1.NodeInclusionPolicy) spreadOpt {
+	return func(c *corev1.TopologySpreadConstraint) { c.NodeAffinityPolicy = &p }
+}
+
+func nodeTaintsPolicy(p corev1.NodeInclusionPolicy) spreadOpt {
+	return func(c *corev1.TopologySpreadConstraint) { c.NodeTaintsPolicy = &p }
+}
+
+func matchLabelKeys(keys ...string) spreadOpt {
+	return func(c *corev1.TopologySpreadConstraint) { c.MatchLabelKeys = keys }
+}
+
+// termOpt adjusts a pod (anti-)affinity term made by withPodAffinity.
+type termOpt func(*corev1.PodAffinityTerm)
+
+func inNamespaces(ns ...string) termOpt {
+	return func(t *corev1.PodAffinityTerm) { t.Namespaces = ns }
+}
+
+func namespaceSelector(kv ...string) termOpt {
+	return func(t *corev1.PodAffinityTerm) {
+		t.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			t.NamespaceSelector.MatchLabels[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+// affinityKind says which list of a pod's affinity a term goes to.
+type affinityKind int
+
+const (
+	requiredAffinity affinityKind = iota
+	preferredAffinity
+	requiredAntiAffinity
+	preferredAntiAffinity
+)
+
+// withPodAffinity adds a pod (anti-)affinity term on key to the pods whose
+// labels include sel (nil: a selector that matches nothing); preferred
+// terms get weight 50.
+func withPodAffinity(kind affinityKind, key string, sel map[string]string, opts ...termOpt) podOpt {
+	return func(p *corev1.Pod) {
+		term := corev1.PodAffinityTerm{TopologyKey: key}
+		if sel != nil {
+			term.LabelSelector = &metav1.LabelSelector{MatchLabels: sel}
+		}
+		for _, o := range opts {
+			o(&term)
+		}
+		if p.Spec.Affinity == nil {
+			p.Spec.Affinity = &corev1.Affinity{}
+		}
+		a := p.Spec.Affinity
+		if a.PodAffinity == nil && (kind == requiredAffinity || kind == preferredAffinity) {
+			a.PodAffinity = &corev1.PodAffinity{}
+		}
+		if a.PodAntiAffinity == nil && (kind == requiredAntiAffinity || kind == preferredAntiAffinity) {
+			a.PodAntiAffinity = &corev1.PodAntiAffinity{}
+		}
+		weighted := corev1.WeightedPodAffinityTerm{Weight: 50, PodAffinityTerm: term}
+		switch kind {
+		case requiredAffinity:
+			a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution = append(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution, term)
+		case preferredAffinity:
+			a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution, weighted)
+		case requiredAntiAffinity:
+			a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution = append(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution, term)
+		case preferredAntiAffinity:
+			a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution, weighted)
+		}
+	}
+}
+
+func withNamespace(ns string) podOpt {
+	return func(p *corev1.Pod) { p.Namespace = ns }
+}
+
+// without marks every offering of the named types in zone unavailable.
+func without(catalog []*offerings.InstanceType, zone string, names ...string) {
+	for _, it := range catalog {
+		if len(names) > 0 && !slices.Contains(names, it.Name) {
+			continue
+		}
+		for i := range it.Offerings {
+			if it.Offerings[i].Zone == zone {
+				it.Offerings[i].Available = false
+			}
+		}
+	}
 }
