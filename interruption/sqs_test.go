@@ -252,8 +252,12 @@ func TestSQSSourceSurvivesErrors(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if q.Len() != 0 || q.Receives(id) != 2 {
-		t.Errorf("len %d, receives %d; want the message redelivered once and then deleted", q.Len(), q.Receives(id))
+	// The failed delete must lead to a redelivery and, in the end, a
+	// delete. Delivery is at least once: while the test steps the clock the
+	// redelivered copy's visibility can lapse before its delete lands, so a
+	// third receive is legitimate and not asserted against.
+	if q.Len() != 0 || q.Receives(id) < 2 {
+		t.Errorf("len %d, receives %d; want the message redelivered after the failed delete and then deleted", q.Len(), q.Receives(id))
 	}
 	if got := value(t, metrics.DeleteFailures); got != 1 {
 		t.Errorf("delete failures = %v, want 1", got)
