@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -247,10 +248,11 @@ var fuzzApps = []string{"a", "b", "c"}
 
 // decodeTopology labels the pods (pending and bound) with apps and gives
 // some of them topology constraints: zone and hostname spread, hostname
-// anti-affinity to their own app, zone affinity and anti-affinity. It reads
-// bytes after everything else, so that inputs made before topology existed
-// decode to the same pods, nodes and templates; an exhausted source (zeros)
-// adds no constraint.
+// anti-affinity to their own app, zone affinity and anti-affinity. Either
+// each pod draws its own, or every pod of an app gets its app's (as the
+// replicas of a deployment do). It reads bytes after everything else, so
+// that inputs made before topology existed decode to the same pods, nodes
+// and templates; an exhausted source (zeros) adds no constraint.
 func decodeTopology(s *byteSource, in *Input) {
 	for _, n := range in.Nodes {
 		for _, p := range n.Pods {
@@ -264,33 +266,51 @@ func decodeTopology(s *byteSource, in *Input) {
 			}
 		}
 	}
-	for _, p := range in.Pods {
-		b := s.next()
-		app := fuzzApps[b%3]
-		p.Labels["app"] = app
+	// kind reads a constraint's parameters and returns what adds it.
+	kind := func(k int, app string) podOpt {
 		own := map[string]string{"app": app}
-		switch (b / 3) % 10 {
+		switch k % 10 {
 		case 1:
 			var opts []spreadOpt
 			if s.next()%3 == 0 {
 				opts = append(opts, minDomains(int32(1+s.next()%4)))
 			}
-			withSpread(offerings.LabelZone, int32(1+s.next()%2), corev1.DoNotSchedule, own, opts...)(p)
+			return withSpread(offerings.LabelZone, int32(1+s.next()%2), corev1.DoNotSchedule, own, opts...)
 		case 2:
-			withSpread(offerings.LabelZone, 1, corev1.ScheduleAnyway, own)(p)
+			return withSpread(offerings.LabelZone, 1, corev1.ScheduleAnyway, own)
 		case 3:
-			withSpread(offerings.LabelHostname, int32(1+s.next()%2), pick(s, corev1.DoNotSchedule, corev1.ScheduleAnyway), own)(p)
+			return withSpread(offerings.LabelHostname, int32(1+s.next()%2), pick(s, corev1.DoNotSchedule, corev1.ScheduleAnyway), own)
 		case 4:
-			withPodAffinity(requiredAntiAffinity, offerings.LabelHostname, own)(p)
+			return withPodAffinity(requiredAntiAffinity, offerings.LabelHostname, own)
 		case 5:
-			withPodAffinity(preferredAntiAffinity, offerings.LabelHostname, own)(p)
+			return withPodAffinity(preferredAntiAffinity, offerings.LabelHostname, own)
 		case 6:
-			withPodAffinity(requiredAffinity, offerings.LabelZone, map[string]string{"app": pick(s, fuzzApps...)})(p)
+			return withPodAffinity(requiredAffinity, offerings.LabelZone, map[string]string{"app": pick(s, fuzzApps...)})
 		case 7:
-			withPodAffinity(requiredAntiAffinity, offerings.LabelZone, map[string]string{"app": pick(s, fuzzApps...)})(p)
+			return withPodAffinity(requiredAntiAffinity, offerings.LabelZone, map[string]string{"app": pick(s, fuzzApps...)})
 		case 8:
-			withPodAffinity(requiredAntiAffinity, offerings.LabelHostname, own)(p)
-			withSpread(offerings.LabelZone, 1, corev1.DoNotSchedule, own)(p)
+			return func(p *corev1.Pod) {
+				withPodAffinity(requiredAntiAffinity, offerings.LabelHostname, own)(p)
+				withSpread(offerings.LabelZone, 1, corev1.DoNotSchedule, own)(p)
+			}
+		}
+		return func(*corev1.Pod) {}
+	}
+	var perApp map[string]podOpt
+	if s.next()%3 == 1 {
+		perApp = map[string]podOpt{}
+		for _, app := range fuzzApps {
+			perApp[app] = kind(s.next(), app)
+		}
+	}
+	for _, p := range in.Pods {
+		b := s.next()
+		app := fuzzApps[b%3]
+		p.Labels["app"] = app
+		if perApp != nil {
+			perApp[app](p)
+		} else {
+			kind(b/3, app)(p)
 		}
 	}
 }
@@ -508,6 +528,89 @@ func checkTopology(t reporter, in Input, plan *Plan) {
 			}
 			if hardOn(p, offerings.LabelZone) && claimZone(loc.claim) == "" && loc.claim.Template.Labels[offerings.LabelZone] == "" {
 				t.Errorf("claim %s hosts pod %s with a hard zone constraint, but its zone requirement is %v", loc.claim.Hostname, p.Name, loc.claim.Requirements.Get(offerings.LabelZone))
+			}
+		}
+	}
+	checkZoneSpread(t, in, locs)
+}
+
+// checkZoneSpread: when every pending pod a hard zone spread constraint
+// counts carries that same constraint and no node selection (so all see
+// the same zones: those the templates' offerings, available or not, and
+// the existing nodes have), each placement kept the zone it joined within
+// maxSkew of the emptiest; so if the running pods start within maxSkew,
+// the plan ends within it too.
+func checkZoneSpread(t reporter, in Input, locs []*location) {
+	t.Helper()
+	universe := map[string]bool{}
+	for _, tmpl := range in.Templates {
+		for _, it := range tmpl.InstanceTypes {
+			if typeViolates(tmpl, &tmpl.Requirements, it) != "" {
+				continue
+			}
+			for _, o := range it.Offerings {
+				if tmpl.Requirements.Allows(offerings.LabelZone, o.Zone) {
+					universe[o.Zone] = true
+				}
+			}
+		}
+	}
+	for _, en := range in.Nodes {
+		if z, ok := en.Node.Labels[offerings.LabelZone]; ok {
+			universe[z] = true
+		}
+	}
+	done := map[*corev1.Pod]bool{}
+	for _, p := range in.Pods {
+		for _, c := range p.Spec.TopologySpreadConstraints {
+			if c.TopologyKey != offerings.LabelZone || c.WhenUnsatisfiable == corev1.ScheduleAnyway || done[p] ||
+				c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == corev1.NodeInclusionPolicyHonor {
+				continue // (tainted zones leave the universe: not modelled here)
+			}
+			initial, final := map[string]int{}, map[string]int{}
+			applies := true
+			for _, loc := range locs {
+				z := ""
+				if len(loc.zones) == 1 {
+					z = loc.zones[0]
+				}
+				for i, q := range loc.pods {
+					if !spreadPicks(p, c, q) {
+						continue
+					}
+					if i < loc.bound {
+						initial[z]++
+					} else if !reflect.DeepEqual(q.Spec.TopologySpreadConstraints, p.Spec.TopologySpreadConstraints) || q.Spec.NodeSelector != nil || q.Spec.Affinity != nil && q.Spec.Affinity.NodeAffinity != nil {
+						applies = false
+					} else {
+						done[q] = true
+					}
+					final[z]++
+				}
+			}
+			for _, q := range in.Pods {
+				if spreadPicks(p, c, q) && !reflect.DeepEqual(q.Spec.TopologySpreadConstraints, p.Spec.TopologySpreadConstraints) {
+					applies = false // an unscheduled one without the constraint
+				}
+			}
+			skew := func(counts map[string]int) int {
+				lo, hi := -1, 0
+				for z := range universe {
+					if lo < 0 || counts[z] < lo {
+						lo = counts[z]
+					}
+					hi = max(hi, counts[z])
+				}
+				if c.MinDomains != nil && len(universe) < int(*c.MinDomains) {
+					lo = 0
+				}
+				return hi - max(lo, 0)
+			}
+			if !applies || final[""] > 0 || skew(initial) > int(c.MaxSkew) {
+				continue
+			}
+			if got := skew(final); got > int(c.MaxSkew) {
+				t.Errorf("zone spread of pod %s (app %s): pods per zone %v over zones %v differ by %d, over maxSkew %d", p.Name, p.Labels["app"], final, slices.Sorted(maps.Keys(universe)), got, c.MaxSkew)
 			}
 		}
 	}
@@ -1275,6 +1378,18 @@ func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
 			return topologyAfterSolve(t, func(p *corev1.Pod) {
 				withPodAffinity(requiredAffinity, offerings.LabelZone, map[string]string{"app": "db"})(p)
 			})
+		},
+		"zone spread skew exceeded": func() (Input, *Plan) {
+			ps := pods("x", 3, "500m", "1Gi", withLabels("app", "x"), withSpread(offerings.LabelZone, 1, corev1.DoNotSchedule, map[string]string{"app": "x"}))
+			in := Input{Pods: ps, Templates: []*NodeTemplate{defaultTemplate(catalog)}}
+			p := solve(t, in)
+			if len(p.NodeClaims) != 3 {
+				t.Fatalf("want one claim per zone, got %s", mustYAML(summarizePlan(p, 1)))
+			}
+			// The third zone's pod moves to the first zone's claim.
+			p.NodeClaims[0].Pods = append(p.NodeClaims[0].Pods, p.NodeClaims[2].Pods...)
+			p.NodeClaims = p.NodeClaims[:2]
+			return in, p
 		},
 		"limit exceeded": func() (Input, *Plan) {
 			p := solve(t, Input{Pods: withLimit.Pods, Templates: []*NodeTemplate{defaultTemplate(catalog)}})
