@@ -98,8 +98,11 @@ type podClass struct {
 }
 
 type variant struct {
-	class       *podClass
-	reqs        Requirements
+	class *podClass
+	reqs  Requirements
+	// required is reqs without the preferred terms: what topology spread's
+	// nodeAffinityPolicy Honor counts, as in Kubernetes.
+	required    Requirements
 	toleratePNS bool
 	// perTemplate caches compileVariantTemplate by template index.
 	perTemplate []*variantTemplate
@@ -213,8 +216,8 @@ func newPodClass(pod *corev1.Pod, nTemplates int) *podClass {
 		}
 		prefReqs = append(prefReqs, r)
 	}
-	add := func(r Requirements, pns bool) {
-		c.variants = append(c.variants, &variant{class: c, reqs: r, toleratePNS: pns, perTemplate: make([]*variantTemplate, nTemplates)})
+	add := func(r, required Requirements, pns bool) {
+		c.variants = append(c.variants, &variant{class: c, reqs: r, required: required, toleratePNS: pns, perTemplate: make([]*variantTemplate, nTemplates)})
 	}
 	for ti, tr := range termReqs {
 		required := base.Intersect(tr)
@@ -224,15 +227,16 @@ func newPodClass(pod *corev1.Pod, nTemplates int) *podClass {
 				for _, p := range prefReqs[:keep] {
 					r = r.Intersect(p)
 				}
-				add(r, false)
+				add(r, required, false)
 			}
 		}
-		add(required, false)
+		add(required, required, false)
 	}
 	// PreferNoSchedule taints are tolerated last, under each required term:
 	// the pod may need a tainted pool for one term and not another.
 	for _, tr := range termReqs {
-		add(base.Intersect(tr), true)
+		r := base.Intersect(tr)
+		add(r, r, true)
 	}
 	return c
 }

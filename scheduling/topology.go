@@ -460,7 +460,7 @@ func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
 	key := sc.group.key
 	seen := map[string]bool{}
 	allow := func(reqs *Requirements, val string) bool {
-		return reqs.Allows(key, val) && (!sc.honorAffinity || v.reqs.Allows(key, val))
+		return reqs.Allows(key, val) && (!sc.honorAffinity || v.required.Allows(key, val))
 	}
 	for _, ct := range t.s.templates {
 		if sc.honorTaints {
@@ -505,7 +505,7 @@ func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
 	}
 	for _, n := range t.s.nodes {
 		if val, ok := n.node.Labels[key]; ok {
-			if sc.honorAffinity && !v.reqs.MatchesLabels(n.node.Labels) {
+			if sc.honorAffinity && !v.required.MatchesLabels(n.node.Labels) {
 				continue
 			}
 			if sc.honorTaints {
