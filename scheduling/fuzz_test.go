@@ -535,7 +535,7 @@ func checkTopology(t reporter, in Input, plan *Plan) {
 }
 
 // checkZoneSpread: when every pending pod a hard zone spread constraint
-// counts carries that same constraint and no node selection (so all see
+// counts carries that same constraint and no required node selection (so all see
 // the same zones: those the templates' offerings, available or not, and
 // the existing nodes have), each placement kept the zone it joined within
 // maxSkew of the emptiest; so if the running pods start within maxSkew,
@@ -580,7 +580,10 @@ func checkZoneSpread(t reporter, in Input, locs []*location) {
 					}
 					if i < loc.bound {
 						initial[z]++
-					} else if !reflect.DeepEqual(q.Spec.TopologySpreadConstraints, p.Spec.TopologySpreadConstraints) || q.Spec.NodeSelector != nil || q.Spec.Affinity != nil && q.Spec.Affinity.NodeAffinity != nil {
+					} else if !reflect.DeepEqual(q.Spec.TopologySpreadConstraints, p.Spec.TopologySpreadConstraints) || q.Spec.NodeSelector != nil ||
+						q.Spec.Affinity != nil && q.Spec.Affinity.NodeAffinity != nil && q.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+						// (Preferred node affinity does not change the
+						// zones counted, as in Kubernetes.)
 						applies = false
 					} else {
 						done[q] = true

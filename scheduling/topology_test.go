@@ -378,6 +378,46 @@ func TestTopologySpread(t *testing.T) {
 			zones: map[string]int{"test-1a": 1, "test-1b": 1, "test-1c": 1},
 		},
 		{
+			name:       "zone and hostname spread together: one replica per node, two nodes per zone",
+			pods:       pods("web", 6, "500m", "1Gi", withLabels("app", "web"), zoneSpread(), withSpread(hostnameKey, 1, hard, web)),
+			zones:      map[string]int{"test-1a": 2, "test-1b": 2, "test-1c": 2},
+			claimSizes: []int{1, 1, 1, 1, 1, 1},
+		},
+		{
+			name:       "hostname spread counts the pods already on an existing node",
+			nodes:      []ExistingNode{zoneNode("node-a", "test-1a", "8", makePod("old", "500m", "", withLabels("app", "web")))},
+			pods:       pods("web", 2, "500m", "1Gi", withLabels("app", "web"), withSpread(hostnameKey, 1, hard, web)),
+			claimSizes: []int{1, 1},
+		},
+		{
+			name:  "an existing node without a zone label is no zone: hard zone spread cannot use it",
+			nodes: []ExistingNode{{Node: makeNode("unzoned", "8", "16Gi", nil)}},
+			pods:  pods("web", 3, "500m", "1Gi", withLabels("app", "web"), zoneSpread()),
+			zones: map[string]int{"test-1a": 1, "test-1b": 1, "test-1c": 1},
+		},
+		{
+			// Regression: nodeAffinityPolicy Honor counted the preferred
+			// zone as the only domain, and all three went to test-1c.
+			name:  "a preferred zone does not shrink the zones hard spread counts",
+			pods:  pods("web", 3, "500m", "1Gi", withLabels("app", "web"), withPreferred(10, req(zoneKey, corev1.NodeSelectorOpIn, "test-1c")), zoneSpread()),
+			zones: map[string]int{"test-1a": 1, "test-1b": 1, "test-1c": 1},
+		},
+		{
+			// Node preferences are relaxed before ScheduleAnyway spread:
+			// the second pod gives up test-1c, not the spread.
+			name: "preferred node affinity is relaxed before ScheduleAnyway spread",
+			pods: pods("web", 2, "500m", "1Gi", withLabels("app", "web"), withPreferred(10, req(zoneKey, corev1.NodeSelectorOpIn, "test-1c")), withSpread(zoneKey, 1, soft, web)),
+			check: func(t *testing.T, plan *Plan) {
+				zones := map[string]int{}
+				for _, c := range plan.NodeClaims {
+					zones[claimZone(c)] += len(c.Pods)
+				}
+				if zones["test-1c"] != 1 || len(zones) != 2 || zones[""] != 0 {
+					t.Errorf("pods per zone %v, want one in test-1c and one elsewhere", zones)
+				}
+			},
+		},
+		{
 			name: "spread counts only the pod's own namespace",
 			nodes: []ExistingNode{zoneNode("node-a", "test-1a", "2",
 				makePod("other-1", "1", "", withLabels("app", "web"), withNamespace("other")),
@@ -481,6 +521,38 @@ func TestTopologyPodAffinity(t *testing.T) {
 			// the order tried; the constraint is what matters.
 			unschedulable: 1,
 			reason:        "pod anti-affinity on topology.kubernetes.io/zone",
+		},
+		{
+			name:       "anti-affinity with no label selector selects nothing: replicas share a claim",
+			pods:       pods("x", 3, "500m", "1Gi", withLabels("app", "x"), withPodAffinity(requiredAntiAffinity, hostnameKey, nil)),
+			claimSizes: []int{3},
+		},
+		{
+			name:    "zone anti-affinity allows an existing node without a zone label",
+			nodes:   []ExistingNode{{Node: makeNode("unzoned", "8", "16Gi", nil), Pods: []*corev1.Pod{makePod("x-old", "500m", "", withLabels("app", "x"))}}},
+			pods:    []*corev1.Pod{makePod("x-new", "500m", "1Gi", withLabels("app", "x"), withPodAffinity(requiredAntiAffinity, zoneKey, x))},
+			onNodes: map[string][]string{"unzoned": {"x-new"}},
+		},
+		{
+			name: "matchLabelKeys on anti-affinity: the old revision's pod does not keep the new one off its node",
+			nodes: []ExistingNode{zoneNode("node-a", "test-1a", "8",
+				makePod("x-old", "500m", "", withLabels("app", "x", "hash", "v1")))},
+			pods: []*corev1.Pod{makePod("x-new", "500m", "1Gi", withLabels("app", "x", "hash", "v2"),
+				withPodAffinity(requiredAntiAffinity, hostnameKey, x, func(t *corev1.PodAffinityTerm) { t.MatchLabelKeys = []string{"hash"} }))},
+			onNodes: map[string][]string{"node-a": {"x-new"}},
+		},
+		{
+			name: "without matchLabelKeys the old revision's pod keeps the new one off its node",
+			nodes: []ExistingNode{zoneNode("node-a", "test-1a", "8",
+				makePod("x-old", "500m", "", withLabels("app", "x", "hash", "v1")))},
+			pods:       []*corev1.Pod{makePod("x-new", "500m", "1Gi", withLabels("app", "x", "hash", "v2"), withPodAffinity(requiredAntiAffinity, hostnameKey, x))},
+			claimSizes: []int{1},
+		},
+		{
+			name:  "preferred affinity that the pod's node selector rules out is relaxed",
+			nodes: []ExistingNode{dbNode},
+			pods:  []*corev1.Pod{makePod("web", "500m", "1Gi", withNodeSelector(zoneKey, "test-1a"), withPodAffinity(preferredAffinity, zoneKey, db))},
+			zones: map[string]int{"test-1a": 1},
 		},
 		{
 			name:  "zonal affinity to a pod on a full existing node in test-1b narrows the new claim to test-1b",
