@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -112,7 +113,12 @@ func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
 		t.nsLabels = map[string]map[string]string{}
 		for _, ns := range namespaces {
 			if ns != nil {
-				t.nsLabels[ns.Name] = ns.Labels
+				// The API server sets the name label on every namespace;
+				// objects built by hand may lack it.
+				l := make(map[string]string, len(ns.Labels)+1)
+				maps.Copy(l, ns.Labels)
+				l[corev1.LabelMetadataName] = ns.Name
+				t.nsLabels[ns.Name] = l
 			}
 		}
 	}
