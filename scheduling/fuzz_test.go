@@ -770,12 +770,14 @@ func termPicks(in Input, owner *corev1.Pod, term corev1.PodAffinityTerm, q *core
 	if err != nil {
 		return false
 	}
-	nsLabels := map[string]string{corev1.LabelMetadataName: q.Namespace}
+	// Every namespace carries its name label (the API server sets it).
+	nsLabels := map[string]string{}
 	for _, ns := range in.Namespaces {
 		if ns != nil && ns.Name == q.Namespace {
-			nsLabels = ns.Labels
+			maps.Copy(nsLabels, ns.Labels)
 		}
 	}
+	nsLabels[corev1.LabelMetadataName] = q.Namespace
 	return nsSel.Matches(labels.Set(nsLabels))
 }
 

@@ -582,6 +582,26 @@ func TestTopologyPodAffinity(t *testing.T) {
 			zones: map[string]int{"test-1c": 4},
 		},
 		{
+			// The db pod has no constraint of its own; its claim still gets
+			// one zone so that the affinity can find it.
+			name: "zonal affinity to an unconstrained pod placed earlier in the same solve joins its zone",
+			pods: []*corev1.Pod{
+				makePod("db", "3", "1Gi", withLabels("app", "db")),
+				makePod("web", "500m", "1Gi", withLabels("app", "web"), withPodAffinity(requiredAffinity, zoneKey, db)),
+			},
+			check: func(t *testing.T, plan *Plan) {
+				zoneOf := map[string]string{}
+				for _, c := range plan.NodeClaims {
+					for _, p := range c.Pods {
+						zoneOf[p.Name] = claimZone(c)
+					}
+				}
+				if zoneOf["web"] == "" || zoneOf["web"] != zoneOf["db"] {
+					t.Errorf("web in zone %q, db in %q; want the same zone", zoneOf["web"], zoneOf["db"])
+				}
+			},
+		},
+		{
 			name:          "affinity to a selector nothing matches, for a pod outside its own selector, stays pending",
 			pods:          []*corev1.Pod{makePod("web", "500m", "1Gi", withLabels("app", "web"), withPodAffinity(requiredAffinity, zoneKey, db))},
 			unschedulable: 1,
@@ -656,6 +676,15 @@ func TestTopologyPodAffinity(t *testing.T) {
 			pods:          []*corev1.Pod{makePod("web", "500m", "1Gi", withPodAffinity(requiredAffinity, zoneKey, db))},
 			unschedulable: 1,
 			reason:        "pod affinity",
+		},
+		{
+			// Regression: a listed namespace built without the name label
+			// the API server always sets did not match a selector on it.
+			name:       "a listed namespace matches a selector on its name label even if the object lacks it",
+			namespaces: []*corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: map[string]string{"team": "storage"}}}},
+			nodes:      dbNodes[:1],
+			pods:       []*corev1.Pod{makePod("web", "500m", "1Gi", withPodAffinity(requiredAffinity, zoneKey, db, namespaceSelector(corev1.LabelMetadataName, "data")))},
+			zones:      map[string]int{"test-1b": 1},
 		},
 		{
 			name:       "a namespace not listed in Input.Namespaces has only its name label",
