@@ -224,6 +224,18 @@ func TestTopologySpread(t *testing.T) {
 			zones: map[string]int{"test-1b": 2, "test-1c": 2},
 		},
 		{
+			name: "finished pods on existing nodes do not count",
+			nodes: []ExistingNode{zoneNode("node-a", "test-1a", "2",
+				func() *corev1.Pod {
+					p := makePod("done", "1", "", withLabels("app", "web"))
+					p.Status.Phase = corev1.PodSucceeded
+					return p
+				}())},
+			pods:    pods("web", 3, "500m", "1Gi", withLabels("app", "web"), zoneSpread()),
+			zones:   map[string]int{"test-1a": 1, "test-1b": 1, "test-1c": 1},
+			onNodes: map[string][]string{"node-a": {"web-a"}},
+		},
+		{
 			name:    "existing nodes with room take spread pods when the skew allows",
 			nodes:   []ExistingNode{zoneNode("node-a", "test-1a", "8")},
 			pods:    pods("web", 3, "500m", "1Gi", withLabels("app", "web"), zoneSpread()),
@@ -504,6 +516,15 @@ func TestTopologyPodAffinity(t *testing.T) {
 			templates:  nodeLimit(1),
 			pods:       pods("x", 4, "500m", "1Gi", withLabels("app", "x"), withPodAffinity(preferredAntiAffinity, hostnameKey, x)),
 			claimSizes: []int{4},
+		},
+		{
+			// Preferred affinity (to a pod on a full node) is dropped
+			// before preferred anti-affinity, which still spreads them.
+			name:  "preferred pod affinity is relaxed before preferred anti-affinity",
+			nodes: []ExistingNode{dbNode},
+			pods: pods("x", 2, "500m", "1Gi", withLabels("app", "x"),
+				withPodAffinity(preferredAffinity, hostnameKey, db), withPodAffinity(preferredAntiAffinity, hostnameKey, x)),
+			claimSizes: []int{1, 1},
 		},
 		{
 			name:          "required hostname anti-affinity under a node limit of 2 places two and says why the rest wait",
