@@ -401,7 +401,7 @@ func checkUnschedulable(t reporter, in Input, plan *Plan) {
 				continue // malformed preferences are reported, not guessed at
 			}
 		}
-		if hardTopology(p) || antiAffinityPicks(in, p) {
+		if topologyMayBlock(in, p) {
 			continue // where other pods went decides; checkTopology covers it
 		}
 		for _, tmpl := range in.Templates {
@@ -702,15 +702,66 @@ func requiredTerms(p *corev1.Pod, anti bool) []corev1.PodAffinityTerm {
 	return nil
 }
 
-// hardTopology reports whether p has a constraint that may keep it pending
-// however much room there is: hard spread or required pod (anti-)affinity.
-func hardTopology(p *corev1.Pod) bool {
+// topologyMayBlock reports whether a topology constraint may keep p pending
+// however much room there is: hard spread or required anti-affinity on a
+// key other than the hostname (a new node is an empty hostname, so those
+// never block it), required affinity, or another pod's required
+// anti-affinity on such a key that selects p.
+func topologyMayBlock(in Input, p *corev1.Pod) bool {
+	if malformedTopology(p) {
+		return true // reported, not guessed at
+	}
 	for _, c := range p.Spec.TopologySpreadConstraints {
-		if c.WhenUnsatisfiable != corev1.ScheduleAnyway {
+		if c.WhenUnsatisfiable != corev1.ScheduleAnyway && c.TopologyKey != offerings.LabelHostname {
 			return true
 		}
 	}
-	return len(requiredTerms(p, true)) > 0 || len(requiredTerms(p, false)) > 0
+	if len(requiredTerms(p, false)) > 0 {
+		return true
+	}
+	for _, term := range requiredTerms(p, true) {
+		if term.TopologyKey != offerings.LabelHostname {
+			return true
+		}
+	}
+	return antiAffinityPicks(in, p)
+}
+
+// malformedTopology reports whether one of p's topology constraints is
+// invalid: no key, maxSkew below 1, or a selector that does not parse.
+func malformedTopology(p *corev1.Pod) bool {
+	bad := func(key string, sels ...*metav1.LabelSelector) bool {
+		for _, sel := range sels {
+			if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+				return true
+			}
+		}
+		return key == ""
+	}
+	for _, c := range p.Spec.TopologySpreadConstraints {
+		if c.MaxSkew < 1 || bad(c.TopologyKey, c.LabelSelector) {
+			return true
+		}
+	}
+	var terms []corev1.PodAffinityTerm
+	if a := p.Spec.Affinity; a != nil && a.PodAffinity != nil {
+		terms = append(terms, a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
+		for _, w := range a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+			terms = append(terms, w.PodAffinityTerm)
+		}
+	}
+	if a := p.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
+		terms = append(terms, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
+		for _, w := range a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+			terms = append(terms, w.PodAffinityTerm)
+		}
+	}
+	for _, t := range terms {
+		if bad(t.TopologyKey, t.LabelSelector, t.NamespaceSelector) {
+			return true
+		}
+	}
+	return false
 }
 
 // hardOn reports whether p has hard spread or required pod (anti-)affinity
@@ -730,7 +781,8 @@ func hardOn(p *corev1.Pod, key string) bool {
 }
 
 // antiAffinityPicks reports whether some other pod of the problem, pending
-// or running, has a required anti-affinity term that selects p.
+// or running, has a required anti-affinity term on a key other than the
+// hostname that selects p.
 func antiAffinityPicks(in Input, p *corev1.Pod) bool {
 	all := slices.Clone(in.Pods)
 	for _, en := range in.Nodes {
@@ -741,7 +793,7 @@ func antiAffinityPicks(in Input, p *corev1.Pod) bool {
 			continue
 		}
 		for _, term := range requiredTerms(o, true) {
-			if termPicks(in, o, term, p) {
+			if term.TopologyKey != offerings.LabelHostname && termPicks(in, o, term, p) {
 				return true
 			}
 		}
