@@ -654,9 +654,9 @@ func TestTopologyPodAffinity(t *testing.T) {
 			zones: map[string]int{"test-1b": 1},
 		},
 		{
-			name:  "preferred affinity to nothing is relaxed",
-			pods:  []*corev1.Pod{makePod("web", "500m", "1Gi", withLabels("app", "web"), withPodAffinity(preferredAffinity, zoneKey, db))},
-			zones: nil, claimSizes: []int{1},
+			name:       "preferred affinity to nothing is relaxed",
+			pods:       []*corev1.Pod{makePod("web", "500m", "1Gi", withLabels("app", "web"), withPodAffinity(preferredAffinity, zoneKey, db))},
+			claimSizes: []int{1},
 		},
 		{
 			name:       "namespaceSelector picks the namespace whose labels match",
