@@ -468,7 +468,15 @@ func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) (int, in
 	}
 	s.probing = false
 	if best >= 0 && !s.tryClaim(s.claims[best], p, v, level) {
-		panic("scheduling: a probed claim refused the pod")
+		// A probe and the join that follows it see the same claim, so
+		// this should not happen; should it, fall back to first fit
+		// rather than lose the pod.
+		for i := start; i < len(s.claims); i++ {
+			if s.tryClaim(s.claims[i], p, v, level) {
+				return i, i
+			}
+		}
+		return -1, -1
 	}
 	return best, first
 }

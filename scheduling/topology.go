@@ -440,7 +440,7 @@ func (t *topology) affinityEnforced(a *affinityTerm, level int) bool {
 // fewer eligible domains than minDomains make it zero, as in Kubernetes.
 // Hostnames are unbounded: a new node is always a domain with no pods.
 func (t *topology) minCount(sc *spreadConstraint, v *variant) (int, string) {
-	if sc.group.key == offerings.LabelHostname {
+	if sc.group.key == offerings.LabelHostname && len(t.s.templates) > 0 {
 		return 0, ""
 	}
 	universe := t.universe(sc, v)
@@ -510,7 +510,7 @@ func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
 		}
 	}
 	for _, n := range t.s.nodes {
-		if val, ok := n.node.Labels[key]; ok {
+		if val, ok := nodeDomain(n.node, key); ok {
 			if sc.honorAffinity && !v.required.MatchesLabels(n.node.Labels) {
 				continue
 			}
