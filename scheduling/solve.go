@@ -413,6 +413,9 @@ func (s *solver) placeOnNode(p *podInfo, v *variant, level, start int) int {
 // raises least, among the first bestOf that take it, and returns that
 // claim's index and the first accepting one's (or -1s).
 // hintKey names a kind of pod (variant, level) bound for one topology domain.
+// claimHostnamePrefix starts every claim's placeholder hostname.
+const claimHostnamePrefix = "fleetpack-claim-"
+
 type hintKey struct {
 	variant *variant
 	level   int
@@ -883,7 +886,7 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: node limit reached", ct.t.NodePool))
 			continue
 		}
-		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: fmt.Sprintf("fleetpack-claim-%04d", len(s.claims)+1)}
+		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, len(s.claims)+1)}
 		s.topology.failure = topoFailure{}
 		if vt.values == nil {
 			vt.values = map[string][]string{}

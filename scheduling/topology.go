@@ -1045,18 +1045,31 @@ func (t *topology) reason() string {
 	case failSpread:
 		return t.spreadFailure(f.spread, f.domain)
 	case failAnti:
-		return fmt.Sprintf("pod anti-affinity on %s: %s %s already has a matching pod", f.key, shortKey(f.key), f.domain)
+		return fmt.Sprintf("pod anti-affinity on %s: %s already has a matching pod", f.key, domainName(f.key, f.domain))
 	case failAffinity:
 		if f.group.total == 0 {
-			return fmt.Sprintf("pod affinity on %s: no pod matches %s", f.key, f.group.selector.String())
+			sel := f.group.selector.String()
+			if sel == "" {
+				sel = "(no label selector: it matches no pod)"
+			}
+			return fmt.Sprintf("pod affinity on %s: no pod matches %s", f.key, sel)
 		}
-		return fmt.Sprintf("pod affinity on %s: no matching pod in %s %s", f.key, shortKey(f.key), f.domain)
+		return fmt.Sprintf("pod affinity on %s: no matching pod in %s", f.key, domainName(f.key, f.domain))
 	case failSymmetric:
-		return fmt.Sprintf("pod anti-affinity of a pod in %s %s forbids it", shortKey(f.key), f.domain)
+		return fmt.Sprintf("pod anti-affinity of a pod in %s forbids it", domainName(f.key, f.domain))
 	case failNoLabel:
 		return fmt.Sprintf("no node for the pod can carry label %s", f.key)
 	}
 	return "topology constraints cannot be met"
+}
+
+// domainName names a domain for messages; a planned node's placeholder
+// hostname means nothing to users.
+func domainName(key, domain string) string {
+	if key == offerings.LabelHostname && strings.HasPrefix(domain, claimHostnamePrefix) {
+		return "a planned node"
+	}
+	return shortKey(key) + " " + domain
 }
 
 // matchingPod is matching for a pending pod, remembered on the pod.

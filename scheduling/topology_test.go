@@ -595,7 +595,7 @@ func TestTopologyPodAffinity(t *testing.T) {
 			nodes:         []ExistingNode{dbNode},
 			pods:          []*corev1.Pod{makePod("web", "500m", "1Gi", withLabels("app", "web"), withPodAffinity(requiredAffinity, hostnameKey, db))},
 			unschedulable: 1,
-			reason:        "pod affinity on kubernetes.io/hostname: no matching pod in node",
+			reason:        "pod affinity on kubernetes.io/hostname: no matching pod in a planned node",
 		},
 		{
 			name:  "zonal affinity to pods placed earlier in the same solve follows them",
