@@ -285,9 +285,14 @@ func (h *Handler) Handle(ctx context.Context, m Message) error {
 		if node == nil {
 			// Not a node of this cluster (or already gone): nothing to
 			// do, and nothing to do if it comes again.
+			if !h.remember(key) {
+				// A concurrent delivery of the same notice handled the
+				// node, which is gone by now: this one is a duplicate.
+				h.count(m.Kind, ActionDuplicate)
+				continue
+			}
 			log.Info("notice for an instance with no node", "instanceID", id)
 			h.count(m.Kind, ActionUnknownNode)
-			h.remember(key)
 			continue
 		}
 		a := &action{msg: m, instanceID: id, node: node.Name, providerID: node.Spec.ProviderID, nodePool: node.Labels[offerings.LabelNodePool]}
