@@ -689,9 +689,7 @@ func (p *Provisioner) input(ctx context.Context, s *snapshot, pods []*corev1.Pod
 	in := scheduling.Input{Pods: pods, MaxInstanceTypes: p.opts.MaxInstanceTypes}
 	for _, name := range slices.Sorted(maps.Keys(s.nodes)) {
 		node := s.nodes[name]
-		if pool := node.Labels[offerings.LabelNodePool]; pool != "" && node.DeletionTimestamp == nil {
-			addUsage(used, pool, node)
-		}
+		AddNodeUsage(used, node)
 		if leaving[name] || node.DeletionTimestamp != nil {
 			continue
 		}
@@ -711,7 +709,15 @@ func (p *Provisioner) input(ctx context.Context, s *snapshot, pods []*corev1.Pod
 	return in
 }
 
-func addUsage(used map[string]corev1.ResourceList, pool string, node *corev1.Node) {
+// AddNodeUsage adds what node takes from its NodePool's limits (its
+// capacity and one node) to used, keyed by NodePool name, as
+// NodePool.Template expects. Nodes of no NodePool, and nodes being deleted,
+// count for nothing.
+func AddNodeUsage(used map[string]corev1.ResourceList, node *corev1.Node) {
+	pool := node.Labels[offerings.LabelNodePool]
+	if pool == "" || node.DeletionTimestamp != nil {
+		return
+	}
 	u := used[pool]
 	if u == nil {
 		u = corev1.ResourceList{}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fleetpack/fleetpack/offerings"
@@ -93,21 +92,7 @@ func clusterInput(ctx context.Context, cluster provisioning.Cluster, pools []*pr
 		if n.DeletionTimestamp != nil {
 			continue
 		}
-		if pool := n.Labels[offerings.LabelNodePool]; pool != "" {
-			u := used[pool]
-			if u == nil {
-				u = corev1.ResourceList{}
-				used[pool] = u
-			}
-			for name, q := range n.Status.Capacity {
-				sum := u[name]
-				sum.Add(q)
-				u[name] = sum
-			}
-			count := u[scheduling.ResourceNodes]
-			count.Add(*resource.NewQuantity(1, resource.DecimalSI))
-			u[scheduling.ResourceNodes] = count
-		}
+		provisioning.AddNodeUsage(used, n)
 		in.Nodes = append(in.Nodes, scheduling.ExistingNode{Node: n, Pods: bound[n.Name]})
 	}
 	for _, uid := range slices.Sorted(maps.Keys(daemonSets)) {

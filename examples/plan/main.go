@@ -40,9 +40,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
 
@@ -191,21 +191,7 @@ func buildInput(sc *scenario, catalog []*offerings.InstanceType) (scheduling.Inp
 	in := scheduling.Input{Pods: sc.pending, DaemonSetPods: sc.daemonSets}
 	used := map[string]corev1.ResourceList{}
 	for _, node := range sc.nodes {
-		if pool := node.Labels[offerings.LabelNodePool]; pool != "" {
-			u := used[pool]
-			if u == nil {
-				u = corev1.ResourceList{}
-				used[pool] = u
-			}
-			for name, q := range node.Status.Capacity {
-				sum := u[name]
-				sum.Add(q)
-				u[name] = sum
-			}
-			n := u[scheduling.ResourceNodes]
-			n.Add(*resource.NewQuantity(1, resource.DecimalSI))
-			u[scheduling.ResourceNodes] = n
-		}
+		provisioning.AddNodeUsage(used, node)
 		in.Nodes = append(in.Nodes, scheduling.ExistingNode{Node: node, Pods: sc.bound[node.Name]})
 	}
 	for _, np := range sc.pools {
