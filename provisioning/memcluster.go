@@ -50,9 +50,7 @@ type MemoryCluster struct {
 	events   []RecordedEvent
 	counter  int
 
-	subMu sync.Mutex // never held while taking mu or calling the clock
-	subs  map[int]chan struct{}
-	subID int
+	changes ChangeFeed
 }
 
 // ownerInfo stands in for a workload object: its desired replica count is
@@ -91,7 +89,6 @@ func NewMemoryCluster(clk clock.WithDelayedExecution, opts MemoryClusterOptions)
 		pdbs:     map[string]*policyv1.PodDisruptionBudget{},
 		owners:   map[types.UID]*ownerInfo{},
 		starting: map[string]bool{},
-		subs:     map[int]chan struct{}{},
 	}
 }
 
@@ -167,34 +164,10 @@ func bindLocked(pod *corev1.Pod, nodeName string, now time.Time) {
 
 func ptrTime(t metav1.Time) *metav1.Time { return &t }
 
-func (c *MemoryCluster) notify() {
-	c.subMu.Lock()
-	defer c.subMu.Unlock()
-	for _, ch := range c.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (c *MemoryCluster) notify() { c.changes.Notify() }
 
 // Changes implements Cluster.
-func (c *MemoryCluster) Changes(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	c.subMu.Lock()
-	id := c.subID
-	c.subID++
-	c.subs[id] = ch
-	c.subMu.Unlock()
-	go func() {
-		<-ctx.Done()
-		c.subMu.Lock()
-		delete(c.subs, id)
-		close(ch)
-		c.subMu.Unlock()
-	}()
-	return ch
-}
+func (c *MemoryCluster) Changes(ctx context.Context) <-chan struct{} { return c.changes.Subscribe(ctx) }
 
 // ListPods implements Cluster.
 func (c *MemoryCluster) ListPods(ctx context.Context) ([]*corev1.Pod, error) {

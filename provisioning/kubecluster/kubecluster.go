@@ -67,9 +67,7 @@ type Cluster struct {
 	// version of the pod than the one nominated.
 	nominated map[types.UID]overlayNomination
 
-	subMu sync.Mutex
-	subs  map[int]chan struct{}
-	subID int
+	changes provisioning.ChangeFeed
 
 	// events numbers event names, so two events on one object at one
 	// instant (a fake clock) do not collide.
@@ -106,7 +104,6 @@ func New(client kubernetes.Interface, opts Options) (*Cluster, error) {
 		factory:   informers.NewSharedInformerFactory(client, opts.ResyncPeriod),
 		created:   map[string]*corev1.Node{},
 		nominated: map[types.UID]overlayNomination{},
-		subs:      map[int]chan struct{}{},
 	}
 	podInformer := c.factory.Core().V1().Pods()
 	nodeInformer := c.factory.Core().V1().Nodes()
@@ -136,34 +133,10 @@ func (c *Cluster) Start(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) notify() {
-	c.subMu.Lock()
-	defer c.subMu.Unlock()
-	for _, ch := range c.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (c *Cluster) notify() { c.changes.Notify() }
 
 // Changes implements provisioning.Cluster.
-func (c *Cluster) Changes(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	c.subMu.Lock()
-	id := c.subID
-	c.subID++
-	c.subs[id] = ch
-	c.subMu.Unlock()
-	go func() {
-		<-ctx.Done()
-		c.subMu.Lock()
-		delete(c.subs, id)
-		close(ch)
-		c.subMu.Unlock()
-	}()
-	return ch
-}
+func (c *Cluster) Changes(ctx context.Context) <-chan struct{} { return c.changes.Subscribe(ctx) }
 
 // ListPods implements provisioning.Cluster.
 func (c *Cluster) ListPods(ctx context.Context) ([]*corev1.Pod, error) {
