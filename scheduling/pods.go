@@ -113,17 +113,7 @@ type variant struct {
 // than comparing pods field by field against every class.
 func classKey(buf []byte, pod *corev1.Pod) []byte {
 	spec := &pod.Spec
-	keys := make([]string, 0, len(spec.NodeSelector))
-	for k := range spec.NodeSelector {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		buf = append(buf, k...)
-		buf = append(buf, '=')
-		buf = append(buf, spec.NodeSelector[k]...)
-		buf = append(buf, ';')
-	}
+	buf = appendSortedMap(buf, spec.NodeSelector)
 	buf = append(buf, '|')
 	for _, t := range spec.Tolerations {
 		buf = append(buf, t.Key...)
@@ -150,6 +140,22 @@ func classKey(buf []byte, pod *corev1.Pod) []byte {
 			buf = appendTerm(buf, p.Preference)
 			buf = append(buf, '/')
 		}
+	}
+	return buf
+}
+
+// appendSortedMap writes m as "k=v;" pairs in key order.
+func appendSortedMap(buf []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		buf = append(buf, k...)
+		buf = append(buf, '=')
+		buf = append(buf, m[k]...)
+		buf = append(buf, ';')
 	}
 	return buf
 }

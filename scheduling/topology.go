@@ -178,17 +178,7 @@ func hasTopology(pod *corev1.Pod) bool {
 func topologyKey(buf []byte, pod *corev1.Pod) []byte {
 	buf = append(buf, pod.Namespace...)
 	buf = append(buf, '|')
-	keys := make([]string, 0, len(pod.Labels))
-	for k := range pod.Labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		buf = append(buf, k...)
-		buf = append(buf, '=')
-		buf = append(buf, pod.Labels[k]...)
-		buf = append(buf, ';')
-	}
+	buf = appendSortedMap(buf, pod.Labels)
 	buf = append(buf, '|')
 	buf = fmt.Appendf(buf, "%v|", pod.Spec.TopologySpreadConstraints)
 	if a := pod.Spec.Affinity; a != nil {
@@ -358,17 +348,7 @@ func (t *topology) matching(pod *corev1.Pod) []*topoGroup {
 	}
 	t.keyBuf = append(t.keyBuf[:0], pod.Namespace...)
 	t.keyBuf = append(t.keyBuf, '|')
-	keys := make([]string, 0, len(pod.Labels))
-	for k := range pod.Labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		t.keyBuf = append(t.keyBuf, k...)
-		t.keyBuf = append(t.keyBuf, '=')
-		t.keyBuf = append(t.keyBuf, pod.Labels[k]...)
-		t.keyBuf = append(t.keyBuf, ';')
-	}
+	t.keyBuf = appendSortedMap(t.keyBuf, pod.Labels)
 	if gs, ok := t.matchCache[string(t.keyBuf)]; ok {
 		return gs
 	}
