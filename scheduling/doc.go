@@ -5,5 +5,42 @@
 //
 // The solver is pure: it does no I/O, reads no clock and keeps no state
 // between calls, so the same input always gives the same plan. The cloud and
-// the cluster sit above it, in cloudprovider and provisioning.
+// the cluster sit above it, in cloudprovider and provisioning; they turn
+// NodePools into NodeTemplates and launch the NodeClaims.
+//
+// # How it packs
+//
+// Pods are sorted largest first, size being cpu and memory valued at the
+// dual prices of the "cover the workload at least cost" linear program
+// (value.go), names breaking ties. Each pod goes, in order of preference, to
+// the first existing node it fits; else to an open claim, choosing among the
+// first few claims that accept it the one whose price rises least; else to a
+// new claim from the highest-weight template that can hold it. A claim
+// accepts a pod when some instance type still holds everything (pods plus
+// the daemonsets that would run on that type) and growing into it costs no
+// more than a node of the pod's own, counting the spare room each leaves at
+// its dual value, capped by the demand still to come.
+//
+// # Constraints
+//
+// Requests (init containers, sidecars and pod overhead through the
+// Kubernetes helpers), extended resources such as GPUs, max-pods, host
+// ports, nodeSelector, required node affinity (terms tried in turn), taints
+// and tolerations, template limits and weights, topology spread and pod
+// (anti-)affinity on any node label (topology.go). Preferences — preferred
+// pod affinity, preferred anti-affinity, preferred node affinity,
+// ScheduleAnyway spread, PreferNoSchedule taints — are honoured as if
+// required and relaxed one at a time, in that order, only for a pod that
+// cannot be placed with them. A pod that cannot be placed at all is
+// returned in Plan.Unschedulable with a reason naming what stood in the way.
+//
+// # Why it is fast
+//
+// Pods with identical node constraints share a class whose compatibility
+// with each template is worked out once; each claim keeps its candidate
+// types cheapest first and scans only their Pareto front; zones and capacity
+// types are bitmasks; runs of identical pods resume where the previous one
+// went; topology-bound pods start where the last pod bound for the same
+// domain went, and one-per-node pods look only at claims still free for
+// them. docs/benchmarks.md has the figures.
 package scheduling
