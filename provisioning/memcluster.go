@@ -346,15 +346,9 @@ func (c *MemoryCluster) Cordon(ctx context.Context, name string) error {
 func (c *MemoryCluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error {
 	c.lock()
 	defer c.mu.Unlock()
-	p, err := c.podLocked(pod)
+	p, err := c.unboundPodLocked(pod, nodeName, "nominating")
 	if err != nil {
 		return err
-	}
-	if _, ok := c.nodes[nodeName]; !ok {
-		return &NotFoundError{Kind: "Node", Name: nodeName}
-	}
-	if p.Spec.NodeName != "" {
-		return fmt.Errorf("nominating pod %s to %s: already bound to %s", PodKey(p), nodeName, p.Spec.NodeName)
 	}
 	p.Status.NominatedNodeName = nodeName
 	if n := c.nodes[nodeName]; IsNodeReady(n.node) && !n.node.Spec.Unschedulable {
@@ -368,19 +362,29 @@ func (c *MemoryCluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName 
 func (c *MemoryCluster) Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error {
 	c.lock()
 	defer c.mu.Unlock()
-	p, err := c.podLocked(pod)
+	p, err := c.unboundPodLocked(pod, nodeName, "binding")
 	if err != nil {
 		return err
-	}
-	if _, ok := c.nodes[nodeName]; !ok {
-		return &NotFoundError{Kind: "Node", Name: nodeName}
-	}
-	if p.Spec.NodeName != "" {
-		return fmt.Errorf("binding pod %s to %s: already bound to %s", PodKey(p), nodeName, p.Spec.NodeName)
 	}
 	bindLocked(p, nodeName, c.clock.Now())
 	c.notify()
 	return nil
+}
+
+// unboundPodLocked returns the stored pod if it exists, nodeName exists and
+// the pod is bound nowhere yet; verb names the operation in errors.
+func (c *MemoryCluster) unboundPodLocked(pod *corev1.Pod, nodeName, verb string) (*corev1.Pod, error) {
+	p, err := c.podLocked(pod)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.nodes[nodeName]; !ok {
+		return nil, &NotFoundError{Kind: "Node", Name: nodeName}
+	}
+	if p.Spec.NodeName != "" {
+		return nil, fmt.Errorf("%s pod %s to %s: already bound to %s", verb, PodKey(p), nodeName, p.Spec.NodeName)
+	}
+	return p, nil
 }
 
 // podLocked finds the stored pod for pod, matching the UID when pod has one
