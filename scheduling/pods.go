@@ -72,7 +72,9 @@ func portsConflict(used, want []hostPort) bool {
 // one pod slot. The Kubernetes helper does the init-container arithmetic.
 func podRequests(pod *corev1.Pod, dims *resourceDims) vec {
 	list := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
-	for name := range list {
+	// In name order, so that dimension order (and so reasons) do not
+	// depend on map iteration.
+	for _, name := range sortedNames(list) {
 		dims.add(name)
 	}
 	return vecFromList(dims, list)
@@ -85,6 +87,9 @@ func vecFromList(dims *resourceDims, list corev1.ResourceList) vec {
 	v[dimPods] = 1
 	return v
 }
+
+// fieldNodeName is the one node field Kubernetes lets matchFields select.
+const fieldNodeName = "metadata.name"
 
 // podClass groups pods with identical node constraints, so that their
 // compatibility with each template is worked out once, not once per pod.
@@ -104,6 +109,8 @@ type variant struct {
 	// nodeAffinityPolicy Honor counts, as in Kubernetes.
 	required    Requirements
 	toleratePNS bool
+	// preferences: reqs include preferred node affinity terms.
+	preferences bool
 	// perTemplate caches compileVariantTemplate by template index.
 	perTemplate []*variantTemplate
 }
@@ -196,21 +203,27 @@ func newPodClass(pod *corev1.Pod, nTemplates int) *podClass {
 	if len(terms) > 0 {
 		termReqs = termReqs[:0]
 		for i, term := range terms {
-			if len(term.MatchFields) > 0 {
-				// Fields (metadata.name) cannot be known for a node not yet
-				// made; such a term only matches existing nodes.
-				continue
-			}
 			r, err := NewRequirements(term.MatchExpressions...)
 			if err != nil {
 				c.err = fmt.Errorf("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[%d].matchExpressions%w", i, err)
 				return c
 			}
+			// Fields become requirements on a pseudo-label only existing
+			// nodes carry (see nodeState.labels): a node not yet made has
+			// no name to match.
+			for j, f := range term.MatchFields {
+				if f.Key != fieldNodeName {
+					c.err = fmt.Errorf("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[%d].matchFields[%d].key: %q is not supported, only %s", i, j, f.Key, fieldNodeName)
+					return c
+				}
+				fr, err := NewRequirement(fieldNodeName, f.Operator, f.Values...)
+				if err != nil {
+					c.err = fmt.Errorf("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[%d].matchFields[%d].%w", i, j, err)
+					return c
+				}
+				r.Add(fr)
+			}
 			termReqs = append(termReqs, r)
-		}
-		if len(termReqs) == 0 {
-			c.err = fmt.Errorf("spec.affinity.nodeAffinity: only matchFields terms, which no new node can satisfy")
-			return c
 		}
 	}
 	prefReqs := make([]Requirements, 0, len(preferred))
@@ -222,8 +235,8 @@ func newPodClass(pod *corev1.Pod, nTemplates int) *podClass {
 		}
 		prefReqs = append(prefReqs, r)
 	}
-	add := func(r, required Requirements, pns bool) {
-		c.variants = append(c.variants, &variant{class: c, reqs: r, required: required, toleratePNS: pns, perTemplate: make([]*variantTemplate, nTemplates)})
+	add := func(r, required Requirements, pns, prefs bool) {
+		c.variants = append(c.variants, &variant{class: c, reqs: r, required: required, toleratePNS: pns, preferences: prefs, perTemplate: make([]*variantTemplate, nTemplates)})
 	}
 	for ti, tr := range termReqs {
 		required := base.Intersect(tr)
@@ -233,16 +246,16 @@ func newPodClass(pod *corev1.Pod, nTemplates int) *podClass {
 				for _, p := range prefReqs[:keep] {
 					r = r.Intersect(p)
 				}
-				add(r, required, false)
+				add(r, required, false, true)
 			}
 		}
-		add(required, required, false)
+		add(required, required, false, false)
 	}
 	// PreferNoSchedule taints are tolerated last, under each required term:
 	// the pod may need a tainted pool for one term and not another.
 	for _, tr := range termReqs {
 		r := base.Intersect(tr)
-		add(r, r, true)
+		add(r, r, true, false)
 	}
 	return c
 }

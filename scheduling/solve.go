@@ -62,6 +62,9 @@ type nodeState struct {
 	schedulable bool
 	// pods are the pods bound to the node before the solve.
 	pods []*corev1.Pod
+	// labels are the node's labels plus its name under metadata.name, for
+	// matchFields terms.
+	labels map[string]string
 }
 
 type claim struct {
@@ -207,6 +210,11 @@ func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
 		free:        dims.vecOf(alloc),
 		schedulable: !n.Node.Spec.Unschedulable && n.Node.DeletionTimestamp == nil,
 	}
+	ns.labels = make(map[string]string, len(n.Node.Labels)+1)
+	for k, v := range n.Node.Labels {
+		ns.labels[k] = v
+	}
+	ns.labels[fieldNodeName] = n.Node.Name
 	for _, t := range n.Node.Spec.Taints {
 		if !ephemeralTaints[t.Key] {
 			ns.taints = append(ns.taints, t)
@@ -329,26 +337,33 @@ type attempt struct {
 // strictest node variant, then node preferences are relaxed, then
 // ScheduleAnyway spread, and PreferNoSchedule taints are tolerated last.
 func (s *solver) attempts(p *podInfo) []attempt {
-	variants := p.class.variants
+	var plain, pns []*variant
+	for _, v := range p.class.variants {
+		if v.toleratePNS {
+			pns = append(pns, v)
+		} else {
+			plain = append(plain, v)
+		}
+	}
 	levels := s.topology.levels(p)
-	out := make([]attempt, 0, len(variants)+len(levels)+1)
+	out := make([]attempt, 0, len(p.class.variants)+2*len(levels))
 	for _, l := range levels {
-		out = append(out, attempt{variants[0], l})
+		out = append(out, attempt{plain[0], l})
 	}
 	last := levels[len(levels)-1]
-	for _, v := range variants[1 : len(variants)-1] {
+	for _, v := range plain[1:] {
 		out = append(out, attempt{v, last})
-	}
-	strict := variants[len(variants)-2]
-	if len(variants) == 1 {
-		strict = variants[0]
 	}
 	if s.topology.softSpread(p) {
 		last = levelNoSoftSpread
-		out = append(out, attempt{strict, last})
+		for _, v := range plain {
+			if !v.preferences {
+				out = append(out, attempt{v, last})
+			}
+		}
 	}
-	if len(variants) > 1 {
-		out = append(out, attempt{variants[len(variants)-1], last})
+	for _, v := range pns {
+		out = append(out, attempt{v, last})
 	}
 	return out
 }
@@ -371,16 +386,16 @@ type lastPlacement struct {
 func (s *solver) resumeFrom(p *podInfo, v *variant, level int) (int, int) {
 	l := &s.last
 	if l.pod == nil || l.variant != v || l.level != level || l.pod.class != p.class || !s.topology.independent(p) ||
-		!slices.Equal(l.pod.requests, p.requests) || len(l.pod.hostPorts) != len(p.hostPorts) {
+		!slices.Equal(l.pod.requests, p.requests) || !slices.Equal(l.pod.hostPorts, p.hostPorts) || !s.topology.sameTopology(l.pod, p) {
 		return 0, 0
 	}
 	return l.node, l.claim
 }
 
-func (s *solver) variantTemplate(p *podInfo, v *variant, ct *compiledTemplate) *variantTemplate {
+func (s *solver) variantTemplate(v *variant, ct *compiledTemplate) *variantTemplate {
 	vt := v.perTemplate[ct.index]
 	if vt == nil {
-		vt = compileVariantTemplate(ct, v, p.class.tolerations, s.dims)
+		vt = compileVariantTemplate(ct, v, v.class.tolerations, s.dims)
 		v.perTemplate[ct.index] = vt
 	}
 	return vt
@@ -397,7 +412,7 @@ func (s *solver) placeOnNode(p *podInfo, v *variant, level, start int) int {
 		if _, bad := untoleratedTaint(n.taints, p.class.tolerations, v.toleratePNS); bad {
 			continue
 		}
-		if !v.reqs.MatchesLabels(n.node.Labels) || !s.topology.allowsNode(p, v, level, n) {
+		if !v.reqs.MatchesLabels(n.labels) || !s.topology.allowsNode(p, v, level, n) {
 			continue
 		}
 		n.free.sub(p.requests)
@@ -507,7 +522,7 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 	if portsConflict(c.ports, p.hostPorts) || s.topology.quickReject(p, v, level, c) {
 		return false
 	}
-	vt := s.variantTemplate(p, v, c.ct)
+	vt := s.variantTemplate(v, c.ct)
 	if !vt.ok {
 		return false
 	}
@@ -877,7 +892,7 @@ func (s *solver) reserveLimits(c *claim) {
 func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, bool) {
 	reasons := make([]string, 0, len(s.templates))
 	for _, ct := range s.templates {
-		vt := s.variantTemplate(p, v, ct)
+		vt := s.variantTemplate(v, ct)
 		if !vt.ok {
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, vt.reason))
 			continue
@@ -886,7 +901,12 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: node limit reached", ct.t.NodePool))
 			continue
 		}
-		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, len(s.claims)+1)}
+		if portsConflict(ct.daemonSetPorts, p.hostPorts) {
+			reasons = append(reasons, fmt.Sprintf("nodepool %s: a daemonset takes a host port the pod needs", ct.t.NodePool))
+			continue
+		}
+		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, len(s.claims)+1),
+			ports: slices.Clone(ct.daemonSetPorts)}
 		s.topology.failure = topoFailure{}
 		if vt.values == nil {
 			vt.values = map[string][]string{}
@@ -900,7 +920,9 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 		if cands == nil {
 			placed = s.newClaimTypes(c, vt, nil, p.requests)
 			if placed {
-				c.reqs = vt.reqs
+				// A copy: plans hand claims' requirements to callers,
+				// who may change them.
+				c.reqs = vt.reqs.Clone()
 			}
 		}
 		for i := range cands {
@@ -936,6 +958,17 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 		return strings.TrimPrefix(reasons[0], "nodepool "+s.templates[0].t.NodePool+": "), false
 	}
 	return strings.Join(reasons, "; "), false
+}
+
+// canOpen reports whether some template could make a new node for pods of
+// variant v: a new node is then a hostname domain with no pods.
+func (s *solver) canOpen(v *variant) bool {
+	for _, ct := range s.templates {
+		if vt := s.variantTemplate(v, ct); vt.ok && ct.remainingNodes > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // topologyOfferingReason explains a pod whose allowed topology domains have

@@ -920,7 +920,7 @@ func TestSolveBadPodIsReportedOthersPlanned(t *testing.T) {
 		unschedulable: map[string]string{
 			"bad":      `pod default/bad: spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator: "Near" is not one of`,
 			"bad-pref": `pod default/bad-pref: spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].preference.matchExpressions[0].values: operator Gt needs exactly one integer value, got "four"`,
-			"fields":   "pod default/fields: spec.affinity.nodeAffinity: only matchFields terms",
+			"fields":   "pod default/fields: is pinned by matchFields to existing nodes (metadata.name In [node-7]); a new node cannot match",
 		},
 	}})
 }

@@ -25,6 +25,8 @@ type compiledTemplate struct {
 	// limits: math.MaxInt64 where unlimited.
 	remainingCPU, remainingMemory, remainingNodes int64
 	limitedResources                              bool
+	// daemonSetPorts are host ports daemonsets take on this template's nodes.
+	daemonSetPorts []hostPort
 	// duals value spare room on this template's nodes (see value.go).
 	duals dualPrices
 	ox    *offerIndex
@@ -54,6 +56,8 @@ func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, to
 func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec, ox *offerIndex) *compiledTemplate {
 	ct := &compiledTemplate{t: t, index: index, typeKeys: map[string]bool{}, ox: ox}
 	ct.reqs = t.Requirements.Intersect(RequirementsFromLabels(t.Labels))
+	// Nodes carry their NodePool's name, so pods may select it.
+	ct.reqs.Add(Requirement{Key: offerings.LabelNodePool, values: []string{t.NodePool}})
 	ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = math.MaxInt64, math.MaxInt64, math.MaxInt64
 	if q, ok := t.Limits[corev1.ResourceCPU]; ok {
 		ct.remainingCPU, ct.limitedResources = q.MilliValue(), true
@@ -72,6 +76,13 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 	ct.types = make([]typeInfo, 0, len(t.InstanceTypes))
 	mask := ox.mask(&ct.reqs)
 	runs := daemonSetConstraints(ct, daemonSets)
+	// Host ports of daemonsets that may run here are taken on every new
+	// node (conservatively, even where a daemonset runs on some types only).
+	for i, ds := range daemonSets {
+		if len(runs[i].alternatives) > 0 {
+			ct.daemonSetPorts = append(ct.daemonSetPorts, ds.hostPorts...)
+		}
+	}
 	for _, it := range t.InstanceTypes {
 		ti := typeInfo{it: it, offers: ox.offers(it)}
 		if !ct.matches(&ct.reqs, &ti, mask) {
@@ -112,6 +123,13 @@ func (ct *compiledTemplate) matches(reqs *Requirements, ti *typeInfo, mask offer
 // keyConflict checks the keys neither instance types nor offerings decide:
 // a custom label is on the node only if the template defines it.
 func (ct *compiledTemplate) keyConflict(reqs *Requirements) *Requirement {
+	// A node not yet made has no hostname anyone could have asked for by
+	// value: only existing nodes can meet such a requirement.
+	if r := reqs.Get(offerings.LabelHostname); r != nil {
+		if _, finite := r.Values(); finite {
+			return r
+		}
+	}
 	return reqs.Conflict(func(key string) bool {
 		switch key {
 		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname, offerings.LabelNodePool:
@@ -286,6 +304,9 @@ func taintString(t corev1.Taint) string {
 }
 
 func conflictReason(ct *compiledTemplate, v *variant, r *Requirement) string {
+	if r.Key == fieldNodeName {
+		return fmt.Sprintf("is pinned by matchFields to existing nodes (%s); a new node cannot match", r.String())
+	}
 	if pr := v.reqs.Get(r.Key); pr != nil {
 		if tr := ct.reqs.Get(r.Key); tr != nil {
 			return fmt.Sprintf("requires %s but the nodepool allows %s", pr.String(), tr.String())

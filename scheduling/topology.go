@@ -420,7 +420,7 @@ func (t *topology) affinityEnforced(a *affinityTerm, level int) bool {
 // fewer eligible domains than minDomains make it zero, as in Kubernetes.
 // Hostnames are unbounded: a new node is always a domain with no pods.
 func (t *topology) minCount(sc *spreadConstraint, v *variant) (int, string) {
-	if sc.group.key == offerings.LabelHostname && len(t.s.templates) > 0 {
+	if sc.group.key == offerings.LabelHostname && t.s.canOpen(v) {
 		return 0, ""
 	}
 	universe := t.universe(sc, v)
@@ -704,6 +704,36 @@ func (t *topology) claimAdded(i int) {
 		if g.key == offerings.LabelHostname {
 			g.free = append(g.free, i)
 		}
+	}
+}
+
+// sameTopology reports whether a and b meet the same topology: the same
+// constraints, and picked by the same groups that placed pods' required
+// anti-affinity refers to (so the same nodes and claims turn them away).
+// Groups that only count pods do not matter to where a pod may go.
+func (t *topology) sameTopology(a, b *podInfo) bool {
+	if len(t.groupList) == 0 {
+		return true
+	}
+	if t.byPod[a.pod] != t.byPod[b.pod] {
+		return false
+	}
+	ga, gb := t.matchingPod(a), t.matchingPod(b)
+	i, j := 0, 0
+	for {
+		for i < len(ga) && len(ga[i].owners) == 0 {
+			i++
+		}
+		for j < len(gb) && len(gb[j].owners) == 0 {
+			j++
+		}
+		if i == len(ga) || j == len(gb) {
+			return i == len(ga) && j == len(gb)
+		}
+		if ga[i] != gb[j] {
+			return false
+		}
+		i, j = i+1, j+1
 	}
 }
 
