@@ -541,7 +541,6 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 		}
 	}
 	reqs := &c.reqs
-	var merged Requirements
 	absorbed := slices.Contains(c.absorbed, vt)
 	var cands []candidate
 	if !absorbed || s.topology.constrains(p, level) {
@@ -558,7 +557,10 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 			}
 			cache = c.values
 		} else {
-			merged = c.reqs.Intersect(vt.reqs)
+			// Declared here, not above: its address escapes, and a heap
+			// allocation on every probe showed up as most of the topology
+			// benchmark's allocations.
+			merged := c.reqs.Intersect(vt.reqs)
 			if c.ct.keyConflict(&merged) != nil {
 				return false
 			}
