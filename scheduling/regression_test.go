@@ -3,9 +3,11 @@ package scheduling
 import (
 	"testing"
 
-	"github.com/fleetpack/fleetpack/offerings"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fleetpack/fleetpack/offerings"
 )
 
 // A daemonset binding host port 9100 runs on every new node; a pending pod
@@ -163,17 +165,33 @@ func TestRegressionOddInputs(t *testing.T) {
 	} {
 		plan, err := Solve(in)
 		if err != nil {
-			t.Logf("err %v", err)
-			continue
+			t.Fatalf("odd but well-formed input rejected: %v", err)
 		}
+		// Every pod is accounted for exactly once, and no claim lists a
+		// type that cannot hold its pods.
+		seen := map[*corev1.Pod]int{}
 		for _, c := range plan.NodeClaims {
-			t.Logf("claim %v types %v", podNames(c.Pods), typeNames(c.InstanceTypes))
+			for _, p := range c.Pods {
+				seen[p]++
+			}
+			for _, it := range c.InstanceTypes {
+				if it == zero || it == noOff {
+					t.Errorf("claim %v lists %s, which can hold nothing", podNames(c.Pods), it.Name)
+				}
+			}
 		}
 		for _, u := range plan.Unschedulable {
-			t.Logf("unsched %s", u.Error())
+			seen[u.Pod]++
 		}
 		for _, e := range plan.ExistingNodes {
-			t.Logf("node %q %v", e.Node.Name, podNames(e.Pods))
+			for _, p := range e.Pods {
+				seen[p]++
+			}
+		}
+		for _, p := range in.Pods {
+			if seen[p] != 1 {
+				t.Errorf("pod %q accounted for %d times, want 1", p.Name, seen[p])
+			}
 		}
 	}
 }
@@ -260,5 +278,30 @@ func TestRegressionOneTermControl(t *testing.T) {
 	}
 	for _, u := range plan.Unschedulable {
 		t.Logf("%s", u.Error())
+	}
+}
+
+// Without templates no new node can be made, so hostname spread's minimum is
+// over the existing nodes, as in Kubernetes.
+func TestHostnameSpreadWithoutTemplatesUsesExistingNodes(t *testing.T) {
+	running := func(name string) *corev1.Pod { return makePod(name, "100m", "64Mi", withLabels("app", "web")) }
+	in := Input{
+		Nodes: []ExistingNode{
+			{Node: makeNode("n1", "4", "8Gi", map[string]string{}), Pods: []*corev1.Pod{running("r1")}},
+			{Node: makeNode("n2", "4", "8Gi", map[string]string{}), Pods: []*corev1.Pod{running("r2")}},
+		},
+		Pods: []*corev1.Pod{makePod("new", "100m", "64Mi", withLabels("app", "web"), func(p *corev1.Pod) {
+			p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+				MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			}}
+		})},
+	}
+	plan, err := Solve(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Unschedulable) != 0 || len(plan.ExistingNodes) != 1 || plan.ExistingNodes[0].Node.Name != "n1" {
+		t.Fatalf("want the pod on n1 (skew 2-1 = 1 allowed); unschedulable=%v placements=%d", plan.Unschedulable, len(plan.ExistingNodes))
 	}
 }

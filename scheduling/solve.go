@@ -100,13 +100,15 @@ type claim struct {
 	reservedMem int64
 }
 
-// ephemeralTaints are put on every node while it starts; pods are scheduled
-// to in-flight nodes regardless, as the kube-scheduler will once they clear.
-var ephemeralTaints = map[string]bool{
-	corev1.TaintNodeNotReady:                         true,
-	corev1.TaintNodeUnreachable:                      true,
-	"node.cloudprovider.kubernetes.io/uninitialized": true,
-	"karpenter.sh/unregistered":                      true,
+// isEphemeralTaint reports taints put on every node while it starts; pods
+// are scheduled to in-flight nodes regardless, as the kube-scheduler will
+// once they clear. (A function, not a map: no package-level mutable state.)
+func isEphemeralTaint(key string) bool {
+	switch key {
+	case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, "node.cloudprovider.kubernetes.io/uninitialized", "karpenter.sh/unregistered":
+		return true
+	}
+	return false
 }
 
 func newSolver(in Input) (*solver, error) {
@@ -216,7 +218,7 @@ func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
 	}
 	ns.labels[fieldNodeName] = n.Node.Name
 	for _, t := range n.Node.Spec.Taints {
-		if !ephemeralTaints[t.Key] {
+		if !isEphemeralTaint(t.Key) {
 			ns.taints = append(ns.taints, t)
 		}
 	}
@@ -292,23 +294,21 @@ func (s *solver) place(p *podInfo) (string, bool) {
 		}
 		hint, hinted := s.topology.domainHint(p, v, level)
 		hk := hintKey{variant: v, level: level, domain: hint}
-		// resume is where an identical next pod starts looking: the claim
-		// this one joined. Claims before it either refused this pod or
-		// were outbid by it; skipping them keeps runs of identical pods
-		// linear and, measured, packs no worse.
-		i, resume := -1, -1
-		if free, ok := s.topology.freeClaims(p, level); ok {
+		var i int
+		switch free, ok := s.topology.freeClaims(p, level); {
+		case ok:
 			i = s.placeOnClaimList(p, v, level, free, claimStart)
-			resume = i
-		} else if hinted {
+		case hinted:
 			i = s.placeOnClaimFrom(p, v, level, s.hints[hk])
-			resume = i
-		} else {
-			i, _ = s.placeOnClaim(p, v, level, claimStart)
-			resume = i
+		default:
+			i = s.placeOnClaim(p, v, level, claimStart)
 		}
 		if i >= 0 {
-			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: resume}
+			// An identical next pod starts looking at the claim this one
+			// joined. Claims before it either refused this pod or were
+			// outbid by it; skipping them keeps runs of identical pods
+			// linear and, measured, packs no worse.
+			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: i}
 			if hinted {
 				s.hints[hk] = i
 			}
@@ -426,7 +426,7 @@ func (s *solver) placeOnNode(p *podInfo, v *variant, level, start int) int {
 
 // placeOnClaim adds p to the open claim from start whose price its joining
 // raises least, among the first bestOf that take it, and returns that
-// claim's index and the first accepting one's (or -1s).
+// claim's index, or -1.
 // hintKey names a kind of pod (variant, level) bound for one topology domain.
 // claimHostnamePrefix starts every claim's placeholder hostname.
 const claimHostnamePrefix = "fleetpack-claim-"
@@ -470,16 +470,13 @@ func sortSearch(list []int, x int) int {
 	return i
 }
 
-func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) (int, int) {
-	best, first, bestCost, seen := -1, -1, 0.0, 0
+func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) int {
+	best, bestCost, seen := -1, 0.0, 0
 	s.probing = true
 	for i := start; i < len(s.claims) && seen < bestOf; i++ {
 		if s.tryClaim(s.claims[i], p, v, level) {
 			if best < 0 || s.probeCost < bestCost-1e-12 {
 				best, bestCost = i, s.probeCost
-			}
-			if first < 0 {
-				first = i
 			}
 			seen++
 		}
@@ -491,12 +488,12 @@ func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) (int, in
 		// rather than lose the pod.
 		for i := start; i < len(s.claims); i++ {
 			if s.tryClaim(s.claims[i], p, v, level) {
-				return i, i
+				return i
 			}
 		}
-		return -1, -1
+		return -1
 	}
-	return best, first
+	return best
 }
 
 // bestOf is how many accepting claims a plain pod weighs before joining the

@@ -42,12 +42,10 @@ type typeInfo struct {
 	offers    []offer
 }
 
-var discardLogger = logr.Discard()
-
 // untoleratedTaint returns the first NoSchedule/NoExecute taint (and, unless
 // toleratePNS, PreferNoSchedule taint) that tolerations do not tolerate.
 func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, toleratePNS bool) (corev1.Taint, bool) {
-	return corev1helpers.FindMatchingUntoleratedTaint(discardLogger, taints, tolerations, func(t *corev1.Taint) bool {
+	return corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), taints, tolerations, func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute ||
 			(!toleratePNS && t.Effect == corev1.TaintEffectPreferNoSchedule)
 	}, false)
