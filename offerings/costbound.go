@@ -33,25 +33,18 @@ func CostLowerBound(types []*InstanceType, cpuMilli, memoryBytes int64) float64 
 	// perDollar[i] is what one dollar per hour of type i buys.
 	perDollar := make([][2]float64, 0, len(types))
 	free := [2]bool{}
-	for _, it := range types {
-		if it == nil {
-			continue
-		}
-		o, ok := it.CheapestOffering(nil)
-		if !ok {
-			continue
-		}
-		res := [2]float64{float64(allocatableMilli(it, corev1.ResourceCPU)), float64(allocatableMilli(it, corev1.ResourceMemory)) / 1000}
+	for _, t := range pricedTypes(types) {
+		res := [2]float64{t.cpu, t.memory}
 		if res[0] <= 0 && res[1] <= 0 {
 			continue
 		}
-		if o.Price <= 0 {
+		if t.price <= 0 {
 			// A free type covers what it has at no cost, however much is needed.
 			free[0] = free[0] || res[0] > 0
 			free[1] = free[1] || res[1] > 0
 			continue
 		}
-		perDollar = append(perDollar, [2]float64{res[0] / o.Price, res[1] / o.Price})
+		perDollar = append(perDollar, [2]float64{res[0] / t.price, res[1] / t.price})
 	}
 	for d := range need {
 		if free[d] {
@@ -114,6 +107,30 @@ func CostLowerBound(types []*InstanceType, cpuMilli, memoryBytes int64) float64 
 // allocatableMilli is Allocatable()[name] in thousandths of a unit, computed
 // without building maps (CostLowerBound runs once per benchmark plan over
 // the whole catalog).
+// pricedType is what both cost bounds know of a type: allocatable cpu
+// (millicores) and memory (bytes), and its cheapest available offering.
+type pricedType struct{ cpu, memory, price float64 }
+
+// pricedTypes lists the types that have an available offering.
+func pricedTypes(types []*InstanceType) []pricedType {
+	out := make([]pricedType, 0, len(types))
+	for _, it := range types {
+		if it == nil {
+			continue
+		}
+		o, ok := it.CheapestOffering(nil)
+		if !ok {
+			continue
+		}
+		out = append(out, pricedType{
+			cpu:    float64(allocatableMilli(it, corev1.ResourceCPU)),
+			memory: float64(allocatableMilli(it, corev1.ResourceMemory)) / 1000,
+			price:  o.Price,
+		})
+	}
+	return out
+}
+
 func allocatableMilli(it *InstanceType, name corev1.ResourceName) int64 {
 	c, ok := it.Capacity[name]
 	if !ok {

@@ -1,10 +1,6 @@
 package offerings
 
-import (
-	"math"
-
-	corev1 "k8s.io/api/core/v1"
-)
+import "math"
 
 // PodShape is a number of pods with the same cpu and memory requests.
 type PodShape struct {
@@ -25,21 +21,11 @@ type PodShape struct {
 // the best a (the sum is concave in a, so a ternary search finds it).
 // Pods no type fits make the bound +Inf; no pods make it 0.
 func ShapeLowerBound(types []*InstanceType, shapes []PodShape) float64 {
-	type option struct{ cpu, mem, price float64 }
-	opts := make([]option, 0, len(types))
-	for _, it := range types {
-		if it == nil {
-			continue
+	var opts []pricedType
+	for _, t := range pricedTypes(types) {
+		if t.cpu > 0 && t.memory > 0 {
+			opts = append(opts, t)
 		}
-		o, ok := it.CheapestOffering(nil)
-		if !ok {
-			continue
-		}
-		c, m := float64(allocatableMilli(it, corev1.ResourceCPU)), float64(allocatableMilli(it, corev1.ResourceMemory))/1000
-		if c <= 0 || m <= 0 {
-			continue
-		}
-		opts = append(opts, option{cpu: c, mem: m, price: o.Price})
 	}
 	bound := func(a float64) float64 {
 		total := 0.0
@@ -50,10 +36,10 @@ func ShapeLowerBound(types []*InstanceType, shapes []PodShape) float64 {
 			best := math.Inf(1)
 			c, m := float64(s.CPUMilli), float64(s.MemoryBytes)
 			for _, o := range opts {
-				if c > o.cpu || m > o.mem {
+				if c > o.cpu || m > o.memory {
 					continue
 				}
-				best = min(best, o.price*(a*c/o.cpu+(1-a)*m/o.mem))
+				best = min(best, o.price*(a*c/o.cpu+(1-a)*m/o.memory))
 			}
 			total += best * float64(s.Count)
 		}
