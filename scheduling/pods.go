@@ -20,6 +20,8 @@ type podInfo struct {
 	// groups are the topology groups whose selectors pick the pod.
 	groups      []*topoGroup
 	groupsKnown bool
+	// topo is the pod's compiled topology constraints, nil without any.
+	topo *podTopology
 }
 
 // hostPort is a port a pod binds on its node; two pods binding the same one

@@ -42,6 +42,10 @@ type solver struct {
 	topology  *topology
 	plan      Plan
 	probing   bool
+	// scanPod is the pod scanning the claims, and aloneMemo what aloneIn
+	// found for it (see beginScan).
+	scanPod   *podInfo
+	aloneMemo []aloneEntry
 	probeCost float64
 	probeRoom float64
 	// hints remember where the last pod bound for a domain went.
@@ -445,6 +449,8 @@ type hintKey struct {
 // every claim of every other domain first. Every claim is still asked
 // before a new one is made.
 func (s *solver) placeOnClaimFrom(p *podInfo, v *variant, level, start int) int {
+	s.beginScan(p, v, level)
+	defer s.endScan()
 	n := len(s.claims)
 	for k := 0; k < n; k++ {
 		i := (start + k) % n
@@ -457,6 +463,8 @@ func (s *solver) placeOnClaimFrom(p *podInfo, v *variant, level, start int) int 
 
 // placeOnClaimList tries the listed claims (ascending indices) from start.
 func (s *solver) placeOnClaimList(p *podInfo, v *variant, level int, list []int, start int) int {
+	s.beginScan(p, v, level)
+	defer s.endScan()
 	for _, i := range list[sortSearch(list, start):] {
 		if s.tryClaim(s.claims[i], p, v, level) {
 			return i
@@ -471,6 +479,8 @@ func sortSearch(list []int, x int) int {
 }
 
 func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) int {
+	s.beginScan(p, v, level)
+	defer s.endScan()
 	best, bestCost, seen := -1, 0.0, 0
 	s.probing = true
 	for i := start; i < len(s.claims) && seen < bestOf; i++ {
@@ -625,12 +635,51 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 // aloneIn returns the cheapest of types (sorted cheapest first) that holds
 // a pod needing req by itself.
 func (s *solver) aloneIn(c *claim, types []int32, prices []float64, req vec) (int32, float64, bool) {
-	for i, t := range types {
-		if fits(req, c.ct.types[t].avail) {
-			return t, prices[i], true
+	if len(types) == 0 {
+		return 0, 0, false
+	}
+	// Claims share their type lists, so during a scan the same few lists
+	// come back claim after claim.
+	scanning := s.scanPod != nil && &req[0] == &s.scanPod.requests[0]
+	if scanning {
+		for _, e := range s.aloneMemo {
+			if e.src == &types[0] && e.n == len(types) {
+				return e.t, e.price, e.ok
+			}
 		}
 	}
-	return 0, 0, false
+	e := aloneEntry{src: &types[0], n: len(types)}
+	for i, t := range types {
+		if fits(req, c.ct.types[t].avail) {
+			e.t, e.price, e.ok = t, prices[i], true
+			break
+		}
+	}
+	if scanning {
+		s.aloneMemo = append(s.aloneMemo, e)
+	}
+	return e.t, e.price, e.ok
+}
+
+// aloneEntry is aloneIn's answer for one type list during a scan.
+type aloneEntry struct {
+	src   *int32
+	n     int
+	t     int32
+	price float64
+	ok    bool
+}
+
+// beginScan starts p's scan of the claims: until endScan, or a placement,
+// answers that depend only on p and the claims' shared lists are kept.
+func (s *solver) beginScan(p *podInfo, v *variant, level int) {
+	s.scanPod, s.aloneMemo = p, s.aloneMemo[:0]
+	s.topology.beginScan(p, v, level)
+}
+
+func (s *solver) endScan() {
+	s.scanPod = nil
+	s.topology.endScan()
 }
 
 // narrowedTypes is a claim's candidate list under narrower requirements.
@@ -795,6 +844,8 @@ func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Require
 		c.values = nil
 		c.narrowCache = nil
 	}
+	// Placing p changes the counts a scan's memo holds.
+	s.endScan()
 	c.requests.add(p.requests)
 	c.pods = append(c.pods, p.pod)
 	c.ports = append(c.ports, p.hostPorts...)

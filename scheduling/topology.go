@@ -97,7 +97,6 @@ type topology struct {
 	s          *solver
 	groups     map[string]*topoGroup
 	groupList  []*topoGroup
-	byPod      map[*corev1.Pod]*podTopology
 	nsLabels   map[string]map[string]string
 	matchCache map[string][]*topoGroup
 	keyBuf     []byte
@@ -105,10 +104,46 @@ type topology struct {
 	// failure is the last constraint that turned a pod away, for reasons;
 	// it is formatted only when a pod ends up unschedulable.
 	failure topoFailure
+	// memo serves quickReject during one scan of the claims for one pod.
+	memo scanMemo
 }
 
+// scanMemo caches quickReject's verdict per (key, domain) while one pod
+// scans the claims: nothing is placed during a scan, so the counts behind a
+// verdict cannot change, and a pod spread over zones would otherwise ask
+// the same few zones once per claim. Hostname domains are not cached: each
+// claim has its own.
+type scanMemo struct {
+	pod     *podInfo
+	variant *variant
+	level   int
+	keys    []string
+	entries []memoEntry
+}
+
+type memoEntry struct {
+	key, value string
+	allowed    bool
+	failure    topoFailure
+}
+
+// beginScan starts a memo for p's scan of the claims; endScan, or any
+// placement, ends it.
+func (t *topology) beginScan(p *podInfo, v *variant, level int) {
+	m := &t.memo
+	m.pod, m.variant, m.level = nil, nil, 0
+	m.entries = m.entries[:0]
+	if len(t.groupList) == 0 {
+		return
+	}
+	m.keys = append(m.keys[:0], t.keys(p, p.topo, level)...)
+	m.pod, m.variant, m.level = p, v, level
+}
+
+func (t *topology) endScan() { t.memo.pod = nil }
+
 func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
-	t := &topology{s: s, groups: map[string]*topoGroup{}, byPod: map[*corev1.Pod]*podTopology{}, matchCache: map[string][]*topoGroup{}}
+	t := &topology{s: s, groups: map[string]*topoGroup{}, matchCache: map[string][]*topoGroup{}}
 	if len(namespaces) > 0 {
 		t.nsLabels = map[string]map[string]string{}
 		for _, ns := range namespaces {
@@ -137,7 +172,7 @@ func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
 			}
 			shared[string(t.keyBuf)] = pt
 		}
-		t.byPod[p.pod] = pt
+		p.topo = pt
 	}
 	// Pods already running count, and their anti-affinity binds newcomers.
 	for _, n := range s.nodes {
@@ -364,7 +399,7 @@ func (t *topology) matching(pod *corev1.Pod) []*topoGroup {
 
 // levels lists the relaxation levels worth trying for p, strictest first.
 func (t *topology) levels(p *podInfo) []int {
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	if pt == nil {
 		return []int{levelAll}
 	}
@@ -380,7 +415,7 @@ func (t *topology) levels(p *podInfo) []int {
 
 // softSpread reports whether p has ScheduleAnyway constraints to relax last.
 func (t *topology) softSpread(p *podInfo) bool {
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	return pt != nil && pt.softSpread
 }
 
@@ -388,7 +423,7 @@ func (t *topology) softSpread(p *podInfo) bool {
 // so while other pods are placed elsewhere: true without topology, and with
 // constraints on hostnames only, whose domains change only when a pod joins.
 func (t *topology) independent(p *podInfo) bool {
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	return pt == nil || pt.hostnameOnly
 }
 
@@ -629,7 +664,7 @@ func (t *topology) allowsNode(p *podInfo, v *variant, level int, n *nodeState) b
 	if len(t.groupList) == 0 {
 		return true
 	}
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	for _, key := range t.keys(p, pt, level) {
 		val, ok := nodeDomain(n.node, key)
 		if !ok {
@@ -671,7 +706,7 @@ func (t *topology) needsKey(pt *podTopology, level int, key string) bool {
 // none yet, in claim order. Pods kept one per node then look at the few
 // claims still open to them instead of asking every full one.
 func (t *topology) freeClaims(p *podInfo, level int) ([]int, bool) {
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	if pt == nil {
 		return nil, false
 	}
@@ -715,7 +750,7 @@ func (t *topology) sameTopology(a, b *podInfo) bool {
 	if len(t.groupList) == 0 {
 		return true
 	}
-	if t.byPod[a.pod] != t.byPod[b.pod] {
+	if a.topo != b.topo {
 		return false
 	}
 	ga, gb := t.matchingPod(a), t.matchingPod(b)
@@ -740,7 +775,7 @@ func (t *topology) sameTopology(a, b *podInfo) bool {
 // domainBound reports whether p must land in particular domains of a key
 // other than the hostname at this level.
 func (t *topology) domainBound(p *podInfo, level int) bool {
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	if pt == nil || pt.hostnameOnly {
 		return false
 	}
@@ -762,7 +797,7 @@ func (t *topology) domainBound(p *podInfo, level int) bool {
 // matching pods for spread, the most for affinity. The solver uses it to
 // start its claim scan where the last such pod went.
 func (t *topology) domainHint(p *podInfo, v *variant, level int) (string, bool) {
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	if pt == nil || pt.hostnameOnly {
 		return "", false
 	}
@@ -805,14 +840,22 @@ func (t *topology) quickReject(p *podInfo, v *variant, level int, c *claim) bool
 	if len(t.groupList) == 0 {
 		return false
 	}
-	pt := t.byPod[p.pod]
-	keys := t.keys(p, pt, level)
+	pt := p.topo
+	m := &t.memo
+	memo := m.pod == p && m.variant == v && m.level == level
+	var keys []string
+	if memo {
+		keys = m.keys
+	} else {
+		keys = t.keys(p, pt, level)
+	}
 	if len(keys) == 0 {
 		return false
 	}
 	if pt == nil {
 		pt = &podTopology{}
 	}
+next:
 	for _, key := range keys {
 		val, ok := c.hostname, key == offerings.LabelHostname
 		if !ok {
@@ -823,7 +866,27 @@ func (t *topology) quickReject(p *podInfo, v *variant, level int, c *claim) bool
 				val, ok = r.values[0], true
 			}
 		}
-		if ok && !t.allowsDomain(p, pt, v, level, key, val) {
+		if !ok {
+			continue
+		}
+		if !memo || key == offerings.LabelHostname {
+			if !t.allowsDomain(p, pt, v, level, key, val) {
+				return true
+			}
+			continue
+		}
+		for i := range m.entries {
+			if e := &m.entries[i]; e.key == key && e.value == val {
+				if !e.allowed {
+					t.failure = e.failure
+					return true
+				}
+				continue next
+			}
+		}
+		allowed := t.allowsDomain(p, pt, v, level, key, val)
+		m.entries = append(m.entries, memoEntry{key: key, value: val, allowed: allowed, failure: t.failure})
+		if !allowed {
 			return true
 		}
 	}
@@ -856,7 +919,7 @@ func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim
 	if len(t.groupList) == 0 {
 		return nil, true
 	}
-	pt := t.byPod[p.pod]
+	pt := p.topo
 	keys := t.keys(p, pt, level)
 	if len(keys) == 0 {
 		return nil, true
@@ -937,7 +1000,7 @@ func (t *topology) constrains(p *podInfo, level int) bool {
 	if len(t.groupList) == 0 {
 		return false
 	}
-	return len(t.keys(p, t.byPod[p.pod], level)) > 0
+	return len(t.keys(p, p.topo, level)) > 0
 }
 
 // claimValues lists the values a claim with requirements reqs and candidate
@@ -1021,7 +1084,7 @@ func (t *topology) record(p *podInfo, nodeLabels map[string]string, node *corev1
 			}
 		}
 	}
-	if pt := t.byPod[p.pod]; pt != nil {
+	if pt := p.topo; pt != nil {
 		for i := range pt.affinities {
 			if a := &pt.affinities[i]; a.anti && a.required {
 				if v, ok := domain(a.group.key); ok {
