@@ -177,12 +177,13 @@ func newSolver(in Input) (*solver, error) {
 	for _, p := range s.pods {
 		total.add(p.requests)
 	}
+	median := medianPod(s.pods)
 	ox, err := newOfferIndex(templates)
 	if err != nil {
 		return nil, err
 	}
 	for _, t := range templates {
-		s.templates = append(s.templates, compileTemplate(index[t], t, s.dims, daemonSets, total, ox))
+		s.templates = append(s.templates, compileTemplate(index[t], t, s.dims, daemonSets, total, median, ox))
 	}
 
 	for i := range in.Nodes {

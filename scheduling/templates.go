@@ -51,7 +51,7 @@ func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, to
 	}, false)
 }
 
-func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec, ox *offerIndex) *compiledTemplate {
+func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec, median [2]int64, ox *offerIndex) *compiledTemplate {
 	ct := &compiledTemplate{t: t, index: index, typeKeys: map[string]bool{}, ox: ox}
 	ct.reqs = t.Requirements.Intersect(RequirementsFromLabels(t.Labels))
 	// Nodes carry their NodePool's name, so pods may select it.
@@ -95,15 +95,7 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 		ti.avail.sub(ti.daemonSet)
 		ct.types = append(ct.types, ti)
 	}
-	cpu, mem, price := make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types))
-	for i := range ct.types {
-		ti := &ct.types[i]
-		p, _ := ti.price(mask)
-		if ti.avail[dimCPU] > 0 && ti.avail[dimMemory] > 0 {
-			cpu, mem, price = append(cpu, float64(ti.avail[dimCPU])), append(mem, float64(ti.avail[dimMemory])), append(price, p)
-		}
-	}
-	ct.duals = solveDual(cpu, mem, price, float64(max(total[dimCPU], 1)), float64(max(total[dimMemory], 1)))
+	ct.duals = templateDuals(ct, mask, total, median)
 	return ct
 }
 
