@@ -11,11 +11,11 @@
 // # How it packs
 //
 // Pods are sorted largest first, size being cpu and memory valued at the
-// dual prices of the "cover the workload at least cost" linear program
-// (value.go), names breaking ties. Each pod goes, in order of preference, to
-// the first existing node it fits; else to an open claim, choosing among the
-// first few claims that accept it the one whose price rises least; else to a
-// new claim from the highest-weight template that can hold it. A claim
+// dual prices of the "cover the workload at least cost" linear program,
+// solved over the types that hold the median pod (value.go), names breaking
+// ties. Each pod goes, in order of preference, to the first existing node it
+// fits; else to the first open claim that accepts it; else to a new claim
+// from the highest-weight template that can hold it. A claim
 // accepts a pod when some instance type still holds everything (pods plus
 // the daemonsets that would run on that type) and growing into it costs no
 // more than a node of the pod's own, counting the spare room each leaves at
