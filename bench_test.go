@@ -59,13 +59,18 @@ func reportPlan(b *testing.B, plan *scheduling.Plan, pods []*corev1.Pod, types [
 	}
 	b.ReportMetric(float64(len(plan.NodeClaims)), "nodes")
 	b.ReportMetric(cost, "$/h")
-	if lb := offerings.CostLowerBound(types, cpu, mem); lb > 0 {
+	lb := offerings.CostLowerBound(types, cpu, mem)
+	if lb > 0 {
 		b.ReportMetric(cost/lb, "cost/lb")
 	}
 	// The shape bound also respects that each pod needs one type that fits
-	// it whole; see offerings.ShapeLowerBound and docs/benchmarks.md.
-	if lb := offerings.ShapeLowerBound(types, podShapes(pods)); lb > 0 {
-		b.ReportMetric(cost/lb, "cost/shapelb")
+	// it whole; see offerings.ShapeLowerBound and docs/benchmarks.md. As it
+	// bounds every plan, shapelb/lb is the least cost/lb any plan can score.
+	if shape := offerings.ShapeLowerBound(types, podShapes(pods)); shape > 0 {
+		b.ReportMetric(cost/shape, "cost/shapelb")
+		if lb > 0 {
+			b.ReportMetric(shape/lb, "shapelb/lb")
+		}
 	}
 	if len(plan.Unschedulable) > 0 {
 		b.Fatalf("%d pods unschedulable, first: %s", len(plan.Unschedulable), plan.Unschedulable[0].Error())

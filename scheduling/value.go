@@ -6,8 +6,8 @@ import "slices"
 // room: growing a claim to a bigger type costs more now, but the room it adds
 // will hold later pods. The solver values room at the dual prices of the
 // linear program "cover the workload's total cpu and memory with a fractional
-// mix of instance types at least cost" (the same program whose optimum is the
-// plan's cost lower bound). Under those prices no type is worth more than it
+// mix of instance types at least cost" (offerings.CostLowerBound's program,
+// over fewer types: see below). Under those prices no type is worth more than it
 // costs, and the types of the optimal mix cost exactly what they hold, so a
 // type's price less the value of its room measures how far it is from the
 // cheapest way to buy that workload. Room is only worth something while pods
