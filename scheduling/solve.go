@@ -574,7 +574,17 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 	if cands == nil {
 		cands = []candidate{{base: reqs}}
 	}
+	// Candidates come emptiest domain first. Among the emptiest, where the
+	// pod would go anyway, take the one whose cheapest fitting type costs
+	// least (Spot prices differ by zone), the first of equals.
+	best, bestNL, bestPrice, unworthy := -1, (*narrowedTypes)(nil), 0.0, false
 	for i := range cands {
+		if best >= 0 && cands[i].load != cands[best].load {
+			break
+		}
+		if unworthy && cands[i].load != cands[0].load {
+			return false
+		}
 		nl := s.narrowed(c, vt, absorbed, &cands[i])
 		if bound {
 			if aloneType, alonePrice, ok = s.aloneIn(c, nl.all, nl.allPrices, p.requests); !ok {
@@ -586,14 +596,19 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 				continue
 			}
 			if !s.worthJoining(c, p, t, nl.frontPrices[j], aloneType, alonePrice) {
-				return false
+				unworthy = true
+			} else if best < 0 || nl.frontPrices[j] < bestPrice {
+				best, bestNL, bestPrice = i, nl, nl.frontPrices[j]
 			}
-			r := cands[i].reqs()
-			s.commit(c, p, vt, &r, nl)
-			return true
+			break
 		}
 	}
-	return false
+	if best < 0 {
+		return false
+	}
+	r := cands[best].reqs()
+	s.commit(c, p, vt, &r, bestNL)
+	return true
 }
 
 // aloneIn returns the cheapest of types (sorted cheapest first) that holds
@@ -939,11 +954,20 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 				c.reqs = vt.reqs.Clone()
 			}
 		}
+		// Among the emptiest domains, the cheapest (see tryClaim).
+		best, bestNL, bestType := -1, (*narrowedTypes)(nil), 0
 		for i := range cands {
-			if placed = s.newClaimTypes(c, vt, &cands[i], p.requests); placed {
-				c.reqs = cands[i].reqs()
+			if best >= 0 && cands[i].load != cands[best].load {
 				break
 			}
+			if nl, j := s.newClaimList(c, vt, &cands[i], p.requests); nl != nil && (best < 0 || nl.frontPrices[j] < bestNL.frontPrices[bestType]) {
+				best, bestNL, bestType = i, nl, j
+			}
+		}
+		if best >= 0 {
+			s.useNewClaimList(c, bestNL, bestType)
+			c.reqs = cands[best].reqs()
+			placed = true
 		}
 		if !placed {
 			reason := s.resourceReason(ct, vt, p.requests)
@@ -994,10 +1018,21 @@ func (s *solver) topologyOfferingReason() string {
 	return "no instance type has an available offering in the topology domains the pod may use"
 }
 
-// newClaimTypes gives a new claim its candidate types for a first pod
-// needing req, under vt's requirements narrowed by cand (nil: as they are),
-// and reports whether any type holds it.
+// newClaimTypes gives new claim c the types of vt (narrowed to cand, if
+// not nil) from the cheapest that holds req, and reports whether one does.
 func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, cand *candidate, req vec) bool {
+	nl, i := s.newClaimList(c, vt, cand, req)
+	if nl == nil {
+		return false
+	}
+	s.useNewClaimList(c, nl, i)
+	return true
+}
+
+// newClaimList returns the type list a new claim c of vt would have under
+// cand (nil: vt's own) and the index in its front of the cheapest type that
+// holds req, or nil.
+func (s *solver) newClaimList(c *claim, vt *variantTemplate, cand *candidate, req vec) (*narrowedTypes, int) {
 	var nl *narrowedTypes
 	switch {
 	case cand == nil && !c.ct.limitedResources:
@@ -1015,13 +1050,17 @@ func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, cand *candidate, r
 	}
 	for i, t := range nl.front {
 		if s.typeFits(c, t, req) {
-			c.all, c.allPrices = nl.all, nl.allPrices
-			c.types, c.prices = nl.front[i:], nl.frontPrices[i:]
-			c.maxAvail = nl.maxAvail
-			return true
+			return nl, i
 		}
 	}
-	return false
+	return nil, 0
+}
+
+// useNewClaimList gives c the list nl, its front starting at index first.
+func (s *solver) useNewClaimList(c *claim, nl *narrowedTypes, first int) {
+	c.all, c.allPrices = nl.all, nl.allPrices
+	c.types, c.prices = nl.front[first:], nl.frontPrices[first:]
+	c.maxAvail = nl.maxAvail
 }
 
 // offeringReason explains a pod that some instance type of the template

@@ -905,6 +905,9 @@ type candidate struct {
 	base       *Requirements
 	key, value string
 	prefix     string // earlier keys' choices, when several keys narrow
+	// load is how many of the pod's spread pods the domain already has
+	// (less its affinity matches): candidates of equal load compete on price.
+	load int
 }
 
 func (c *candidate) reqs() Requirements {
@@ -961,7 +964,8 @@ func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim
 		if len(values) == 1 {
 			continue // already one domain, and it is allowed
 		}
-		// Fill the emptiest domain first, then by name for stable plans.
+		// Fill the emptiest domain first (tryClaim takes the cheapest of
+		// the emptiest), then by name for stable plans.
 		slices.SortStableFunc(allowed, func(a, b string) int { return t.load(pt, key, a) - t.load(pt, key, b) })
 		base, prefix := reqs, ""
 		if len(cands) > 0 {
@@ -970,7 +974,7 @@ func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim
 		}
 		next := make([]candidate, len(allowed))
 		for i, val := range allowed {
-			next[i] = candidate{base: base, key: key, value: val, prefix: prefix}
+			next[i] = candidate{base: base, key: key, value: val, prefix: prefix, load: t.load(pt, key, val)}
 		}
 		// With several keys to narrow, earlier keys keep their first
 		// choice and this one tries every value.

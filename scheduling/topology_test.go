@@ -939,3 +939,33 @@ func TestTopologyDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestTopologySpreadTakesCheapestEmptiestZone: among the zones a spread
+// leaves open, equally empty, a pod's claim goes where its node is
+// cheapest, not to the first zone by name.
+func TestTopologySpreadTakesCheapestEmptiestZone(t *testing.T) {
+	catalog := testCatalog()
+	discount := map[string]float64{"test-1a": 1, "test-1b": 0.9, "test-1c": 0.8}
+	for _, it := range catalog {
+		for i := range it.Offerings {
+			it.Offerings[i].Price *= discount[it.Offerings[i].Zone]
+		}
+	}
+	in := Input{
+		Pods:      pods("web", 2, "1", "1Gi", withLabels("app", "web"), withSpread(zoneKey, 1, hard, sel("app", "web"))),
+		Templates: []*NodeTemplate{defaultTemplate(catalog)},
+	}
+	plan, err := Solve(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, in, plan)
+	var zones []string
+	for _, c := range plan.NodeClaims {
+		zones = append(zones, claimZone(c))
+	}
+	slices.Sort(zones)
+	if want := []string{"test-1b", "test-1c"}; !slices.Equal(zones, want) {
+		t.Errorf("claims in zones %v, want the two cheapest %v", zones, want)
+	}
+}
