@@ -104,12 +104,10 @@ func CostLowerBound(types []*InstanceType, cpuMilli, memoryBytes int64) float64 
 	return 1 / best
 }
 
-// allocatableMilli is Allocatable()[name] in thousandths of a unit, computed
-// without building maps (CostLowerBound runs once per benchmark plan over
-// the whole catalog).
 // pricedType is what both cost bounds know of a type: allocatable cpu
-// (millicores) and memory (bytes), and its cheapest available offering.
-type pricedType struct{ cpu, memory, price float64 }
+// (millicores), memory (bytes) and pods (0 when the type states none), and
+// its cheapest available offering.
+type pricedType struct{ cpu, memory, pods, price float64 }
 
 // pricedTypes lists the types that have an available offering.
 func pricedTypes(types []*InstanceType) []pricedType {
@@ -125,12 +123,15 @@ func pricedTypes(types []*InstanceType) []pricedType {
 		out = append(out, pricedType{
 			cpu:    float64(allocatableMilli(it, corev1.ResourceCPU)),
 			memory: float64(allocatableMilli(it, corev1.ResourceMemory)) / 1000,
+			pods:   float64(allocatableMilli(it, corev1.ResourcePods)) / 1000,
 			price:  o.Price,
 		})
 	}
 	return out
 }
 
+// allocatableMilli is Allocatable()[name] in thousandths of a unit, computed
+// without building maps (the bounds run over the whole catalog).
 func allocatableMilli(it *InstanceType, name corev1.ResourceName) int64 {
 	c, ok := it.Capacity[name]
 	if !ok {

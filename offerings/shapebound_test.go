@@ -21,6 +21,30 @@ func shapeType(name string, cpuMilli, memMiB int64, price float64) *InstanceType
 	}
 }
 
+// withPods gives it a pods capacity.
+func withPods(it *InstanceType, pods int64) *InstanceType {
+	it.Capacity[corev1.ResourcePods] = *resource.NewQuantity(pods, resource.DecimalSI)
+	return it
+}
+
+// TestShapeLowerBoundCountsPodSlots: where max-pods binds, the bound pays
+// for pod slots even though cpu and memory are nearly free.
+func TestShapeLowerBoundCountsPodSlots(t *testing.T) {
+	big := withPods(shapeType("big", 64000, 262144, 1), 10)
+	tiny := PodShape{CPUMilli: 10, MemoryBytes: 16 << 20, Count: 100}
+	// 100 pods, 10 per node: every plan has at least 10 nodes.
+	got := ShapeLowerBound([]*InstanceType{big}, []PodShape{tiny})
+	if got < 10-1e-6 || got > 10+1e-6 {
+		t.Fatalf("bound = %.4f, want 10 (ten nodes' worth of pod slots)", got)
+	}
+	// A type without a pods capacity adds no pods term, and a dearer type
+	// with more slots does not undercut the slot price of the cheaper one.
+	roomy := withPods(shapeType("roomy", 64000, 262144, 3), 110)
+	if got := ShapeLowerBound([]*InstanceType{big, roomy}, []PodShape{tiny}); got > 10+1e-6 || got < 100*3.0/110-1e-6 {
+		t.Fatalf("bound with a roomier type = %.4f, want between %.4f and 10", got, 100*3.0/110)
+	}
+}
+
 func TestShapeLowerBoundHandCases(t *testing.T) {
 	small := shapeType("small", 2000, 512, 0.001) // cheap cpu, fits no 1Gi pod
 	mem := shapeType("mem", 1000, 8192, 0.08)
@@ -47,13 +71,18 @@ func TestShapeLowerBoundHandCases(t *testing.T) {
 }
 
 // TestShapeLowerBoundNeverExceedsOptimum packs tiny random problems
-// exhaustively and checks the bound stays at or under the cheapest plan.
+// exhaustively (some types with 1 to 3 pod slots) and checks the bound
+// stays at or under the cheapest plan.
 func TestShapeLowerBoundNeverExceedsOptimum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for trial := range 300 {
 		var types []*InstanceType
 		for i := range 1 + rng.IntN(3) {
-			types = append(types, shapeType(fmt.Sprintf("t%d", i), int64(1000+rng.IntN(4)*1000), int64(1024+rng.IntN(4)*1024), 0.01+rng.Float64()))
+			it := shapeType(fmt.Sprintf("t%d", i), int64(1000+rng.IntN(4)*1000), int64(1024+rng.IntN(4)*1024), 0.01+rng.Float64())
+			if rng.IntN(2) == 0 {
+				withPods(it, int64(1+rng.IntN(3)))
+			}
+			types = append(types, it)
 		}
 		var pods [][2]int64
 		for range 1 + rng.IntN(4) {
@@ -82,15 +111,19 @@ func optimalPacking(types []*InstanceType, pods [][2]int64) float64 {
 			// Cheapest type per node that fits its pods.
 			total := 0.0
 			for node := range nodes {
-				var c, m int64
+				var c, m, count int64
 				for j, a := range assign {
 					if a == node {
-						c, m = c+pods[j][0], m+pods[j][1]
+						c, m, count = c+pods[j][0], m+pods[j][1], count+1
 					}
 				}
 				cheapest := math.Inf(1)
 				for _, it := range types {
 					o, _ := it.CheapestOffering(nil)
+					slots, limited := it.Capacity[corev1.ResourcePods]
+					if limited && count > slots.Value() {
+						continue
+					}
 					if c <= allocatableMilli(it, corev1.ResourceCPU) && m*1000 <= allocatableMilli(it, corev1.ResourceMemory) {
 						cheapest = min(cheapest, o.Price)
 					}
