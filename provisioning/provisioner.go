@@ -49,8 +49,8 @@ func IsManaged(node *corev1.Node) bool { return node.Labels[LabelManagedBy] == M
 
 // Options configures a Provisioner. Zero values take the defaults.
 type Options struct {
-	// Clock drives batching, nomination expiry and empty-node removal.
-	// Defaults to the real clock.
+	// Clock drives batching, nomination expiry, empty-node removal and the
+	// grace period of deleted NodePools. Defaults to the real clock.
 	Clock clock.Clock
 	// BatchIdleDuration closes a batch when no new pending pod has arrived
 	// for this long.
@@ -119,8 +119,10 @@ type Provisioner struct {
 	reserved   map[types.UID]nomination
 	emptySince map[string]time.Time
 	// poolGone holds when each missing NodePool that may still have nodes
-	// was first missed; orphanDrains the nodes of such pools being drained.
-	poolGone     map[string]time.Time
+	// was first missed.
+	poolGone map[string]time.Time
+	// orphanDrains are the nodes of deleted NodePools being drained, by
+	// name. Only RemoveOrphanedNodes uses it, under passMu.
 	orphanDrains map[string]*orphanDrain
 	// poolsChanged wakes Run after SetNodePools, so a missing pool's grace
 	// period is timed even when the cluster is quiet.
