@@ -114,6 +114,13 @@ func IsDaemonSetPod(pod *corev1.Pod) bool {
 	return false
 }
 
+// IsMirrorPod reports whether pod is the API server's mirror of a static pod,
+// which cannot be evicted and goes with its node.
+func IsMirrorPod(pod *corev1.Pod) bool {
+	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
+	return ok
+}
+
 // IsTerminal reports whether pod has finished (Succeeded or Failed).
 func IsTerminal(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed

@@ -32,6 +32,18 @@
 //     pod for their pool's consolidateAfter are cordoned, terminated and
 //     deleted. ProvisionNow skips the batch window for the interruption
 //     handler, which needs replacement capacity for a node that is going.
+//   - Nodes of deleted NodePools are drained and removed, as Karpenter does
+//     when a NodePool is deleted (RemoveOrphanedNodes, run by Run). Only
+//     nodes the Provisioner registered itself are touched: it labels them
+//     LabelManagedBy=ManagedBy (fleetpack.dev/managed-by=fleetpack), so
+//     nodes of a cluster migrating from Karpenter, which carry the same
+//     karpenter.sh/nodepool label, are left alone. A pool must stay missing
+//     from SetNodePools for OrphanGracePeriod first, so a pool briefly
+//     missing during a reload drains nothing; then at most
+//     MaxOrphanDisruptions nodes at a time are cordoned, get replacement
+//     capacity through ProvisionNow, are drained through the Eviction API
+//     once it is Ready (PodDisruptionBudgets hold; refused evictions are
+//     retried), and have their instance terminated and node deleted.
 //   - Metrics holds the Prometheus metrics, registered on a Registerer the
 //     caller passes in.
 //

@@ -14,8 +14,15 @@ type Metrics struct {
 	// NodesLaunched counts nodes launched, by nodepool and capacity_type.
 	NodesLaunched *prometheus.CounterVec
 	// NodesTerminated counts nodes removed, by nodepool, capacity_type and
-	// reason (empty, launch_failed, launch_timeout).
+	// reason (empty, launch_failed, launch_timeout, orphaned).
 	NodesTerminated *prometheus.CounterVec
+	// OrphanedNodes is the number of fleetpack's nodes whose NodePool is
+	// gone, by state: waiting (the pool's grace period runs), queued (past
+	// it, held by MaxOrphanDisruptions) and draining.
+	OrphanedNodes *prometheus.GaugeVec
+	// OrphanEvictions counts evictions tried while draining nodes of deleted
+	// NodePools, by outcome (evicted, blocked, error).
+	OrphanEvictions *prometheus.CounterVec
 	// LaunchFailures counts failed launches by nodepool and reason
 	// (insufficient_capacity, register_failed, error).
 	LaunchFailures *prometheus.CounterVec
@@ -47,6 +54,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "fleetpack", Subsystem: "nodes", Name: "terminated_total",
 			Help: "Nodes terminated, by nodepool, capacity type and reason.",
 		}, []string{"nodepool", "capacity_type", "reason"}),
+		OrphanedNodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "fleetpack", Subsystem: "nodes", Name: "orphaned",
+			Help: "Nodes fleetpack launched whose NodePool is gone, by state (waiting, queued, draining).",
+		}, []string{"state"}),
+		OrphanEvictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "nodes", Name: "orphan_evictions_total",
+			Help: "Evictions tried while draining nodes of deleted NodePools, by outcome.",
+		}, []string{"outcome"}),
 		LaunchFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetpack", Subsystem: "nodes", Name: "launch_failures_total",
 			Help: "Failed node launches, by nodepool and reason.",
@@ -61,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.PodsPending, m.SchedulingDuration, m.NodesLaunched, m.NodesTerminated, m.LaunchFailures, m.UnavailableOfferings, m.PodsUnschedulable} {
+		for _, c := range []prometheus.Collector{m.PodsPending, m.SchedulingDuration, m.NodesLaunched, m.NodesTerminated, m.OrphanedNodes, m.OrphanEvictions, m.LaunchFailures, m.UnavailableOfferings, m.PodsUnschedulable} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -30,12 +30,27 @@ const (
 	DefaultRetryInterval         = 30 * time.Second
 	DefaultNominationTTL         = 2 * time.Minute
 	DefaultLaunchTimeout         = 15 * time.Minute
+	DefaultOrphanGracePeriod     = 5 * time.Minute
+	DefaultMaxOrphanDisruptions  = 1
 )
+
+// LabelManagedBy, with the value ManagedBy, marks the Node objects the
+// Provisioner registers for the instances it launches. Only nodes carrying it
+// are ever drained as orphans: a cluster migrating from Karpenter has nodes
+// with the same karpenter.sh/nodepool label that fleetpack must not touch.
+const (
+	LabelManagedBy = "fleetpack.dev/managed-by"
+	ManagedBy      = "fleetpack"
+)
+
+// IsManaged reports whether node was registered by a fleetpack Provisioner
+// (it carries LabelManagedBy=ManagedBy).
+func IsManaged(node *corev1.Node) bool { return node.Labels[LabelManagedBy] == ManagedBy }
 
 // Options configures a Provisioner. Zero values take the defaults.
 type Options struct {
-	// Clock drives batching, nomination expiry and empty-node removal.
-	// Defaults to the real clock.
+	// Clock drives batching, nomination expiry, empty-node removal and the
+	// grace period of deleted NodePools. Defaults to the real clock.
 	Clock clock.Clock
 	// BatchIdleDuration closes a batch when no new pending pod has arrived
 	// for this long.
@@ -59,6 +74,15 @@ type Options struct {
 	// no pods, before its instance is terminated and its pods provisioned
 	// for again (Karpenter's registration TTL).
 	LaunchTimeout time.Duration
+	// OrphanGracePeriod is how long a NodePool must stay missing (removed by
+	// SetNodePools, or absent when a node of it is first seen) before its
+	// nodes are drained and deleted, so that a pool briefly missing during a
+	// configuration reload does not drain a fleet. Negative turns orphan
+	// removal off.
+	OrphanGracePeriod time.Duration
+	// MaxOrphanDisruptions bounds how many nodes of deleted NodePools are
+	// cordoned and draining at once.
+	MaxOrphanDisruptions int
 	// MaxInstanceTypes caps each claim's instance-type list (see
 	// scheduling.Input).
 	MaxInstanceTypes int
@@ -70,8 +94,9 @@ type Options struct {
 }
 
 // Provisioner turns pending pods into nodes and empty nodes into money saved.
-// Run drives it; Provision, ProvisionNow and RemoveEmptyNodes are its steps,
-// callable directly (the interruption handler calls ProvisionNow).
+// Run drives it; Provision, ProvisionNow, RemoveEmptyNodes and
+// RemoveOrphanedNodes are its steps, callable directly (the interruption
+// handler calls ProvisionNow).
 type Provisioner struct {
 	cluster Cluster
 	cloud   cloudprovider.CloudProvider
@@ -93,6 +118,15 @@ type Provisioner struct {
 	// not take it and empty-node removal does not reap it mid-drain.
 	reserved   map[types.UID]nomination
 	emptySince map[string]time.Time
+	// poolGone holds when each missing NodePool that may still have nodes
+	// was first missed.
+	poolGone map[string]time.Time
+	// orphanDrains are the nodes of deleted NodePools being drained, by
+	// name. Only RemoveOrphanedNodes uses it, under passMu.
+	orphanDrains map[string]*orphanDrain
+	// poolsChanged wakes Run after SetNodePools, so a missing pool's grace
+	// period is timed even when the cluster is quiet.
+	poolsChanged chan struct{}
 
 	// hooks let tests observe the Run loop; nil in production.
 	hooks *runHooks
@@ -167,6 +201,12 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 	if opts.LaunchTimeout <= 0 {
 		opts.LaunchTimeout = DefaultLaunchTimeout
 	}
+	if opts.OrphanGracePeriod == 0 {
+		opts.OrphanGracePeriod = DefaultOrphanGracePeriod
+	}
+	if opts.MaxOrphanDisruptions <= 0 {
+		opts.MaxOrphanDisruptions = DefaultMaxOrphanDisruptions
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -177,6 +217,7 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 		cluster: cluster, cloud: cloud, opts: opts, clock: opts.Clock,
 		log: opts.Logger, metrics: opts.Metrics,
 		nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}, emptySince: map[string]time.Time{},
+		poolGone: map[string]time.Time{}, orphanDrains: map[string]*orphanDrain{}, poolsChanged: make(chan struct{}, 1),
 	}
 	if err := p.SetNodePools(pools); err != nil {
 		return nil, err
@@ -185,7 +226,9 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 }
 
 // SetNodePools replaces the NodePools after validating all of them; on error
-// the old ones stay.
+// the old ones stay. Nodes this Provisioner launched for a pool that is no
+// longer among them are drained and deleted once the pool has stayed missing
+// for OrphanGracePeriod (see RemoveOrphanedNodes).
 func (p *Provisioner) SetNodePools(pools []*NodePool) error {
 	seen := map[string]bool{}
 	var errs []error
@@ -205,9 +248,22 @@ func (p *Provisioner) SetNodePools(pools []*NodePool) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	now := p.clock.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	for _, old := range p.pools {
+		if _, missing := p.poolGone[old.Name]; !seen[old.Name] && !missing {
+			p.poolGone[old.Name] = now
+		}
+	}
+	for name := range seen {
+		delete(p.poolGone, name)
+	}
 	p.pools = slices.Clone(pools)
+	p.mu.Unlock()
+	select {
+	case p.poolsChanged <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -396,6 +452,11 @@ func (p *Provisioner) Provision(ctx context.Context) (*Result, error) {
 func (p *Provisioner) ProvisionNow(ctx context.Context, pods []*corev1.Pod) (*Result, error) {
 	p.passMu.Lock()
 	defer p.passMu.Unlock()
+	return p.provisionNow(ctx, pods)
+}
+
+// provisionNow is ProvisionNow; the caller holds passMu.
+func (p *Provisioner) provisionNow(ctx context.Context, pods []*corev1.Pod) (*Result, error) {
 	s, err := p.snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -596,6 +657,10 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 	if node.Name == "" && node.Spec.ProviderID != "" {
 		node.Name = node.Spec.ProviderID[strings.LastIndex(node.Spec.ProviderID, "/")+1:]
 	}
+	if node.Labels == nil {
+		node.Labels = map[string]string{}
+	}
+	node.Labels[LabelManagedBy] = ManagedBy
 	if err := p.cluster.CreateNode(ctx, node); err != nil {
 		p.metrics.LaunchFailures.WithLabelValues(pool, "register_failed").Inc()
 		// The context may be what failed; terminate regardless of it.
@@ -849,7 +914,7 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 			if s.now.Before(deadline) {
 				wake(deadline)
 			} else {
-				if err := p.terminate(ctx, node, np, "launch_timeout"); err != nil {
+				if err := p.terminate(ctx, node, np.Name, "launch_timeout"); err != nil {
 					errs = append(errs, err)
 				} else {
 					removed = append(removed, name)
@@ -930,7 +995,7 @@ func (p *Provisioner) removeEmpty(ctx context.Context, node *corev1.Node, np *No
 		log.WarnContext(ctx, "empty node received a pod while being removed; left cordoned")
 		return nil
 	}
-	if err := p.terminate(ctx, node, np, "empty"); err != nil {
+	if err := p.terminate(ctx, node, np.Name, "empty"); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "removed empty node", "emptyFor", emptyFor)
@@ -942,7 +1007,7 @@ func (p *Provisioner) removeEmpty(ctx context.Context, node *corev1.Node, np *No
 
 // terminate deletes the node's instance, then the node object; the instance
 // goes first so that a failure leaves the node visible to retry on.
-func (p *Provisioner) terminate(ctx context.Context, node *corev1.Node, np *NodePool, reason string) error {
+func (p *Provisioner) terminate(ctx context.Context, node *corev1.Node, pool, reason string) error {
 	if node.Spec.ProviderID != "" {
 		if err := p.cloud.Delete(ctx, node.Spec.ProviderID); err != nil && !cloudprovider.IsNotFound(err) {
 			return fmt.Errorf("terminating instance %s of node %s (%s): %w", node.Spec.ProviderID, node.Name, reason, err)
@@ -954,9 +1019,9 @@ func (p *Provisioner) terminate(ctx context.Context, node *corev1.Node, np *Node
 	p.mu.Lock()
 	delete(p.emptySince, node.Name)
 	p.mu.Unlock()
-	p.metrics.NodesTerminated.WithLabelValues(np.Name, node.Labels[offerings.LabelCapacityType], reason).Inc()
-	if reason != "empty" {
-		p.log.WarnContext(ctx, "terminated node", "node", node.Name, "nodepool", np.Name, "providerID", node.Spec.ProviderID, "reason", reason)
+	p.metrics.NodesTerminated.WithLabelValues(pool, node.Labels[offerings.LabelCapacityType], reason).Inc()
+	if reason == "launch_timeout" {
+		p.log.WarnContext(ctx, "terminated node", "node", node.Name, "nodepool", pool, "providerID", node.Spec.ProviderID, "reason", reason)
 	}
 	return nil
 }

@@ -49,8 +49,9 @@ func (b *batcher) reset() { b.open = false }
 type loopState struct {
 	pending int
 	open    bool
-	// retryAt and emptyAt are when unplaceable pods are retried and when the
-	// next empty node is due (zero: none).
+	// retryAt and emptyAt are when unplaceable pods are retried and when
+	// node removal (empty nodes, nodes of deleted NodePools) next needs to
+	// run (zero: none).
 	retryAt, emptyAt time.Time
 }
 
@@ -60,14 +61,15 @@ type runHooks struct {
 	waiting func(loopState)
 	// batch is called after each provisioning pass the loop runs.
 	batch func(*Result, error)
-	// removed is called after each empty-node pass that removed nodes.
+	// removed is called after each node-removal pass that removed nodes.
 	removed func([]string)
 }
 
 // Run provisions until ctx is done: it watches the cluster for pending pods,
 // batches them, provisions each batch, retries unplaceable pods every
-// RetryInterval, and removes nodes that have been empty for their pool's
-// consolidateAfter. It returns nil when ctx is cancelled.
+// RetryInterval, removes nodes that have been empty for their pool's
+// consolidateAfter, and drains and removes nodes of deleted NodePools
+// (RemoveOrphanedNodes). It returns nil when ctx is cancelled.
 func (p *Provisioner) Run(ctx context.Context) error {
 	changes := p.cluster.Changes(ctx)
 	b := &batcher{idle: p.opts.BatchIdleDuration, max: p.opts.BatchMaxDuration}
@@ -114,6 +116,15 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			p.log.ErrorContext(ctx, "removing empty nodes", "error", err)
 			// Try again later rather than spin.
 			next = p.clock.Now().Add(p.opts.RetryInterval)
+		}
+		orphans, orphansNext, err := p.RemoveOrphanedNodes(ctx)
+		if err != nil {
+			p.log.ErrorContext(ctx, "removing nodes of deleted NodePools", "error", err)
+			orphansNext = p.clock.Now().Add(p.opts.RetryInterval)
+		}
+		removed = append(removed, orphans...)
+		if next.IsZero() || (!orphansNext.IsZero() && orphansNext.Before(next)) {
+			next = orphansNext
 		}
 		emptyAt = next
 		if len(removed) > 0 && p.hooks != nil && p.hooks.removed != nil {
@@ -177,6 +188,8 @@ func (p *Provisioner) Run(ctx context.Context) error {
 				return nil
 			}
 			pending = observe()
+			removeEmpty()
+		case <-p.poolsChanged:
 			removeEmpty()
 		case <-timerC:
 		}
