@@ -417,3 +417,36 @@ func TestRunDrainsNodesOfDeletedNodePool(t *testing.T) {
 		t.Fatalf("%d instances running, want the replacement only", e.cloud.running())
 	}
 }
+
+// TestEmptyNodeRemovalSparesUnmarkedNodes: an empty node of a known
+// NodePool that fleetpack did not launch (Karpenter's, same label) is never
+// reaped as empty, while fleetpack's own empty node is.
+func TestEmptyNodeRemovalSparesUnmarkedNodes(t *testing.T) {
+	e := newEnv(t, pool("old", 0))
+	theirs := readyNode("karpenter-node")
+	theirs.Labels = map[string]string{offerings.LabelNodePool: "old", offerings.LabelCapacityType: offerings.CapacityTypeOnDemand}
+	theirs.Spec.ProviderID = "aws:///us-east-1a/i-karpenter"
+	if err := e.cluster.CreateNode(e.ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	ours := readyNode("fleetpack-node")
+	ours.Labels = map[string]string{offerings.LabelNodePool: "old", LabelManagedBy: ManagedBy}
+	if err := e.cluster.CreateNode(e.ctx, ours); err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for range 3 {
+		r, _, err := e.prov.RemoveEmptyNodes(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed = append(removed, r...)
+		e.clock.Step(time.Hour)
+	}
+	if !slices.Equal(removed, []string{ours.Name}) {
+		t.Fatalf("removed %v, want only fleetpack's empty node %s", removed, ours.Name)
+	}
+	if n := e.node(theirs.Name); n == nil || n.Spec.Unschedulable {
+		t.Fatalf("Karpenter's node after removal passes: %+v", n)
+	}
+}

@@ -874,7 +874,8 @@ func maskOfferings(types []*offerings.InstanceType, refused map[cloudprovider.Of
 	return out
 }
 
-// RemoveEmptyNodes cordons and deletes every node of a known NodePool that
+// RemoveEmptyNodes cordons and deletes every node of a known NodePool,
+// launched by a fleetpack Provisioner (IsManaged), that
 // has held no non-daemonset pods (bound or nominated) for the pool's
 // consolidateAfter, terminating its instance. It also terminates launched
 // nodes that have not become Ready, and hold no bound pod, within
@@ -906,7 +907,9 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 	for _, name := range slices.Sorted(maps.Keys(s.nodes)) {
 		node := s.nodes[name]
 		np := p.pool(node.Labels[offerings.LabelNodePool])
-		if np == nil || node.DeletionTimestamp != nil {
+		// Only nodes this library launched: a cluster moving over from
+		// Karpenter has nodes with the same NodePool label.
+		if np == nil || !IsManaged(node) || node.DeletionTimestamp != nil {
 			continue
 		}
 		if !IsNodeReady(node) && !bound[name] && !node.CreationTimestamp.IsZero() {
