@@ -2,6 +2,7 @@ package kubecluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -206,11 +207,14 @@ func (c *Cluster) GetNode(ctx context.Context, name string) (*corev1.Node, error
 }
 
 // CreateNode implements provisioning.Cluster. A node the kubelet registered
-// first (AlreadyExists) counts as created.
+// first (AlreadyExists) counts as created, once it has the labels it lacks
+// (its NodePool's labels, fleetpack's ownership mark): without them pods
+// selecting the pool would not land there, and fleetpack would never clean
+// the node up. Labels the kubelet set are left as they are.
 func (c *Cluster) CreateNode(ctx context.Context, node *corev1.Node) error {
 	created, err := c.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{FieldManager: c.opts.FieldManager})
 	if apierrors.IsAlreadyExists(err) {
-		return nil
+		return c.addMissingLabels(ctx, node)
 	}
 	if err != nil {
 		return fmt.Errorf("creating node %s: %w", node.Name, err)
@@ -219,6 +223,32 @@ func (c *Cluster) CreateNode(ctx context.Context, node *corev1.Node) error {
 	c.created[created.Name] = created
 	c.mu.Unlock()
 	c.notify()
+	return nil
+}
+
+// addMissingLabels adds to the existing node named like node the labels of
+// node it does not have, with a merge patch on metadata.labels alone.
+func (c *Cluster) addMissingLabels(ctx context.Context, node *corev1.Node) error {
+	existing, err := c.client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading node %s, registered before fleetpack created it: %w", node.Name, err)
+	}
+	missing := map[string]string{}
+	for k, v := range node.Labels {
+		if _, ok := existing.Labels[k]; !ok {
+			missing[k] = v
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": missing}})
+	if err != nil {
+		return fmt.Errorf("labelling node %s: %w", node.Name, err)
+	}
+	if _, err := c.client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: c.opts.FieldManager}); err != nil {
+		return fmt.Errorf("labelling node %s, registered before fleetpack created it: %w", node.Name, err)
+	}
 	return nil
 }
 

@@ -291,3 +291,47 @@ func TestEvent(t *testing.T) {
 		t.Errorf("involved kinds %v", kinds)
 	}
 }
+
+// TestCreateNodeAfterKubeletLabelsTheNode: when the kubelet registered the
+// node first, CreateNode adds the labels it lacks (the NodePool's, the
+// ownership mark) and keeps the ones the kubelet set.
+func TestCreateNodeAfterKubeletLabelsTheNode(t *testing.T) {
+	registered := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "ip-10-0-0-1", Labels: map[string]string{
+		"kubernetes.io/arch": "arm64", "topology.kubernetes.io/zone": "us-east-1a",
+	}}}
+	client := fake.NewClientset(registered)
+	c, err := New(client, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	want := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "ip-10-0-0-1", Labels: map[string]string{
+		"karpenter.sh/nodepool": "default", provisioning.LabelManagedBy: provisioning.ManagedBy,
+		"topology.kubernetes.io/zone": "us-east-1b", // the kubelet's value wins
+	}}}
+	if err := c.CreateNode(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.CoreV1().Nodes().Get(ctx, "ip-10-0-0-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"karpenter.sh/nodepool": "default", provisioning.LabelManagedBy: provisioning.ManagedBy,
+		"kubernetes.io/arch": "arm64", "topology.kubernetes.io/zone": "us-east-1a",
+	} {
+		if got.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q (labels %v)", k, got.Labels[k], v, got.Labels)
+		}
+	}
+	// Nothing missing: no patch.
+	client.ClearActions()
+	if err := c.CreateNode(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "patch" {
+			t.Errorf("patched a node that had every label: %v", a)
+		}
+	}
+}
