@@ -28,9 +28,9 @@
 //     refused for lack of capacity are solved again at once against the
 //     narrower offerings; a node that cannot be registered has its instance
 //     terminated, so nothing leaks; pods that cannot be placed are logged,
-//     recorded as events and retried. Nodes that have held no non-daemonset
-//     pod for their pool's consolidateAfter are cordoned, terminated and
-//     deleted. ProvisionNow skips the batch window for the interruption
+//     recorded as events and retried. Nodes it launched that have held no
+//     non-daemonset pod for their pool's consolidateAfter are cordoned,
+//     terminated and deleted. ProvisionNow skips the batch window for the interruption
 //     handler, which needs replacement capacity for a node that is going.
 //   - Nodes of deleted NodePools are drained and removed, as Karpenter does
 //     when a NodePool is deleted (RemoveOrphanedNodes, run by Run). Only
