@@ -274,8 +274,13 @@ func instanceIDFromProviderID(providerID string) string {
 	return id
 }
 
-// Handle implements Sink. It returns an error only when the cluster could not
-// be read or the urgent part failed, so that the notice is delivered again.
+// Handle implements Sink. It records the notice on the node (AnnotationRecord)
+// before it returns, so once a source deletes the notice the node carries
+// it. It returns an error only when the cluster could not be read, the
+// notice could not be recorded or the urgent part failed, so that the notice
+// is delivered again. A notice the node's record already holds is a
+// duplicate, unless no worker here is doing that work (an earlier process
+// accepted it): then Handle takes the work up, as Run would.
 func (h *Handler) Handle(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -199,7 +199,9 @@ func (e *env) newHandler(opts HandlerOptions) *Handler {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	opts.Cluster = &recordingCluster{MemoryCluster: e.cluster, env: e}
+	if opts.Cluster == nil {
+		opts.Cluster = &recordingCluster{MemoryCluster: e.cluster, env: e}
+	}
 	if opts.Replacer == nil {
 		opts.Replacer = e.replacer
 	}
@@ -788,6 +790,9 @@ func TestHandlerRebalanceModes(t *testing.T) {
 		if got := e.action(KindRebalanceRecommendation, ActionReplacementFailed); got != 1 {
 			t.Errorf("replacement-failed = %v, want 1", got)
 		}
+		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
+			t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
+		}
 		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
 			t.Errorf("drained without a replacement: %v", byNode)
 		}
@@ -818,6 +823,9 @@ func TestHandlerRebalanceModes(t *testing.T) {
 		}
 		if got := e.action(KindRebalanceRecommendation, ActionReplacementTimeout); got != 1 {
 			t.Errorf("replacement-timeout = %v, want 1", got)
+		}
+		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
+			t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
 		}
 		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
 			t.Errorf("drained without a ready replacement: %v", byNode)

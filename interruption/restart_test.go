@@ -3,6 +3,7 @@ package interruption
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -413,5 +414,43 @@ func TestMergeRecord(t *testing.T) {
 		if tc.cur == &replaced && (!got.Replaced || len(got.Replacements) != 1) {
 			t.Errorf("%s: the replacement was forgotten: %+v", tc.name, got)
 		}
+	}
+}
+
+// listFailsOnce is a cluster whose first node listing fails.
+type listFailsOnce struct {
+	*recordingCluster
+	mu     sync.Mutex
+	failed bool
+}
+
+func (c *listFailsOnce) ListNodes(ctx context.Context) ([]*corev1.Node, error) {
+	c.mu.Lock()
+	first := !c.failed
+	c.failed = true
+	c.mu.Unlock()
+	if first {
+		return nil, errors.New("apiserver unavailable")
+	}
+	return c.recordingCluster.ListNodes(ctx)
+}
+
+// TestHandlerResumeRetriesListing: the API server is down when the new
+// handler starts; its scan waits a second on the clock and tries again.
+func TestHandlerResumeRetriesListing(t *testing.T) {
+	e := newEnv(t, HandlerOptions{})
+	e.spotNode()
+	msg := spotMsg("spot-1", spotInstance, e.clock.Now())
+	e.acceptThenStop(msg, "before any work")
+	e.startHandler(HandlerOptions{Cluster: &listFailsOnce{recordingCluster: &recordingCluster{MemoryCluster: e.cluster, env: e}}})
+	waitFor(t, "the scan to wait for its retry", e.clock.HasWaiters)
+	if got := e.action(KindSpotInterruption, ActionResumed); got != 0 {
+		t.Fatalf("resumed = %v before the retry", got)
+	}
+	e.clock.Step(time.Second)
+	waitFor(t, "the recorded work to be resumed", func() bool { return e.action(KindSpotInterruption, ActionResumed) == 1 })
+	e.settle(time.Second, 3*time.Minute)
+	if at, ok := e.deletedAt("spot-1"); !ok || !at.Before(msg.Deadline) {
+		t.Fatalf("node deleted=%v at +%v, want before the deadline", ok, at.Sub(t0))
 	}
 }
