@@ -24,18 +24,32 @@
 //     The fakesqs subpackage is an in-memory SQS queue for tests.
 //
 //   - Handler, the Sink every source feeds. Handle does the urgent part at
-//     once (marks an interrupted Spot pool unavailable in
-//     offerings.UnavailableOfferings, cordons the node) and queues the rest,
-//     which Run's bounded workers carry out: launch replacement capacity
-//     through a Replacer (ProvisionerReplacer wraps the provisioner), drain
-//     the node through the Eviction API so PodDisruptionBudgets hold (daemonset
-//     and mirror pods stay), finish before the notice's deadline — deleting a
+//     once (records the notice on the node, marks an interrupted Spot pool
+//     unavailable in offerings.UnavailableOfferings, cordons the node) and
+//     queues the rest, which Run's bounded workers carry out: launch
+//     replacement capacity through a Replacer (ProvisionerReplacer wraps the
+//     provisioner), drain the node through the Eviction API so
+//     PodDisruptionBudgets hold (daemonset and mirror pods stay), finish before the notice's deadline — deleting a
 //     pod its budget still holds once only its termination grace period is
 //     left — and delete the node and its instance. A rebalance recommendation
 //     replaces first, waits for the replacement to be Ready, then drains, and
 //     never touches more than RebalanceMaxShare of a NodePool at once. The
 //     same notice twice (same instance and kind) acts once, so at-least-once
 //     delivery is safe.
+//
+//   - Restarts. The state of the work lives in the cluster, not in memory:
+//     the node annotation AnnotationRecord holds, as JSON, the kind and
+//     deadline of the most urgent notice accepted for the node and whether
+//     (and on which nodes) replacement capacity was launched. A source may
+//     delete a notice once Handle accepted it: if the process stops before
+//     the work is done, the next handler's Run finds the records and
+//     finishes the work with the recorded deadlines (a deadline already
+//     past drains at once; a rebalance still replaces first and waits for
+//     the recorded replacement rather than launching another). The same
+//     notice redelivered after a restart still acts once. The record goes
+//     with the node, and is removed when a rebalance gives up and keeps its
+//     node; a record that cannot be read is logged, counted in
+//     Metrics.MalformedRecords and left alone. Run one handler per cluster.
 //
 // Layering: interruption imports provisioning (the Cluster interface and the
 // provisioner), cloudprovider and offerings; nothing in fleetpack imports it

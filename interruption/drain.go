@@ -72,6 +72,9 @@ func (h *Handler) drain(ctx context.Context, log *slog.Logger, a *action, deadli
 	// per pass, so a lagging cache cannot make the loop spin.
 	relist := false
 	for {
+		if ctx.Err() != nil {
+			return drainResult{remaining: -1}
+		}
 		pods, err := h.evictablePods(ctx, a.node)
 		if err != nil {
 			if ctx.Err() != nil {

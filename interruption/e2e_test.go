@@ -13,9 +13,11 @@ import (
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/fleetpack/fleetpack/cloudprovider/aws"
@@ -61,9 +63,13 @@ type e2e struct {
 	cloud   *aws.Provider
 	prov    *provisioning.Provisioner
 	unavail *offerings.UnavailableOfferings
+	queue   *fakesqs.Queue
+	// handler and metrics are the running process's; cancel stops it
+	// and stop also waits until it has stopped.
 	handler *Handler
 	metrics *Metrics
-	queue   *fakesqs.Queue
+	cancel  context.CancelFunc
+	stop    func()
 
 	mu       sync.Mutex
 	deleted  map[string]time.Time
@@ -135,30 +141,54 @@ func newE2E(t *testing.T, opts HandlerOptions) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.metrics, err = NewMetrics(nil); err != nil {
-		t.Fatal(err)
-	}
-	opts.Cluster, opts.CloudProvider, opts.Replacer = cluster, e.cloud, ProvisionerReplacer{e.prov}
-	opts.Unavailable, opts.Clock, opts.Logger, opts.Metrics = e.unavail, clk, quiet, e.metrics
-	if e.handler, err = NewHandler(opts); err != nil {
-		t.Fatal(err)
-	}
 	e.queue = fakesqs.New(queueURL, clk)
-	src, err := NewSQSSource(e.queue, SQSOptions{QueueURL: queueURL, Workers: 10, Clock: clk, Logger: quiet, Metrics: e.metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx = ctx
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = e.handler.Run(ctx) })
-	wg.Go(func() { _ = src.Run(ctx, e.handler.Handle) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	t.Cleanup(cancel)
+	e.start(opts)
 	return e
+}
+
+// start runs a handler and an SQS source on the queue, as a newly started
+// process would (fresh metrics), until e.stop.
+func (e *e2e) start(opts HandlerOptions) {
+	e.t.Helper()
+	metrics, err := NewMetrics(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	quiet := quietLogger()
+	opts.Cluster, opts.CloudProvider = &e2eCluster{MemoryCluster: e.cluster, e: e}, e.cloud
+	if opts.Replacer == nil {
+		opts.Replacer = ProvisionerReplacer{e.prov}
+	}
+	opts.Unavailable, opts.Clock, opts.Logger, opts.Metrics = e.unavail, e.clock, quiet, metrics
+	h, err := NewHandler(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	src, err := NewSQSSource(e.queue, SQSOptions{QueueURL: queueURL, Workers: 10, Clock: e.clock, Logger: quiet, Metrics: metrics})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.handler, e.metrics = h, metrics
+	ctx, cancel := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = h.Run(ctx) })
+	wg.Go(func() { _ = src.Run(ctx, h.Handle) })
+	e.cancel = cancel
+	e.stop = func() { cancel(); wg.Wait() }
+	e.t.Cleanup(e.stop)
 }
 
 // deploy creates n replicas of a 1-cpu workload.
 func (e *e2e) deploy(name string, n int) {
+	e.t.Helper()
+	e.deploySized(name, n, "1")
+}
+
+// deploySized creates n replicas of a workload requesting cpu and 1Gi.
+func (e *e2e) deploySized(name string, n int, cpu string) {
 	e.t.Helper()
 	ctrl := true
 	for i := range n {
@@ -169,7 +199,7 @@ func (e *e2e) deploy(name string, n int) {
 			},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "public.ecr.aws/eks-distro/kubernetes/pause:3.7",
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-					corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}},
+					corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}},
 		}
 		if err := e.cluster.CreatePod(e.ctx, pod); err != nil {
 			e.t.Fatal(err)
@@ -522,4 +552,104 @@ func TestE2EDuplicatesAndStorm(t *testing.T) {
 	}
 	t.Logf("%d nodes interrupted, 500 notices; all %d pods running again %v after the notices; peak %d actions at once",
 		len(nodes), replicas, e.clock.Now().Sub(notice), e.handler.PeakConcurrency())
+}
+
+// TestE2ESpotInterruptionSurvivesRestart: the process accepts a Spot warning
+// from SQS (the message is deleted), launches the replacement and dies
+// before draining. A new process, same cluster, same queue, finishes the job
+// from the node's record before the deadline: the pods leave through their
+// budget onto the replacement, nothing is launched twice, and the node and
+// its instance go.
+func TestE2ESpotInterruptionSurvivesRestart(t *testing.T) {
+	e := newE2E(t, HandlerOptions{})
+	const replicas = 6
+	one := intstr.FromInt32(1)
+	if err := e.cluster.CreatePDB(e.ctx, &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Small pods, so the victim holds several and the budget paces them.
+	e.deploySized("web", replicas, "250m")
+	if !e.run(5*time.Minute, e.allBound(replicas)) {
+		e.dump()
+		t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
+	}
+	victim := e.busiestNode()
+	if victim.Labels[offerings.LabelCapacityType] != offerings.CapacityTypeSpot {
+		t.Fatalf("node %s is %s; the test needs a Spot node", victim.Name, offeringOf(victim))
+	}
+	id := instanceOf(victim)
+
+	// The first process dies right after launching the replacement.
+	e.stop()
+	stopped := make(chan struct{})
+	e.start(HandlerOptions{Replacer: stopAfterReplace{ProvisionerReplacer{e.prov}, func() { e.cancel(); close(stopped) }}})
+	first := e.metrics
+	notice := e.clock.Now()
+	deadline := notice.Add(NoticePeriod)
+	msgID := e.queue.Send(e.body("spot_interruption_warning", "e2e-spot", id, notice))
+	<-stopped
+	e.stop()
+	if !e.queue.IsDeleted(msgID) {
+		t.Fatal("the first process did not delete the message it accepted")
+	}
+	if got := value(t, first.Actions.WithLabelValues(string(KindSpotInterruption), ActionReplace)); got != 1 {
+		t.Fatalf("first process replacements = %v, want 1", got)
+	}
+	if got := value(t, first.Actions.WithLabelValues(string(KindSpotInterruption), ActionDrain)); got != 0 {
+		t.Fatalf("first process drained (%v) before it stopped", got)
+	}
+	onVictim := 0
+	for _, p := range e.pods() {
+		if p.Spec.NodeName == victim.Name {
+			onVictim++
+		}
+	}
+	if onVictim < 2 {
+		t.Fatalf("%d pods on the victim; the test needs several for the budget to pace", onVictim)
+	}
+
+	// Down for 15 seconds; the queue holds nothing for the new process.
+	e.clock.Step(15 * time.Second)
+	e.start(HandlerOptions{})
+	if e.queue.Len() != 0 {
+		t.Fatalf("%d messages in the queue", e.queue.Len())
+	}
+	recovered := func() bool {
+		e.mu.Lock()
+		_, gone := e.deleted[victim.Name]
+		e.mu.Unlock()
+		return gone && e.allBound(replicas)()
+	}
+	if !e.run(NoticePeriod, recovered) {
+		e.dump()
+		t.Fatalf("not recovered by the deadline (clock +%v after the notice)", e.clock.Now().Sub(notice))
+	}
+	e.mu.Lock()
+	deletedAt := e.deleted[victim.Name]
+	e.mu.Unlock()
+	if !deletedAt.Before(deadline) {
+		t.Errorf("node deleted +%v after the notice, want before the 2-minute deadline", deletedAt.Sub(notice))
+	}
+	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionResumed)); got != 1 {
+		t.Errorf("resumed = %v, want 1", got)
+	}
+	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionReplace)); got != 0 {
+		t.Errorf("the new process launched replacement capacity again (%v)", got)
+	}
+	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionForceDelete)); got != 0 {
+		t.Errorf("%v pods force-deleted; the budget should have let them go in time", got)
+	}
+	if st := e.instanceState(id); st != ec2types.InstanceStateNameTerminated && st != ec2types.InstanceStateNameShuttingDown {
+		t.Errorf("interrupted instance state %q, want terminated", st)
+	}
+	for _, p := range e.pods() {
+		if p.Spec.NodeName == victim.Name {
+			t.Errorf("pod %s still on the interrupted node", p.Name)
+		}
+	}
+	t.Logf("%d pods on %s; process stopped after the replacement, restarted +15s, node drained and deleted +%v after the notice",
+		onVictim, victim.Name, deletedAt.Sub(notice))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/fleetpack/fleetpack/cloudprovider"
@@ -57,6 +58,10 @@ const (
 	ActionReplacementTimeout = "replacement-timeout"
 	ActionReplacementFailed  = "replacement-failed"
 	ActionDeferred           = "deferred"
+	// ActionResumed counts work taken over from a node's record
+	// (AnnotationRecord) that no worker of this handler was doing: work
+	// an earlier process accepted and did not finish.
+	ActionResumed = "resumed"
 )
 
 // Defaults for HandlerOptions.
@@ -117,10 +122,13 @@ type HandlerOptions struct {
 }
 
 // Handler acts on interruption notices: it is the Sink every Source feeds.
-// Handle decides and does the quick, urgent part at once (marking a Spot pool
-// unavailable, cordoning) and queues the rest (replacement, drain, node
-// deletion), which Run's bounded pool of workers carries out. The same
-// notice twice (same instance and kind) acts once.
+// Handle decides and does the quick, urgent part at once (recording the notice
+// on the node, marking a Spot pool unavailable, cordoning) and queues the
+// rest (replacement, drain, node deletion), which Run's bounded pool of
+// workers carries out. The record (AnnotationRecord) is what lets the work
+// survive a restart: Run queues again the work recorded on nodes, with the
+// recorded deadline. The same notice twice (same instance and kind) acts
+// once, in one process or across a restart. Run one handler per cluster.
 type Handler struct {
 	opts HandlerOptions
 	log  *slog.Logger
@@ -146,6 +154,17 @@ type Handler struct {
 	blocked  int
 	// nodeIndex maps instance ids to node names, from the last listing.
 	nodeIndex map[string]string
+	// records holds the handler's copy of each node's record.
+	records map[string]*nodeRecord
+	// claimed holds the (node, kind) of every queued, parked or running
+	// action, so that work recorded on a node is queued once whether a
+	// redelivered notice or Run's scan finds it first.
+	claimed map[claimKey]bool
+}
+
+type claimKey struct {
+	node string
+	kind Kind
 }
 
 type noticeKey struct {
@@ -155,11 +174,23 @@ type noticeKey struct {
 
 // action is the queued work for one node.
 type action struct {
+	// msg is the notice the work follows, as recorded: ID, Kind,
+	// InstanceIDs and Deadline.
 	msg        Message
+	rec        record
 	instanceID string
 	node       string
 	providerID string
 	nodePool   string
+}
+
+// newAction returns the work rec asks for on node.
+func newAction(rec record, instanceID string, node *corev1.Node) *action {
+	return &action{
+		msg:        Message{ID: rec.MessageID, Kind: rec.Kind, InstanceIDs: []string{instanceID}, Deadline: rec.Deadline},
+		rec:        rec,
+		instanceID: instanceID, node: node.Name, providerID: node.Spec.ProviderID, nodePool: node.Labels[offerings.LabelNodePool],
+	}
 }
 
 // NewHandler validates opts and returns a handler. Call Run to start its
@@ -226,6 +257,7 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 		opts: opts, log: opts.Logger,
 		seen: map[noticeKey]time.Time{}, wake: make(chan struct{}, 1), idle: idle,
 		rebalancing: map[string]int{}, replaced: map[string]bool{},
+		records: map[string]*nodeRecord{}, claimed: map[claimKey]bool{},
 	}, nil
 }
 
@@ -242,8 +274,13 @@ func instanceIDFromProviderID(providerID string) string {
 	return id
 }
 
-// Handle implements Sink. It returns an error only when the cluster could not
-// be read or the urgent part failed, so that the notice is delivered again.
+// Handle implements Sink. It records the notice on the node (AnnotationRecord)
+// before it returns, so once a source deletes the notice the node carries
+// it. It returns an error only when the cluster could not be read, the
+// notice could not be recorded or the urgent part failed, so that the notice
+// is delivered again. A notice the node's record already holds is a
+// duplicate, unless no worker here is doing that work (an earlier process
+// accepted it): then Handle takes the work up, as Run would.
 func (h *Handler) Handle(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -295,22 +332,137 @@ func (h *Handler) Handle(ctx context.Context, m Message) error {
 			h.count(m.Kind, ActionUnknownNode)
 			continue
 		}
-		a := &action{msg: m, instanceID: id, node: node.Name, providerID: node.Spec.ProviderID, nodePool: node.Labels[offerings.LabelNodePool]}
-		if err := h.urgent(ctx, a, node); err != nil {
+		cordonOnly := m.Kind == KindRebalanceRecommendation && h.opts.RebalanceMode == RebalanceCordonOnly
+		rec, added, recErr := h.noteNotice(ctx, node, m, !cordonOnly)
+		if rec == nil {
+			// A cordon-only rebalance: nothing to queue or record.
+			if err := h.urgent(ctx, m, node); err != nil {
+				errs = append(errs, err)
+			} else if !h.remember(key) {
+				h.count(m.Kind, ActionDuplicate)
+			}
+			continue
+		}
+		if !added {
+			// The node's record already holds this notice (or a more
+			// urgent one). If no worker here is doing that work, an
+			// earlier process accepted it: take it over.
+			queued, err := h.adopt(ctx, rec, id, node)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			h.remember(key)
+			if !queued {
+				log.Debug("notice already recorded on the node", "instanceID", id, "node", node.Name)
+				h.count(m.Kind, ActionDuplicate)
+			}
+			continue
+		}
+		if err := h.urgent(ctx, m, node); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if !h.remember(key) {
+		if recErr != nil {
+			// The work goes ahead, but the notice must come again
+			// until it is recorded; its redelivery acts once.
+			errs = append(errs, recErr)
+		} else if !h.remember(key) {
 			// A concurrent delivery of the same notice got here first.
 			h.count(m.Kind, ActionDuplicate)
 			continue
 		}
-		if m.Kind == KindRebalanceRecommendation && h.opts.RebalanceMode == RebalanceCordonOnly {
+		a := newAction(*rec, id, node)
+		if !h.claim(a) {
+			h.count(m.Kind, ActionDuplicate)
 			continue
 		}
 		h.enqueue(a)
 	}
 	return errors.Join(errs...)
+}
+
+// adopt queues the work rec records on node unless a worker here already
+// has it, redoing its urgent part first, and reports whether it queued it.
+// An error in the urgent part is returned, but the work is queued anyway:
+// the drain matters more than the cordon.
+func (h *Handler) adopt(ctx context.Context, rec *record, instanceID string, node *corev1.Node) (bool, error) {
+	a := newAction(*rec, instanceID, node)
+	if rec.Kind == KindRebalanceRecommendation && h.opts.RebalanceMode != RebalanceReplaceThenDrain {
+		// Recorded under another RebalanceMode: follow the current one.
+		var err error
+		if h.opts.RebalanceMode == RebalanceCordonOnly {
+			err = h.cordon(ctx, a.msg, a.node)
+		}
+		return false, errors.Join(err, h.clearRecord(ctx, a))
+	}
+	if !h.claim(a) {
+		return false, nil
+	}
+	if rec.Replaced {
+		h.mu.Lock()
+		h.replaced[a.node] = true
+		h.mu.Unlock()
+	}
+	err := h.urgent(ctx, a.msg, node)
+	h.remember(noticeKey{instanceID, rec.Kind})
+	h.count(rec.Kind, ActionResumed)
+	h.log.Info("resuming the interruption work recorded on the node", "node", a.node, "instanceID", instanceID,
+		"kind", rec.Kind, "messageID", rec.MessageID, "deadline", rec.Deadline, "replaced", rec.Replaced)
+	h.enqueue(a)
+	return true, err
+}
+
+// resume queues the work recorded on the cluster's nodes, as an earlier
+// handler left it. Malformed records are reported and left alone. Listing
+// the nodes is retried until it succeeds or ctx is done.
+func (h *Handler) resume(ctx context.Context) {
+	backoff := time.Second
+	for {
+		nodes, err := h.opts.Cluster.ListNodes(ctx)
+		if err == nil {
+			for _, n := range nodes {
+				if _, ok := n.Annotations[AnnotationRecord]; !ok {
+					continue
+				}
+				e := h.recordEntry(n.Name)
+				e.mu.Lock()
+				rec := h.loadRecordLocked(e, n)
+				e.mu.Unlock()
+				if rec == nil {
+					continue
+				}
+				if _, err := h.adopt(ctx, rec, instanceIDFromProviderID(n.Spec.ProviderID), n); err != nil {
+					h.log.Error("resuming interruption work", "node", n.Name, "error", err)
+				}
+			}
+			return
+		}
+		h.log.Error("listing nodes to resume interruption work; retrying", "error", err, "retryIn", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.opts.Clock.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// claim marks a's (node, kind) as taken and reports whether it was free.
+func (h *Handler) claim(a *action) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := claimKey{a.node, a.msg.Kind}
+	if h.claimed[k] {
+		return false
+	}
+	h.claimed[k] = true
+	return true
+}
+
+func (h *Handler) release(a *action) {
+	h.mu.Lock()
+	delete(h.claimed, claimKey{a.node, a.msg.Kind})
+	h.mu.Unlock()
 }
 
 // nodeFor returns the node whose spec.providerID names instanceID, or nil.
@@ -350,40 +502,41 @@ func (h *Handler) nodeFor(ctx context.Context, instanceID string) (*corev1.Node,
 	return found, nil
 }
 
-// urgent does what must not wait for a worker: take an interrupted Spot pool
-// out of consideration and stop new pods landing on a doomed node.
-func (h *Handler) urgent(ctx context.Context, a *action, node *corev1.Node) error {
-	switch a.msg.Kind {
+// urgent does what must not wait for a worker for notice m: take an
+// interrupted Spot pool out of consideration and stop new pods landing on a
+// doomed node.
+func (h *Handler) urgent(ctx context.Context, m Message, node *corev1.Node) error {
+	switch m.Kind {
 	case KindSpotInterruption, KindCapacityReservationInterruption:
 		if h.opts.Unavailable != nil {
 			ct, it, zone := node.Labels[offerings.LabelCapacityType], node.Labels[offerings.LabelInstanceType], node.Labels[offerings.LabelZone]
 			if ct == "" {
 				ct = offerings.CapacityTypeSpot
-				if a.msg.Kind == KindCapacityReservationInterruption {
+				if m.Kind == KindCapacityReservationInterruption {
 					ct = "reserved"
 				}
 			}
 			if it != "" && zone != "" {
-				h.opts.Unavailable.MarkUnavailable(ctx, string(a.msg.Kind), ct, it, zone)
-				h.count(a.msg.Kind, ActionMarkUnavailable)
+				h.opts.Unavailable.MarkUnavailable(ctx, string(m.Kind), ct, it, zone)
+				h.count(m.Kind, ActionMarkUnavailable)
 			}
 		}
-		return h.cordon(ctx, a)
+		return h.cordon(ctx, m, node.Name)
 	case KindScheduledChange, KindStateChange:
-		return h.cordon(ctx, a)
+		return h.cordon(ctx, m, node.Name)
 	case KindRebalanceRecommendation:
 		if h.opts.RebalanceMode == RebalanceCordonOnly {
-			return h.cordon(ctx, a)
+			return h.cordon(ctx, m, node.Name)
 		}
 	}
 	return nil
 }
 
-func (h *Handler) cordon(ctx context.Context, a *action) error {
-	if err := h.opts.Cluster.Cordon(ctx, a.node); err != nil && !provisioning.IsNotFound(err) {
-		return fmt.Errorf("interruption: cordoning node %s for notice %s: %w", a.node, a.msg.ID, err)
+func (h *Handler) cordon(ctx context.Context, m Message, node string) error {
+	if err := h.opts.Cluster.Cordon(ctx, node); err != nil && !provisioning.IsNotFound(err) {
+		return fmt.Errorf("interruption: cordoning node %s for notice %s: %w", node, m.ID, err)
 	}
-	h.count(a.msg.Kind, ActionCordon)
+	h.count(m.Kind, ActionCordon)
 	return nil
 }
 
@@ -480,9 +633,15 @@ func (h *Handler) PeakConcurrency() int {
 }
 
 // Run carries out queued actions with at most Workers at once until ctx is
-// done. Actions still queued then are abandoned (their nodes stay cordoned).
+// done. It starts by queueing the work recorded on the cluster's nodes
+// (AnnotationRecord) that an earlier handler accepted and did not finish,
+// with the recorded deadlines; a node whose record cannot be read is
+// reported (log and Metrics.MalformedRecords) and left alone. Actions still
+// queued or running when ctx is done stop where they are; their records
+// stay on the nodes for the next handler's Run.
 func (h *Handler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Go(func() { h.resume(ctx) })
 	for range h.opts.Workers {
 		wg.Go(func() {
 			for {
@@ -530,6 +689,7 @@ func (h *Handler) execute(ctx context.Context, a *action) {
 		h.running--
 		h.mu.Unlock()
 		if !parked {
+			h.release(a)
 			h.done()
 		}
 	}()
@@ -550,7 +710,9 @@ func (h *Handler) execute(ctx context.Context, a *action) {
 		// The instance is stopping or gone: its pods cannot be drained
 		// gracefully, only replaced.
 		_, _ = h.replaceOnce(ctx, log, a)
-		h.deleteNode(ctx, log, a, drainResult{drained: true})
+		if ctx.Err() == nil {
+			h.deleteNode(ctx, log, a, drainResult{drained: true})
+		}
 	case KindRebalanceRecommendation:
 		if !h.acquireRebalanceSlot(ctx, a) {
 			parked = true
@@ -564,8 +726,9 @@ func (h *Handler) execute(ctx context.Context, a *action) {
 }
 
 // replaceOnce launches replacement capacity for the node's pods unless that
-// was done already for this node. It returns the nodes the pods were placed
-// on and an error if some pods could not be placed.
+// was done already for this node, and records it on the node. It returns
+// the nodes the pods were placed on (for work resumed from a record, the
+// recorded ones) and an error if some pods could not be placed.
 func (h *Handler) replaceOnce(ctx context.Context, log *slog.Logger, a *action) ([]*corev1.Node, error) {
 	if h.opts.Replacer == nil {
 		return nil, nil
@@ -575,7 +738,11 @@ func (h *Handler) replaceOnce(ctx context.Context, log *slog.Logger, a *action) 
 	h.replaced[a.node] = true
 	h.mu.Unlock()
 	if done {
-		return nil, nil
+		var recorded []*corev1.Node
+		for _, name := range a.rec.Replacements {
+			recorded = append(recorded, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		}
+		return recorded, nil
 	}
 	pods, err := h.evictablePods(ctx, a.node)
 	if err != nil {
@@ -601,6 +768,15 @@ func (h *Handler) replaceOnce(ctx context.Context, log *slog.Logger, a *action) 
 		names[i] = n.Name
 	}
 	log.Info("replacement capacity launched", "pods", len(pods), "nodes", names)
+	if len(nodes) > 0 || err == nil {
+		// Recorded even while shutting down: a restarted handler must
+		// not launch it again.
+		if rerr := h.updateRecord(context.WithoutCancel(ctx), a, func(r *record) {
+			r.Replaced, r.Replacements = true, names
+		}); rerr != nil {
+			log.Error("recording the replacement on the node", "error", rerr)
+		}
+	}
 	return nodes, err
 }
 
@@ -654,7 +830,8 @@ func (h *Handler) rebalance(ctx context.Context, log *slog.Logger, a *action) {
 		// at risk: keep them where they are, and keep new ones off.
 		log.Warn("replacement failed; cordoning the at-risk node without draining it", "error", err)
 		h.count(a.msg.Kind, ActionReplacementFailed)
-		_ = h.cordon(ctx, a)
+		_ = h.cordon(ctx, a.msg, a.node)
+		h.giveUp(ctx, log, a)
 		return
 	}
 	if !h.waitReady(ctx, replacements) {
@@ -663,10 +840,11 @@ func (h *Handler) rebalance(ctx context.Context, log *slog.Logger, a *action) {
 		}
 		log.Warn("replacement not ready in time; cordoning the at-risk node without draining it", "timeout", h.opts.ReplacementReadyTimeout)
 		h.count(a.msg.Kind, ActionReplacementTimeout)
-		_ = h.cordon(ctx, a)
+		_ = h.cordon(ctx, a.msg, a.node)
+		h.giveUp(ctx, log, a)
 		return
 	}
-	if err := h.cordon(ctx, a); err != nil {
+	if err := h.cordon(ctx, a.msg, a.node); err != nil {
 		log.Error("cordoning", "error", err)
 		return
 	}
@@ -676,9 +854,18 @@ func (h *Handler) rebalance(ctx context.Context, log *slog.Logger, a *action) {
 	}
 	if !res.drained {
 		log.Warn("rebalance drain did not finish; leaving the node cordoned", "remaining", res.remaining)
+		h.giveUp(ctx, log, a)
 		return
 	}
 	h.deleteNode(ctx, log, a, res)
+}
+
+// giveUp removes the record of a rebalance that keeps its node, so that a
+// restarted handler does not take it up again.
+func (h *Handler) giveUp(ctx context.Context, log *slog.Logger, a *action) {
+	if err := h.clearRecord(ctx, a); err != nil {
+		log.Error("removing the interruption record", "error", err)
+	}
 }
 
 // waitReady waits until every node is Ready (or gone, then it does not
@@ -743,6 +930,7 @@ func (h *Handler) deleteNode(ctx context.Context, log *slog.Logger, a *action, r
 	h.mu.Lock()
 	delete(h.replaced, a.node)
 	h.mu.Unlock()
+	h.forgetRecord(a.node)
 	h.count(a.msg.Kind, ActionDeleteNode)
 	log.Info("node removed", "drained", res.drained, "remaining", res.remaining)
 }

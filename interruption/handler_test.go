@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fleetpack/fleetpack/cloudprovider"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
 )
@@ -148,17 +149,24 @@ func mirrorPod(name, nodeName string) *corev1.Pod {
 	}
 }
 
-// env is a cluster, a fake replacer and a running handler on a fake clock.
+// env is a cluster, a fake replacer, a fake cloud and a running handler on
+// a fake clock.
 type env struct {
 	t        *testing.T
 	ctx      context.Context
 	clock    *testingclock.FakeClock
 	cluster  *provisioning.MemoryCluster
 	replacer *fakeReplacer
+	cloud    *fakeCloud
 	unavail  *offerings.UnavailableOfferings
-	metrics  *Metrics
-	handler  *Handler
-	stop     func()
+	// metrics and handler are the current handler's: a restart replaces
+	// both, as a new process starts with fresh metrics.
+	metrics *Metrics
+	handler *Handler
+	// cancelHandler stops the current handler's Run; stopHandler also
+	// waits for it to return.
+	cancelHandler context.CancelFunc
+	stopHandler   func()
 	// deleted records when each node was deleted.
 	mu      sync.Mutex
 	deleted map[string]time.Time
@@ -168,35 +176,89 @@ func newEnv(t *testing.T, opts HandlerOptions) *env {
 	t.Helper()
 	clk := testingclock.NewFakeClock(t0)
 	cluster := provisioning.NewMemoryCluster(clk, provisioning.MemoryClusterOptions{NodeReadyDelay: 30 * time.Second, RecreateControlledPods: true})
-	metrics, err := NewMetrics(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, clock: clk, cluster: cluster, metrics: metrics, deleted: map[string]time.Time{},
+	e := &env{t: t, clock: clk, cluster: cluster, deleted: map[string]time.Time{},
 		replacer: &fakeReplacer{cluster: cluster, clock: clk},
+		cloud:    &fakeCloud{terminated: map[string]int{}},
 		unavail:  offerings.NewUnavailableOfferings(offerings.UnavailableOfferingsOptions{Clock: clk, Logger: quietLogger()}),
 	}
-	opts.Cluster = &recordingCluster{MemoryCluster: cluster, env: e}
-	if opts.Replacer == nil {
-		opts.Replacer = e.replacer
-	}
-	opts.Unavailable = e.unavail
-	opts.Clock = clk
-	opts.Logger = quietLogger()
-	opts.Metrics = metrics
-	h, err := NewHandler(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.handler = h
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx = ctx
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = h.Run(ctx) })
 	wg.Go(func() { e.replacer.run(ctx) })
-	e.stop = func() { cancel(); wg.Wait() }
-	t.Cleanup(e.stop)
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	e.startHandler(opts)
 	return e
+}
+
+// newHandler builds a handler over the env's cluster, replacer and cloud,
+// with fresh metrics, as a newly started process would, and makes it the
+// env's current handler. It does not run it.
+func (e *env) newHandler(opts HandlerOptions) *Handler {
+	e.t.Helper()
+	metrics, err := NewMetrics(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if opts.Cluster == nil {
+		opts.Cluster = &recordingCluster{MemoryCluster: e.cluster, env: e}
+	}
+	if opts.Replacer == nil {
+		opts.Replacer = e.replacer
+	}
+	opts.CloudProvider = e.cloud
+	opts.Unavailable = e.unavail
+	opts.Clock = e.clock
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	opts.Metrics = metrics
+	h, err := NewHandler(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.handler, e.metrics = h, metrics
+	return h
+}
+
+// runHandler runs the current handler until stopHandler (or the test's end).
+func (e *env) runHandler() {
+	h := e.handler
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { _ = h.Run(ctx); close(done) }()
+	e.cancelHandler = cancel
+	e.stopHandler = func() { cancel(); <-done }
+	e.t.Cleanup(e.stopHandler)
+}
+
+// startHandler builds and runs a new current handler.
+func (e *env) startHandler(opts HandlerOptions) {
+	e.newHandler(opts)
+	e.runHandler()
+}
+
+// fakeCloud records terminations; the handler calls nothing else.
+type fakeCloud struct {
+	cloudprovider.CloudProvider
+
+	mu         sync.Mutex
+	terminated map[string]int
+}
+
+func (c *fakeCloud) Delete(ctx context.Context, providerID string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.terminated[providerID]++
+	if c.terminated[providerID] > 1 {
+		return &cloudprovider.NotFoundError{ProviderID: providerID}
+	}
+	return nil
+}
+
+func (c *fakeCloud) terminations(providerID string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.terminated[providerID]
 }
 
 // recordingCluster records the clock time of each node deletion.
@@ -728,6 +790,9 @@ func TestHandlerRebalanceModes(t *testing.T) {
 		if got := e.action(KindRebalanceRecommendation, ActionReplacementFailed); got != 1 {
 			t.Errorf("replacement-failed = %v, want 1", got)
 		}
+		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
+			t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
+		}
 		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
 			t.Errorf("drained without a replacement: %v", byNode)
 		}
@@ -758,6 +823,9 @@ func TestHandlerRebalanceModes(t *testing.T) {
 		}
 		if got := e.action(KindRebalanceRecommendation, ActionReplacementTimeout); got != 1 {
 			t.Errorf("replacement-timeout = %v, want 1", got)
+		}
+		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
+			t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
 		}
 		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
 			t.Errorf("drained without a ready replacement: %v", byNode)

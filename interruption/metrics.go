@@ -24,6 +24,9 @@ type Metrics struct {
 	// DeadlineMisses counts nodes that still held evictable pods when their
 	// notice's deadline came.
 	DeadlineMisses *prometheus.CounterVec
+	// MalformedRecords counts node records (AnnotationRecord) that could
+	// not be read; those nodes are left as they are.
+	MalformedRecords prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg (which may be nil
@@ -55,9 +58,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "fleetpack", Subsystem: "interruption", Name: "deadline_misses_total",
 			Help: "Nodes that still held evictable pods at their notice's deadline, by notice kind.",
 		}, []string{"kind"}),
+		MalformedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "interruption", Name: "malformed_records_total",
+			Help: "Node interruption records (annotation " + AnnotationRecord + ") that could not be read; those nodes are left as they are.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.MessagesReceived, m.MessagesDropped, m.DeleteFailures, m.Actions, m.DrainDuration, m.DeadlineMisses} {
+		for _, c := range []prometheus.Collector{m.MessagesReceived, m.MessagesDropped, m.DeleteFailures, m.Actions, m.DrainDuration, m.DeadlineMisses, m.MalformedRecords} {
 			if err := reg.Register(c); err != nil {
 				return nil, errors.Join(errors.New("registering interruption metrics"), err)
 			}

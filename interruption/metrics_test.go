@@ -38,6 +38,7 @@ func TestNewMetricsRegisters(t *testing.T) {
 	m.DeadlineMisses.WithLabelValues(string(KindSpotInterruption)).Inc()
 	m.MessagesDropped.WithLabelValues("malformed").Inc()
 	m.DeleteFailures.Inc()
+	m.MalformedRecords.Inc()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +54,7 @@ func TestNewMetricsRegisters(t *testing.T) {
 		"fleetpack_interruption_actions_total",
 		"fleetpack_interruption_drain_duration_seconds",
 		"fleetpack_interruption_deadline_misses_total",
+		"fleetpack_interruption_malformed_records_total",
 	} {
 		if !names[want] {
 			t.Errorf("metric %s not gathered", want)

@@ -37,6 +37,11 @@ type Cluster interface {
 	DeleteNode(ctx context.Context, name string) error
 	// Cordon marks the node unschedulable.
 	Cordon(ctx context.Context, name string) error
+	// AnnotateNode sets the node's annotations named in annotations to
+	// their values, leaving its other annotations alone; a key mapped to
+	// "" is removed. The interruption handler keeps the state of its work
+	// on a node there, so that a restarted process can finish it.
+	AnnotateNode(ctx context.Context, name string, annotations map[string]string) error
 
 	// Nominate records that pod is expected to run on node (status
 	// nominatedNodeName), so that it is not provisioned for twice.

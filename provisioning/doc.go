@@ -13,7 +13,7 @@
 //     scheduling.NodeTemplate (capacity type defaults to on-demand, limits
 //     are reduced by what the pool already holds).
 //   - Cluster is what fleetpack reads and does: list and watch pods and
-//     nodes, create, cordon and delete nodes, nominate and bind pods, evict
+//     nodes, create, cordon, annotate and delete nodes, nominate and bind pods, evict
 //     through the Eviction API so PodDisruptionBudgets hold (a refusal is an
 //     *EvictionBlockedError to retry), delete pods. MemoryCluster implements
 //     it in memory for tests, examples and simulation, with PDB evaluation,

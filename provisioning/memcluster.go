@@ -341,6 +341,36 @@ func (c *MemoryCluster) Cordon(ctx context.Context, name string) error {
 	return nil
 }
 
+// AnnotateNode implements Cluster.
+func (c *MemoryCluster) AnnotateNode(ctx context.Context, name string, annotations map[string]string) error {
+	c.lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[name]
+	if !ok {
+		return &NotFoundError{Kind: "Node", Name: name}
+	}
+	changed := false
+	for k, v := range annotations {
+		old, had := n.node.Annotations[k]
+		switch {
+		case v == "" && had:
+			delete(n.node.Annotations, k)
+		case v != "" && (!had || old != v):
+			if n.node.Annotations == nil {
+				n.node.Annotations = map[string]string{}
+			}
+			n.node.Annotations[k] = v
+		default:
+			continue
+		}
+		changed = true
+	}
+	if changed {
+		c.notify()
+	}
+	return nil
+}
+
 // Nominate implements Cluster. If the node is already Ready the pod is bound
 // at once, as the scheduler would.
 func (c *MemoryCluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error {

@@ -265,3 +265,48 @@ func TestMemoryClusterErrors(t *testing.T) {
 		t.Error("PDB with both minAvailable and maxUnavailable accepted")
 	}
 }
+
+func TestMemoryClusterAnnotateNode(t *testing.T) {
+	ctx := t.Context()
+	c := NewMemoryCluster(clocktesting.NewFakeClock(testEpoch), MemoryClusterOptions{})
+	if err := c.AnnotateNode(ctx, "missing", map[string]string{"a": "1"}); !IsNotFound(err) {
+		t.Errorf("annotate missing node: %v", err)
+	}
+	n := readyNode("n1")
+	n.Annotations = map[string]string{"keep": "me"}
+	if err := c.CreateNode(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	changes := c.Changes(ctx)
+	if err := c.AnnotateNode(ctx, "n1", map[string]string{"a": "1", "b": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changes:
+	default:
+		t.Error("annotating sent no change notification")
+	}
+	got, _ := c.GetNode(ctx, "n1")
+	if got.Annotations["a"] != "1" || got.Annotations["b"] != "2" || got.Annotations["keep"] != "me" {
+		t.Fatalf("annotations = %v", got.Annotations)
+	}
+	// The copy returned is the caller's: changing it changes nothing.
+	got.Annotations["a"] = "changed"
+	if err := c.AnnotateNode(ctx, "n1", map[string]string{"a": "", "b": "3", "never-set": ""}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = c.GetNode(ctx, "n1")
+	if _, ok := got.Annotations["a"]; ok || got.Annotations["b"] != "3" || got.Annotations["keep"] != "me" || len(got.Annotations) != 2 {
+		t.Fatalf("after removing a and setting b: annotations = %v", got.Annotations)
+	}
+	<-changes // the notification of the removal
+	// Setting what is already there is no change.
+	if err := c.AnnotateNode(ctx, "n1", map[string]string{"b": "3"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changes:
+		t.Error("a no-op annotation sent a change notification")
+	default:
+	}
+}

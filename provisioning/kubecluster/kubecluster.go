@@ -281,6 +281,31 @@ func (c *Cluster) Cordon(ctx context.Context, name string) error {
 	return nil
 }
 
+// AnnotateNode implements provisioning.Cluster with a merge patch that
+// touches only the named annotations (null removes one).
+func (c *Cluster) AnnotateNode(ctx context.Context, name string, annotations map[string]string) error {
+	values := make(map[string]any, len(annotations))
+	for k, v := range annotations {
+		if v == "" {
+			values[k] = nil
+		} else {
+			values[k] = v
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": values}})
+	if err != nil {
+		return fmt.Errorf("annotating node %s: %w", name, err)
+	}
+	_, err = c.client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
+	if apierrors.IsNotFound(err) {
+		return &provisioning.NotFoundError{Kind: "Node", Name: name}
+	}
+	if err != nil {
+		return fmt.Errorf("annotating node %s: %w", name, err)
+	}
+	return nil
+}
+
 // Nominate implements provisioning.Cluster by patching the pod's
 // status.nominatedNodeName (a merge patch on the status subresource).
 func (c *Cluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error {

@@ -270,6 +270,42 @@ func TestCordonBindEvictDelete(t *testing.T) {
 	}
 }
 
+func TestAnnotateNode(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Annotations: map[string]string{"keep": "me", "old": "x"}}}
+	c, client, ctx := started(t, node)
+	if err := c.AnnotateNode(ctx, "n1", map[string]string{"fleetpack.dev/interruption": `{"kind":"spot-interruption"}`, "old": ""}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"keep": "me", "fleetpack.dev/interruption": `{"kind":"spot-interruption"}`}
+	if len(n.Annotations) != len(want) {
+		t.Errorf("annotations = %v, want %v", n.Annotations, want)
+	}
+	for k, v := range want {
+		if n.Annotations[k] != v {
+			t.Errorf("annotation %s = %q, want %q (all: %v)", k, n.Annotations[k], v, n.Annotations)
+		}
+	}
+	patches := 0
+	for _, a := range client.Actions() {
+		if pa, ok := a.(k8stesting.PatchActionImpl); ok && pa.GetResource().Resource == "nodes" {
+			patches++
+			if pa.GetPatchType() != types.MergePatchType || pa.PatchOptions.FieldManager != DefaultFieldManager {
+				t.Errorf("annotation patch type %q manager %q", pa.GetPatchType(), pa.PatchOptions.FieldManager)
+			}
+		}
+	}
+	if patches != 1 {
+		t.Errorf("%d node patches, want 1", patches)
+	}
+	if err := c.AnnotateNode(ctx, "missing", map[string]string{"a": "1"}); !provisioning.IsNotFound(err) {
+		t.Errorf("annotate missing: %v", err)
+	}
+}
+
 func TestEvent(t *testing.T) {
 	c, client, ctx := started(t)
 	c.Event(ctx, testPod("a", nil), corev1.EventTypeWarning, "FailedScheduling", "no nodepool fits")
