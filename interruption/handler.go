@@ -160,6 +160,9 @@ type Handler struct {
 	// action, so that work recorded on a node is queued once whether a
 	// redelivered notice or Run's scan finds it first.
 	claimed map[claimKey]bool
+	// taken holds every (node, kind) this handler has queued work for
+	// (see claim).
+	taken map[claimKey]bool
 }
 
 type claimKey struct {
@@ -257,7 +260,7 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 		opts: opts, log: opts.Logger,
 		seen: map[noticeKey]time.Time{}, wake: make(chan struct{}, 1), idle: idle,
 		rebalancing: map[string]int{}, replaced: map[string]bool{},
-		records: map[string]*nodeRecord{}, claimed: map[claimKey]bool{},
+		records: map[string]*nodeRecord{}, claimed: map[claimKey]bool{}, taken: map[claimKey]bool{},
 	}, nil
 }
 
@@ -372,7 +375,7 @@ func (h *Handler) Handle(ctx context.Context, m Message) error {
 			continue
 		}
 		a := newAction(*rec, id, node)
-		if !h.claim(a) {
+		if !h.claim(a, false) {
 			h.count(m.Kind, ActionDuplicate)
 			continue
 		}
@@ -384,7 +387,9 @@ func (h *Handler) Handle(ctx context.Context, m Message) error {
 // adopt queues the work rec records on node unless a worker here already
 // has it, redoing its urgent part first, and reports whether it queued it.
 // An error in the urgent part is returned, but the work is queued anyway:
-// the drain matters more than the cordon.
+// the drain matters more than the cordon. Work this handler took on itself
+// is never adopted: a notice or a resume scan that read the node before
+// that work finished would otherwise do it twice.
 func (h *Handler) adopt(ctx context.Context, rec *record, instanceID string, node *corev1.Node) (bool, error) {
 	a := newAction(*rec, instanceID, node)
 	if rec.Kind == KindRebalanceRecommendation && h.opts.RebalanceMode != RebalanceReplaceThenDrain {
@@ -395,7 +400,7 @@ func (h *Handler) adopt(ctx context.Context, rec *record, instanceID string, nod
 		}
 		return false, errors.Join(err, h.clearRecord(ctx, a))
 	}
-	if !h.claim(a) {
+	if !h.claim(a, true) {
 		return false, nil
 	}
 	if rec.Replaced {
@@ -426,7 +431,12 @@ func (h *Handler) resume(ctx context.Context) {
 				}
 				e := h.recordEntry(n.Name)
 				e.mu.Lock()
-				rec := h.loadRecordLocked(e, n)
+				var rec *record
+				if !e.written {
+					// Not this handler's own record: an earlier process
+					// accepted the notice.
+					rec = h.loadRecordLocked(e, n)
+				}
 				e.mu.Unlock()
 				if rec == nil {
 					continue
@@ -448,14 +458,16 @@ func (h *Handler) resume(ctx context.Context) {
 }
 
 // claim marks a's (node, kind) as taken and reports whether it was free.
-func (h *Handler) claim(a *action) bool {
+// With fresh set it must also never have been taken by this handler (see
+// adopt).
+func (h *Handler) claim(a *action, fresh bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := claimKey{a.node, a.msg.Kind}
-	if h.claimed[k] {
+	if h.claimed[k] || (fresh && h.taken[k]) {
 		return false
 	}
-	h.claimed[k] = true
+	h.claimed[k], h.taken[k] = true, true
 	return true
 }
 

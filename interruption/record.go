@@ -44,6 +44,9 @@ type nodeRecord struct {
 	// known is set once rec holds what the annotation holds.
 	known bool
 	rec   *record
+	// written is set once this handler wrote the record: Run's resume
+	// scan then leaves the node to the work that wrote it.
+	written bool
 }
 
 // parseRecord reads node's record: nil if it has none, an error naming the
@@ -147,7 +150,7 @@ func (h *Handler) writeRecordLocked(ctx context.Context, e *nodeRecord, node str
 	if err := h.opts.Cluster.AnnotateNode(ctx, node, map[string]string{AnnotationRecord: value}); err != nil && !provisioning.IsNotFound(err) {
 		return fmt.Errorf("interruption: recording the notice on node %s (annotation %s): %w", node, AnnotationRecord, err)
 	}
-	e.known, e.rec = true, rec
+	e.known, e.rec, e.written = true, rec, true
 	return nil
 }
 

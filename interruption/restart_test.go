@@ -454,3 +454,33 @@ func TestHandlerResumeRetriesListing(t *testing.T) {
 		t.Fatalf("node deleted=%v at +%v, want before the deadline", ok, at.Sub(t0))
 	}
 }
+
+// TestStaleReadsNeverRedoOwnWork: a notice, or Run's resume scan, that read
+// the node (record included) before this handler's own work on it finished
+// must not queue that work again. Under a storm of duplicates this showed
+// as a node deleted twice.
+func TestStaleReadsNeverRedoOwnWork(t *testing.T) {
+	e := newEnv(t, HandlerOptions{})
+	e.spotNode()
+	if err := e.handler.Handle(e.ctx, spotMsg("spot-1", spotInstance, e.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := e.cluster.GetNode(e.ctx, "spot-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := parseRecord(stale)
+	if err != nil || rec == nil {
+		t.Fatalf("record after Handle: %v, %v", rec, err)
+	}
+	e.settle(time.Second, 3*time.Minute)
+	if _, ok := e.deletedAt("spot-1"); !ok {
+		t.Fatal("node not deleted")
+	}
+	if queued, err := e.handler.adopt(e.ctx, rec, spotInstance, stale); queued || err != nil {
+		t.Fatalf("adopt of the handler's own finished work: queued=%v err=%v", queued, err)
+	}
+	if e.replacer.callCount() != 1 {
+		t.Errorf("Replace called %d times, want 1", e.replacer.callCount())
+	}
+}
