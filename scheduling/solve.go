@@ -574,16 +574,14 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 	if cands == nil {
 		cands = []candidate{{base: reqs}}
 	}
-	// Candidates come emptiest domain first. Among the emptiest, where the
-	// pod would go anyway, take the one whose cheapest fitting type costs
-	// least (Spot prices differ by zone), the first of equals.
-	best, bestNL, bestPrice, unworthy := -1, (*narrowedTypes)(nil), 0.0, false
+	// Candidates come emptiest domain first. The first domain with a type
+	// that holds the pod decides, as before, except that the equally empty
+	// domains after it compete with it on price (Spot prices differ by
+	// zone): the cheapest the join rule accepts wins, the first of equals.
+	best, bestNL, bestPrice, decided, load := -1, (*narrowedTypes)(nil), 0.0, false, 0
 	for i := range cands {
-		if best >= 0 && cands[i].load != cands[best].load {
+		if decided && cands[i].load != load {
 			break
-		}
-		if unworthy && cands[i].load != cands[0].load {
-			return false
 		}
 		nl := s.narrowed(c, vt, absorbed, &cands[i])
 		if bound {
@@ -595,9 +593,8 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 			if !s.typeFits(c, t, p.requests) {
 				continue
 			}
-			if !s.worthJoining(c, p, t, nl.frontPrices[j], aloneType, alonePrice) {
-				unworthy = true
-			} else if best < 0 || nl.frontPrices[j] < bestPrice {
+			decided, load = true, cands[i].load
+			if s.worthJoining(c, p, t, nl.frontPrices[j], aloneType, alonePrice) && (best < 0 || nl.frontPrices[j] < bestPrice) {
 				best, bestNL, bestPrice = i, nl, nl.frontPrices[j]
 			}
 			break
