@@ -189,10 +189,15 @@ func (h *Handler) updateRecord(ctx context.Context, a *action, change func(*reco
 }
 
 // clearRecord removes the record of a node the handler is done with but
-// keeps.
+// keeps, unless a notice of another kind has taken the record over since
+// (a Spot warning arriving while a rebalance launches): that work is still
+// to do, and a restart must find it.
 func (h *Handler) clearRecord(ctx context.Context, a *action) error {
 	e := h.recordEntry(a.node)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.known && e.rec != nil && e.rec.Kind != a.msg.Kind {
+		return nil
+	}
 	return h.writeRecordLocked(ctx, e, a.node, nil)
 }

@@ -484,3 +484,34 @@ func TestStaleReadsNeverRedoOwnWork(t *testing.T) {
 		t.Errorf("Replace called %d times, want 1", e.replacer.callCount())
 	}
 }
+
+// TestRebalanceGivingUpKeepsALaterSpotRecord: AWS usually sends a
+// rebalance recommendation and then the Spot warning. When the rebalance
+// gives up (its replacement failed) after the warning took the node's
+// record over, the record must stay: it is the Spot work a restarted
+// process has to finish.
+func TestRebalanceGivingUpKeepsALaterSpotRecord(t *testing.T) {
+	e := newEnv(t, HandlerOptions{})
+	e.spotNode()
+	node, err := e.cluster.GetNode(e.ctx, "spot-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := e.handler
+	rb, _, err := h.noteNotice(e.ctx, node, rebalanceMsg("rb", spotInstance), true)
+	if err != nil || rb == nil || rb.Kind != KindRebalanceRecommendation {
+		t.Fatalf("rebalance record = %+v, %v", rb, err)
+	}
+	spot := spotMsg("spot", spotInstance, e.clock.Now())
+	if rec, added, err := h.noteNotice(e.ctx, node, spot, true); err != nil || !added || rec.Kind != KindSpotInterruption {
+		t.Fatalf("after the Spot warning: record %+v, added %v, %v", rec, added, err)
+	}
+	if err := h.clearRecord(e.ctx, newAction(*rb, spotInstance, node)); err != nil {
+		t.Fatal(err)
+	}
+	if rec := e.record("spot-1"); rec == nil || rec.Kind != KindSpotInterruption || !rec.Deadline.Equal(spot.Deadline) {
+		t.Fatalf("record after the rebalance gave up = %+v, want the Spot warning's", rec)
+	}
+	// (That a rebalance removes its own record when it gives up is checked
+	// by TestHandlerRebalanceModes.)
+}
