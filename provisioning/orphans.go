@@ -165,6 +165,21 @@ func (p *Provisioner) RemoveOrphanedNodes(ctx context.Context) ([]string, time.T
 	return removed, next, errors.Join(errs...)
 }
 
+// orphanDue reports whether node is one RemoveOrphanedNodes drains or will
+// drain now: launched by fleetpack for a NodePool that has been missing for
+// OrphanGracePeriod. Such a node takes no pods: pods moved off one orphan
+// must not land on the next, to be disrupted again.
+func (p *Provisioner) orphanDue(node *corev1.Node, pools []*NodePool, now time.Time) bool {
+	pool := node.Labels[offerings.LabelNodePool]
+	if p.opts.OrphanGracePeriod < 0 || pool == "" || !IsManaged(node) || slices.ContainsFunc(pools, func(np *NodePool) bool { return np.Name == pool }) {
+		return false
+	}
+	p.mu.Lock()
+	since, ok := p.poolGone[pool]
+	p.mu.Unlock()
+	return ok && !now.Before(since.Add(p.opts.OrphanGracePeriod))
+}
+
 // evictablePods returns, by node, the pods a drain must move: bound, not
 // daemonset pods (they go with the node), not mirror pods, not finished.
 func evictablePods(s *snapshot) map[string][]*corev1.Pod {

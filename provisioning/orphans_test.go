@@ -450,3 +450,45 @@ func TestEmptyNodeRemovalSparesUnmarkedNodes(t *testing.T) {
 		t.Fatalf("Karpenter's node after removal passes: %+v", n)
 	}
 }
+
+// TestOrphanPodsDoNotMoveOntoOtherOrphans: a pod drained off one node of a
+// deleted NodePool goes to the remaining pool, not onto another node of the
+// deleted one that merely waits its turn (and would be drained next).
+func TestOrphanPodsDoNotMoveOntoOtherOrphans(t *testing.T) {
+	old, kept := pool("old", 0), pool("kept", 0)
+	e := newEnv(t, old)
+	first := e.launchOn("a", 1, "200m")
+	zone := e.node(first[0]).Labels[offerings.LabelZone]
+	other := "us-east-1b"
+	if zone == other {
+		other = "us-east-1a"
+	}
+	// A second node of the pool, in another zone, with room for a's pod.
+	e.addPods("b", 2, "200m", "1Gi", map[string]string{offerings.LabelZone: other})
+	e.provision()
+	e.clock.Step(30 * time.Second)
+	if n := e.poolNodes("old"); len(n) != 2 {
+		t.Fatalf("old pool nodes %v, want 2", n)
+	}
+	orphans := e.poolNodes("old")
+	e.setPools(kept)
+	e.clock.Step(DefaultOrphanGracePeriod)
+	for i := 0; len(e.poolNodes("old")) > 0; i++ {
+		if i == 60 {
+			t.Fatalf("orphans not removed: %v", e.poolNodes("old"))
+		}
+		e.removeOrphans()
+		e.provision()
+		for node := range e.appPods("a") {
+			if node != "" && node != first[0] && slices.Contains(orphans, node) {
+				t.Fatalf("a's pod moved onto %s, another node of the deleted pool", node)
+			}
+		}
+		e.clock.Step(orphanDrainRetry)
+	}
+	for node := range e.appPods("a") {
+		if node == "" || e.node(node).Labels[offerings.LabelNodePool] != "kept" {
+			t.Fatalf("a's pod on %q, want a node of the remaining pool", node)
+		}
+	}
+}

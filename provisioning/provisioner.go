@@ -755,7 +755,7 @@ func (p *Provisioner) input(ctx context.Context, s *snapshot, pods []*corev1.Pod
 	for _, name := range slices.Sorted(maps.Keys(s.nodes)) {
 		node := s.nodes[name]
 		AddNodeUsage(used, node)
-		if leaving[name] || node.DeletionTimestamp != nil {
+		if leaving[name] || node.DeletionTimestamp != nil || p.orphanDue(node, pools, s.now) {
 			continue
 		}
 		in.Nodes = append(in.Nodes, scheduling.ExistingNode{Node: p.withoutStartupTaints(node, pools), Pods: onNode[name]})
