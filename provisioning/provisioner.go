@@ -670,6 +670,11 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 			return nil, fmt.Errorf("registering node %s: %w (terminating instance %s: %v)", node.Name, err, node.Spec.ProviderID, derr)
 		}
 		p.metrics.NodesTerminated.WithLabelValues(pool, node.Labels[offerings.LabelCapacityType], "launch_failed").Inc()
+		// The kubelet may have registered the node before the failure
+		// (fleetpack's labels failed to apply): it goes with its instance.
+		if derr := p.cluster.DeleteNode(cleanup, node.Name); derr != nil && !IsNotFound(derr) {
+			log.WarnContext(ctx, "deleting the node object of a terminated instance failed", "node", node.Name, "error", derr)
+		}
 		log.WarnContext(ctx, "registering node failed; instance terminated", "node", node.Name, "error", err)
 		return nil, fmt.Errorf("registering node %s: %w", node.Name, err)
 	}

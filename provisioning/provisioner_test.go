@@ -390,6 +390,38 @@ func TestRegistrationFailureTerminatesInstance(t *testing.T) {
 	}
 }
 
+// registeredThenFailing registers the node (as a kubelet that got there
+// first would have) and then fails, as a failed label patch does.
+type registeredThenFailing struct{ *MemoryCluster }
+
+func (c registeredThenFailing) CreateNode(ctx context.Context, node *corev1.Node) error {
+	if err := c.MemoryCluster.CreateNode(ctx, node); err != nil {
+		return err
+	}
+	return errBoom
+}
+
+// TestRegistrationFailureRemovesRegisteredNode: when registration fails
+// after the node object exists, the instance is terminated and the node
+// object goes with it, rather than lingering unowned and NotReady.
+func TestRegistrationFailureRemovesRegisteredNode(t *testing.T) {
+	e := newEnv(t, pool("default", 0))
+	prov, err := New(registeredThenFailing{e.cluster}, e.cloud, e.prov.NodePools(), Options{Clock: e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addPods("web", 1, "1", "1Gi", nil)
+	if _, err := prov.Provision(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.cloud.creates != 1 || e.cloud.running() != 0 {
+		t.Fatalf("creates %d, running %d: the instance leaked", e.cloud.creates, e.cloud.running())
+	}
+	if nodes := e.nodes(); len(nodes) != 0 {
+		t.Fatalf("nodes after the failed registration: %d, want the registered one removed", len(nodes))
+	}
+}
+
 func TestProvisionNowReplacesLeavingNode(t *testing.T) {
 	e := newEnv(t, pool("default", 0))
 	pods := e.addPods("web", 2, "1", "1Gi", nil)
