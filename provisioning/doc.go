@@ -37,7 +37,10 @@
 //     nodes the Provisioner registered itself are touched: it labels them
 //     LabelManagedBy=ManagedBy (fleetpack.dev/managed-by=fleetpack), so
 //     nodes of a cluster migrating from Karpenter, which carry the same
-//     karpenter.sh/nodepool label, are left alone. A pool must stay missing
+//     karpenter.sh/nodepool label, are left alone. The same mark gates
+//     empty-node removal. Nodes launched before the mark existed lack it:
+//     `kubectl label node NAME fleetpack.dev/managed-by=fleetpack` puts them
+//     back under fleetpack's care. A pool must stay missing
 //     from SetNodePools for OrphanGracePeriod first, so a pool briefly
 //     missing during a reload drains nothing; then at most
 //     MaxOrphanDisruptions nodes at a time are cordoned, get replacement
