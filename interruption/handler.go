@@ -737,6 +737,9 @@ func (h *Handler) execute(ctx context.Context, a *action) {
 	}
 }
 
+// recordWriteTimeout bounds the record write that outlives a cancelled run.
+const recordWriteTimeout = 30 * time.Second
+
 // replaceOnce launches replacement capacity for the node's pods unless that
 // was done already for this node, and records it on the node. It returns
 // the nodes the pods were placed on (for work resumed from a record, the
@@ -781,11 +784,15 @@ func (h *Handler) replaceOnce(ctx context.Context, log *slog.Logger, a *action) 
 	}
 	log.Info("replacement capacity launched", "pods", len(pods), "nodes", names)
 	if len(nodes) > 0 || err == nil {
-		// Recorded even while shutting down: a restarted handler must
-		// not launch it again.
-		if rerr := h.updateRecord(context.WithoutCancel(ctx), a, func(r *record) {
+		// Recorded even while shutting down, so that a restarted handler
+		// does not launch it again; bounded, so that an API server that
+		// does not answer cannot hold shutdown forever.
+		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordWriteTimeout)
+		rerr := h.updateRecord(recordCtx, a, func(r *record) {
 			r.Replaced, r.Replacements = true, names
-		}); rerr != nil {
+		})
+		cancel()
+		if rerr != nil {
 			log.Error("recording the replacement on the node", "error", rerr)
 		}
 	}
