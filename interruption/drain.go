@@ -22,16 +22,8 @@ type drainResult struct {
 	remaining int
 }
 
-// isMirrorPod reports whether pod is the API server's mirror of a static pod,
-// which cannot be evicted and goes with its node.
-func isMirrorPod(pod *corev1.Pod) bool {
-	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
-	return ok
-}
-
-// evictablePods lists the pods a drain must move off node: not daemonset
-// pods (their daemonset runs them everywhere and they go with the node), not
-// mirror pods, not finished pods.
+// evictablePods lists the pods a drain must move off node
+// (provisioning.MovesOnDrain).
 func (h *Handler) evictablePods(ctx context.Context, node string) ([]*corev1.Pod, error) {
 	pods, err := h.opts.Cluster.ListPods(ctx)
 	if err != nil {
@@ -39,7 +31,7 @@ func (h *Handler) evictablePods(ctx context.Context, node string) ([]*corev1.Pod
 	}
 	var out []*corev1.Pod
 	for _, p := range pods {
-		if p.Spec.NodeName != node || provisioning.IsDaemonSetPod(p) || isMirrorPod(p) || provisioning.IsTerminal(p) {
+		if p.Spec.NodeName != node || !provisioning.MovesOnDrain(p) {
 			continue
 		}
 		out = append(out, p)

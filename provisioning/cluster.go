@@ -126,6 +126,13 @@ func IsMirrorPod(pod *corev1.Pod) bool {
 	return ok
 }
 
+// MovesOnDrain reports whether a drain must evict pod from its node: not a
+// daemonset pod (its daemonset runs it everywhere and it goes with the
+// node), not a mirror pod, not a finished pod.
+func MovesOnDrain(pod *corev1.Pod) bool {
+	return !IsDaemonSetPod(pod) && !IsMirrorPod(pod) && !IsTerminal(pod)
+}
+
 // IsTerminal reports whether pod has finished (Succeeded or Failed).
 func IsTerminal(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed

@@ -180,12 +180,12 @@ func (p *Provisioner) orphanDue(node *corev1.Node, pools []*NodePool, now time.T
 	return ok && !now.Before(since.Add(p.opts.OrphanGracePeriod))
 }
 
-// evictablePods returns, by node, the pods a drain must move: bound, not
-// daemonset pods (they go with the node), not mirror pods, not finished.
+// evictablePods returns, by node, the bound pods a drain must move
+// (MovesOnDrain).
 func evictablePods(s *snapshot) map[string][]*corev1.Pod {
 	out := map[string][]*corev1.Pod{}
 	for _, pod := range s.pods {
-		if pod.Spec.NodeName == "" || IsDaemonSetPod(pod) || IsMirrorPod(pod) || IsTerminal(pod) {
+		if pod.Spec.NodeName == "" || !MovesOnDrain(pod) {
 			continue
 		}
 		out[pod.Spec.NodeName] = append(out[pod.Spec.NodeName], pod)
