@@ -515,7 +515,7 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 	// Spot node in a zone the pod may not use.
 	bound := s.topology.domainBound(p, level)
 	if bound {
-		if aloneType, alonePrice, ok = s.aloneIn(c, c.all, c.allPrices, p.requests); !ok {
+		if aloneType, alonePrice, ok = s.aloneIn(c, c.all, c.allPrices, p); !ok {
 			return false
 		}
 	}
@@ -585,7 +585,7 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 		}
 		nl := s.narrowed(c, vt, absorbed, &cands[i])
 		if bound {
-			if aloneType, alonePrice, ok = s.aloneIn(c, nl.all, nl.allPrices, p.requests); !ok {
+			if aloneType, alonePrice, ok = s.aloneIn(c, nl.all, nl.allPrices, p); !ok {
 				continue
 			}
 		}
@@ -609,14 +609,14 @@ func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
 }
 
 // aloneIn returns the cheapest of types (sorted cheapest first) that holds
-// a pod needing req by itself.
-func (s *solver) aloneIn(c *claim, types []int32, prices []float64, req vec) (int32, float64, bool) {
+// p by itself.
+func (s *solver) aloneIn(c *claim, types []int32, prices []float64, p *podInfo) (int32, float64, bool) {
 	if len(types) == 0 {
 		return 0, 0, false
 	}
-	// Claims share their type lists, so during a scan the same few lists
+	// Claims share their type lists, so during p's scan the same few lists
 	// come back claim after claim.
-	scanning := s.scanPod != nil && &req[0] == &s.scanPod.requests[0]
+	scanning := s.scanPod == p
 	if scanning {
 		for _, e := range s.aloneMemo {
 			if e.src == &types[0] && e.n == len(types) {
@@ -626,7 +626,7 @@ func (s *solver) aloneIn(c *claim, types []int32, prices []float64, req vec) (in
 	}
 	e := aloneEntry{src: &types[0], n: len(types)}
 	for i, t := range types {
-		if fits(req, c.ct.types[t].avail) {
+		if fits(p.requests, c.ct.types[t].avail) {
 			e.t, e.price, e.ok = t, prices[i], true
 			break
 		}
