@@ -399,6 +399,21 @@ func (e *env) spotNode() {
 	}
 }
 
+// budgetHeldNode creates the interrupted node with one pod, db-0 (40 s
+// grace period), whose budget never allows an eviction.
+func (e *env) budgetHeldNode() {
+	e.t.Helper()
+	e.mustCreateNode(node("spot-1", spotInstance, "spot", "m5.large", "us-east-1a", "default"))
+	e.mustCreatePod(appPod("db-0", "db", "spot-1", 40))
+	zero := intstr.FromInt32(0)
+	if err := e.cluster.CreatePDB(e.ctx, &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &zero, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func TestHandlerSpotInterruption(t *testing.T) {
 	e := newEnv(t, HandlerOptions{})
 	e.spotNode()
@@ -494,15 +509,7 @@ func TestHandlerDuplicatesActOnce(t *testing.T) {
 // fits before the instance goes.
 func TestHandlerForceDeletesBeforeDeadline(t *testing.T) {
 	e := newEnv(t, HandlerOptions{})
-	e.mustCreateNode(node("spot-1", spotInstance, "spot", "m5.large", "us-east-1a", "default"))
-	e.mustCreatePod(appPod("db-0", "db", "spot-1", 40))
-	zero := intstr.FromInt32(0)
-	if err := e.cluster.CreatePDB(e.ctx, &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
-		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &zero, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.budgetHeldNode()
 	msg := spotMsg("spot-1", spotInstance, e.clock.Now())
 	if err := e.handler.Handle(e.ctx, msg); err != nil {
 		t.Fatal(err)

@@ -12,9 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // stopAfterReplace stops the handler that calls it once the replacement it
@@ -151,15 +148,7 @@ func TestHandlerResumesAfterRestart(t *testing.T) {
 // the recorded deadline, not before a deadline counted from the restart.
 func TestHandlerResumeKeepsRecordedDeadline(t *testing.T) {
 	e := newEnv(t, HandlerOptions{})
-	e.mustCreateNode(node("spot-1", spotInstance, "spot", "m5.large", "us-east-1a", "default"))
-	e.mustCreatePod(appPod("db-0", "db", "spot-1", 40))
-	zero := intstr.FromInt32(0)
-	if err := e.cluster.CreatePDB(e.ctx, &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
-		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &zero, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.budgetHeldNode()
 	msg := spotMsg("spot-1", spotInstance, e.clock.Now())
 	e.acceptThenStop(msg, "before any work")
 	e.clock.Step(30 * time.Second)
