@@ -36,8 +36,9 @@ const (
 
 // LabelManagedBy, with the value ManagedBy, marks the Node objects the
 // Provisioner registers for the instances it launches. Only nodes carrying it
-// are ever drained as orphans: a cluster migrating from Karpenter has nodes
-// with the same karpenter.sh/nodepool label that fleetpack must not touch.
+// are ever removed as empty or drained as orphans: a cluster migrating from
+// Karpenter has nodes with the same karpenter.sh/nodepool label that
+// fleetpack must not touch.
 const (
 	LabelManagedBy = "fleetpack.dev/managed-by"
 	ManagedBy      = "fleetpack"
