@@ -19,6 +19,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/provisioning"
 )
 
@@ -29,7 +30,9 @@ var (
 )
 
 func testPod(name string, labels map[string]string) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID("uid-" + name), Labels: labels, ResourceVersion: "1"}}
+	p := fixture.Pod("default", name, fixture.Labels(labels), fixture.WithUID("uid-"+name))
+	p.ResourceVersion = "1"
+	return p
 }
 
 // uidConflict is the API server's answer to a write whose UID precondition
