@@ -35,6 +35,9 @@
 //	                 treat as unavailable ("*" matches any type or zone)
 //	-o text|json     output format; json is the contract in docs/plan-json.md
 //
+// One plan takes at most 100,000 pods (pending and bound, over all files);
+// more, or a workload with more replicas, is an error naming the document.
+//
 // Invalid input exits with status 1 and a message naming the file, the
 // document, the object and the field; nothing else is printed.
 package main
