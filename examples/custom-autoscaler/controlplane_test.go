@@ -185,11 +185,7 @@ func TestControlPlaneTwoReplicasOneLeader(t *testing.T) {
 	cp := testcontrolplane.Start(t, testcontrolplane.Options{WithoutScheduler: true, WithoutControllerManager: true})
 	ctx := t.Context()
 	admin := cp.Client(t)
-	objs, err := deploy.RBACObjects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := deploy.Apply(ctx, admin, objs); err != nil {
+	if err := deploy.ApplyRBAC(ctx, admin); err != nil {
 		t.Fatal(err)
 	}
 	catalog, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
