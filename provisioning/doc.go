@@ -47,6 +47,13 @@
 //     capacity through ProvisionNow, are drained through the Eviction API
 //     once it is Ready (PodDisruptionBudgets hold; refused evictions are
 //     retried), and have their instance terminated and node deleted.
+//   - SolverInput is the one way from a cluster's state (nodes, pods,
+//     daemonsets) to the solver's input: pending pods, existing nodes with
+//     their bound, nominated and reserved pods (startup taints hidden,
+//     leaving nodes left out), one pod per daemonset as its controller
+//     would create it, one template per NodePool. The Provisioner's passes,
+//     the custom autoscaler's dry run and the plan tool all build their
+//     input with it, so a what-if plan is the plan a pass would make.
 //   - Metrics holds the Prometheus metrics, registered on a Registerer the
 //     caller passes in.
 //

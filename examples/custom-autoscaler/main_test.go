@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -63,6 +64,24 @@ func TestParseFlags(t *testing.T) {
 				}
 				if lt, ok := c.launchTemplate["arm64"]; !ok || lt.Name != "lt-arm" || len(c.launchTemplate) != 1 {
 					t.Errorf("launch templates %v", c.launchTemplate)
+				}
+			},
+		},
+		{
+			name: "leader election by default, with the shipped namespace",
+			args: []string{"-nodepools", file, "-cluster-name", "prod", "-subnet-selector", "a=b", "-launch-template-amd64", "lt"},
+			check: func(t *testing.T, c *config) {
+				if !c.leaderElect || c.leaseNamespace != "fleetpack" || c.leaseDuration != 15*time.Second || c.retryPeriod != 400*time.Millisecond {
+					t.Errorf("leader election %v in %q, lease %s, retry %s", c.leaderElect, c.leaseNamespace, c.leaseDuration, c.retryPeriod)
+				}
+			},
+		},
+		{
+			name: "leader election off",
+			args: []string{"-leader-elect=false", "-nodepools", file, "-cluster-name", "prod", "-subnet-selector", "a=b", "-launch-template-amd64", "lt"},
+			check: func(t *testing.T, c *config) {
+				if c.leaderElect {
+					t.Error("leader election on")
 				}
 			},
 		},

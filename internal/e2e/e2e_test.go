@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	fleetdeploy "github.com/fleetpack/fleetpack/deploy"
 	"github.com/fleetpack/fleetpack/internal/kubelet"
 	"github.com/fleetpack/fleetpack/internal/stack"
 	"github.com/fleetpack/fleetpack/internal/testcontrolplane"
@@ -372,7 +373,16 @@ func newEnv(t *testing.T) *env {
 	client := cp.Client(t)
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	kc, err := kubecluster.New(client, kubecluster.Options{Logger: logger})
+	// fleetpack runs as the ServiceAccount of deploy/rbac.yaml, with
+	// exactly the permissions it ships.
+	if err := fleetdeploy.ApplyRBAC(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	fleetpackClient, err := kubernetes.NewForConfig(cp.ServiceAccountConfig(t, fleetdeploy.Namespace, fleetdeploy.ServiceAccount))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kubecluster.New(fleetpackClient, kubecluster.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
