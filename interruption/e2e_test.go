@@ -380,6 +380,11 @@ func TestE2ESpotInterruptionThroughSQS(t *testing.T) {
 		if !e.clock.Now().Before(deadline) {
 			t.Errorf("pods running again only at +%v, after the deadline", e.clock.Now().Sub(notice))
 		}
+		// Replacement first: every evicted pod had a running replacement
+		// at once.
+		if n, sum := unavailableFor(t, e.metrics, KindSpotInterruption); n != uint64(victimPods) || sum != 0 {
+			t.Errorf("pod unavailability: %d samples, longest at most %vs; want %d pods, 0s", n, sum, victimPods)
+		}
 		// Nothing lost: every replica runs, none on the victim, and the
 		// replacement capacity is in another pool.
 		before := map[string]bool{}
@@ -471,6 +476,9 @@ func TestE2ERebalanceReplacesBeforeDraining(t *testing.T) {
 		}
 		if replacements == 0 {
 			t.Error("no replacement node")
+		}
+		if n, sum := unavailableFor(t, e.metrics, KindRebalanceRecommendation); n == 0 || sum != 0 {
+			t.Errorf("pod unavailability after the rebalance: %d samples, longest at most %vs; want 0s", n, sum)
 		}
 		t.Logf("at-risk node cordoned +%v after the recommendation, once %d replacement(s) were Ready", cordonedAt.Sub(notice), replacements)
 		if e.unavail.IsUnavailable(victim.Labels[offerings.LabelCapacityType], victim.Labels[offerings.LabelInstanceType], victim.Labels[offerings.LabelZone]) {

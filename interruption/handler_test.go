@@ -84,21 +84,7 @@ func (r *fakeReplacer) Replace(ctx context.Context, pods []*corev1.Pod) ([]*core
 func (r *fakeReplacer) run(ctx context.Context) {
 	changes := r.cluster.Changes(ctx)
 	for {
-		nodes, _ := r.cluster.ListNodes(ctx)
-		var target string
-		for _, n := range nodes {
-			if n.Labels[offerings.LabelNodePool] == "replacement" && !n.Spec.Unschedulable {
-				target = n.Name
-			}
-		}
-		if target != "" {
-			pods, _ := r.cluster.ListPods(ctx)
-			for _, p := range pods {
-				if p.Spec.NodeName == "" && p.Status.NominatedNodeName == "" && !provisioning.IsDaemonSetPod(p) {
-					_ = r.cluster.Nominate(ctx, p, target)
-				}
-			}
-		}
+		r.nominatePending(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -106,6 +92,27 @@ func (r *fakeReplacer) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+		}
+	}
+}
+
+// nominatePending nominates every pending pod to a live replacement node,
+// as the provisioner's next batch would.
+func (r *fakeReplacer) nominatePending(ctx context.Context) {
+	nodes, _ := r.cluster.ListNodes(ctx)
+	var target string
+	for _, n := range nodes {
+		if n.Labels[offerings.LabelNodePool] == "replacement" && !n.Spec.Unschedulable {
+			target = n.Name
+		}
+	}
+	if target == "" {
+		return
+	}
+	pods, _ := r.cluster.ListPods(ctx)
+	for _, p := range pods {
+		if p.Spec.NodeName == "" && p.Status.NominatedNodeName == "" && !provisioning.IsDaemonSetPod(p) {
+			_ = r.cluster.Nominate(ctx, p, target)
 		}
 	}
 }
@@ -172,12 +179,21 @@ type env struct {
 	mu      sync.Mutex
 	deleted map[string]time.Time
 	writes  concurrency
+	// firstEviction is when the first eviction was asked for.
+	firstEviction time.Time
 }
 
 func newEnv(t *testing.T, opts HandlerOptions) *env {
 	t.Helper()
+	return newEnvReadyAfter(t, opts, 30*time.Second)
+}
+
+// newEnvReadyAfter is newEnv with nodes Ready readyDelay after they are
+// created.
+func newEnvReadyAfter(t *testing.T, opts HandlerOptions, readyDelay time.Duration) *env {
+	t.Helper()
 	clk := testingclock.NewFakeClock(t0)
-	cluster := provisioning.NewMemoryCluster(clk, provisioning.MemoryClusterOptions{NodeReadyDelay: 30 * time.Second, RecreateControlledPods: true})
+	cluster := provisioning.NewMemoryCluster(clk, provisioning.MemoryClusterOptions{NodeReadyDelay: readyDelay, RecreateControlledPods: true})
 	e := &env{t: t, clock: clk, cluster: cluster, deleted: map[string]time.Time{},
 		replacer: &fakeReplacer{cluster: cluster, clock: clk},
 		cloud:    &fakeCloud{terminated: map[string]int{}},
@@ -298,6 +314,11 @@ func (c *concurrency) max() int {
 
 func (c *recordingCluster) Evict(ctx context.Context, pod *corev1.Pod) error {
 	defer c.env.writes.enter()()
+	c.env.mu.Lock()
+	if c.env.firstEviction.IsZero() {
+		c.env.firstEviction = c.env.clock.Now()
+	}
+	c.env.mu.Unlock()
 	return c.MemoryCluster.Evict(ctx, pod)
 }
 
@@ -607,26 +628,6 @@ func TestHandlerStateChange(t *testing.T) {
 			})
 		})
 	}
-}
-
-func TestHandlerScheduledChangeDrainsBeforeStart(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t, HandlerOptions{})
-		e.spotNode()
-		start := t0.Add(time.Hour)
-		msg := Message{ID: "health", Kind: KindScheduledChange, InstanceIDs: []string{spotInstance}, Time: t0, Deadline: start, Action: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"}
-		if err := e.handler.Handle(e.ctx, msg); err != nil {
-			t.Fatal(err)
-		}
-		e.settle(time.Second, 2*time.Hour)
-		at, ok := e.deletedAt("spot-1")
-		if !ok || !at.Before(start) {
-			t.Fatalf("node deleted=%v at %v, want before the start %v", ok, at, start)
-		}
-		if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
-			t.Errorf("app pods by node = %v", byNode)
-		}
-	})
 }
 
 func TestHandlerUnknownInstance(t *testing.T) {
@@ -939,20 +940,17 @@ func TestHandlerStorm(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const workers, n = 8, 500
 		e := newEnv(t, HandlerOptions{Workers: workers})
-		setup := time.Now()
 		for i := range n {
 			id := fmt.Sprintf("i-%017x", 0xb000+i)
 			e.mustCreateNode(node(fmt.Sprintf("spot-%d", i), id, "spot", "m5.large", "us-east-1a", "default"))
 			e.mustCreatePod(appPod(fmt.Sprintf("app-%d", i), "app", fmt.Sprintf("spot-%d", i), 10))
 			e.mustCreatePod(daemonPod(fmt.Sprintf("agent-%d", i), fmt.Sprintf("spot-%d", i)))
 		}
-		t.Logf("setup took %v", time.Since(setup))
 		for i := range n {
 			if err := e.handler.Handle(e.ctx, spotMsg(fmt.Sprintf("m-%d", i), fmt.Sprintf("i-%017x", 0xb000+i), t0)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		t.Logf("Handle loop took %v", time.Since(setup))
 		// Replacements become Ready after 30 s; the pods move then.
 		e.settle(time.Second, 2*time.Minute)
 		if p := e.peak(); p > workers {
@@ -981,5 +979,21 @@ func TestHandlerStorm(t *testing.T) {
 		if got := value(t, e.metrics.DeadlineMisses.WithLabelValues(string(KindSpotInterruption))); got != 0 {
 			t.Errorf("deadline misses = %v", got)
 		}
+		if c, sum := unavailableFor(t, e.metrics, KindSpotInterruption); c != n || sum != 0 {
+			t.Errorf("pod unavailability: %d samples summing %vs, want %d of 0s", c, sum, n)
+		}
+		var last time.Time
+		for i := range n {
+			at, _ := e.deletedAt(fmt.Sprintf("spot-%d", i))
+			last = maxTime(last, at)
+		}
+		t.Logf("%d notices: last node deleted %v after them (virtual time), peak %d evictions and deletions at once, %d concurrent replacements", n, last.Sub(t0), e.peak(), e.replacer.peak)
 	})
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -62,9 +62,11 @@ type nodeWork struct {
 	// warnedBare and deferred make their log lines come once.
 	warnedBare, deferred bool
 	// wake is when the work next needs a step; retry is the wait after
-	// the next failure of an action.
-	wake  time.Time
-	retry time.Duration
+	// the next failure of an action, and retryAt the end of the current
+	// one.
+	wake    time.Time
+	retry   time.Duration
+	retryAt time.Time
 }
 
 func (w *nodeWork) start(now time.Time) {
@@ -171,6 +173,7 @@ func (h *Handler) round(ctx context.Context) time.Time {
 	moves := make([]move, len(work))
 	for i, w := range work {
 		moves[i] = h.plan(w, s, rebalancing)
+		w.wake = moves[i].wake
 	}
 	h.mu.Unlock()
 
@@ -350,6 +353,11 @@ func (h *Handler) plan(w *nodeWork, s *snapshot, rebalancing map[string]int) mov
 	now := s.now
 	rec := w.rec
 	mv := move{kind: rec.Kind, wake: now.Add(pollInterval)}
+	if now.Before(w.retryAt) {
+		// Backing off after a failed action.
+		mv.wake = w.retryAt
+		return mv
+	}
 	node := s.nodes[w.node]
 	if node == nil || node.DeletionTimestamp != nil {
 		mv.gone = true
@@ -564,7 +572,8 @@ func (h *Handler) failed(w *nodeWork, now time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w.retry = min(max(2*w.retry, retryInitial), retryMax)
-	return now.Add(w.retry)
+	w.retryAt = now.Add(w.retry)
+	return w.retryAt
 }
 
 // warnLost says, in the log and in an event on the node, that the node's
