@@ -63,7 +63,7 @@ const (
 	// drain deletes them for good.
 	ActionBarePodsLost = "bare-pods-lost"
 	// ActionResumed counts work taken over from a node's record
-	// (AnnotationRecord) that no worker of this handler was doing: work
+	// (AnnotationRecord) that no work of this handler followed: work
 	// an earlier process accepted and did not finish.
 	ActionResumed = "resumed"
 )
@@ -337,10 +337,13 @@ func (h *Handler) handleInstance(ctx context.Context, log *slog.Logger, m Messag
 	}
 	h.mu.Lock()
 	w.seen[m.Kind] = true
-	w.own = true
+	w.own = w.own || d.write != nil || d.adopt
 	w.marked = w.marked || d.markPool
 	if d.relaunch {
 		w.relaunch = true
+	}
+	if d.adopt {
+		w.replacements = d.work.Replacements
 	}
 	if d.work != nil {
 		w.rec = d.work

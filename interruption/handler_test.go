@@ -377,7 +377,12 @@ func (e *env) settle(step, limit time.Duration) {
 func idle(h *Handler) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return !h.anyActiveLocked()
+	for _, w := range h.nodes {
+		if w.active {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *env) pendingAppPods() int {

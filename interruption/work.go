@@ -118,7 +118,7 @@ func (h *Handler) round(ctx context.Context) time.Time {
 	now := h.opts.Clock.Now()
 	h.mu.Lock()
 	h.pruneLocked(now)
-	need := (!h.resumed && !now.Before(h.retryAt)) || len(h.away.pending) > 0 || h.anyActiveLocked()
+	need := (!h.resumed && !now.Before(h.retryAt)) || len(h.away.pending) > 0 || h.anyDueLocked(now)
 	h.mu.Unlock()
 	if !need {
 		return h.nextWake(now)
@@ -152,7 +152,7 @@ func (h *Handler) round(ctx context.Context) time.Time {
 	})
 	var work []*nodeWork
 	for _, w := range h.nodes {
-		if w.active && !w.launching {
+		if w.active && !w.launching && w.due(now) {
 			work = append(work, w)
 		}
 	}
@@ -193,9 +193,16 @@ func (h *Handler) round(ctx context.Context) time.Time {
 	return h.nextWake(h.opts.Clock.Now())
 }
 
-func (h *Handler) anyActiveLocked() bool {
+// due reports whether w needs a step in a round at now: its wake has come
+// or is near (then a cluster change may be what it waits for). Work waiting
+// for a scheduled change's lead, or backing off, sits rounds out.
+func (w *nodeWork) due(now time.Time) bool {
+	return !w.wake.After(now.Add(pollInterval))
+}
+
+func (h *Handler) anyDueLocked(now time.Time) bool {
 	for _, w := range h.nodes {
-		if w.active {
+		if w.active && !w.launching && w.due(now) {
 			return true
 		}
 	}
