@@ -12,8 +12,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/fleetpack/fleetpack/cloudprovider"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
 	"github.com/fleetpack/fleetpack/provisioning/drain"
@@ -710,15 +710,12 @@ func (h *Handler) giveUp(ctx context.Context, log *slog.Logger, w *nodeWork, kin
 	h.mu.Unlock()
 }
 
-// deleteNode terminates the instance and deletes the node object. The pods
+// deleteNode terminates the instance and deletes the node object
+// (provisioning.TerminateNode); on failure the caller retries. The pods
 // still on it go with it (their controllers re-create them).
 func (h *Handler) deleteNode(ctx context.Context, log *slog.Logger, w *nodeWork, mv move) error {
-	if h.opts.CloudProvider != nil && w.providerID != "" {
-		if err := h.opts.CloudProvider.Delete(ctx, w.providerID); err != nil && !cloudprovider.IsNotFound(err) {
-			log.Error("terminating instance", "providerID", w.providerID, "error", err)
-		}
-	}
-	if err := h.opts.Cluster.DeleteNode(ctx, w.node); err != nil && !provisioning.IsNotFound(err) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: w.node}, Spec: corev1.NodeSpec{ProviderID: w.providerID}}
+	if err := provisioning.TerminateNode(ctx, h.opts.CloudProvider, h.opts.Cluster, node); err != nil {
 		return err
 	}
 	now := h.opts.Clock.Now()

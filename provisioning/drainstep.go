@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/fleetpack/fleetpack/cloudprovider"
 	"github.com/fleetpack/fleetpack/provisioning/drain"
 )
 
@@ -73,4 +74,21 @@ func classify(p *corev1.Pod, verb string, err error) drain.Result {
 	default:
 		return drain.Result{Pod: p, Outcome: drain.Failed, Err: fmt.Errorf("%s pod %s: %w", verb, PodKey(p), err)}
 	}
+}
+
+// TerminateNode ends a drained node: it terminates the node's instance
+// through cloud (nil: the instance is left to whoever owns it) and deletes
+// the node object. Either being gone already is not an error. A failed
+// termination leaves the node, so the caller retries and no instance is
+// left running untracked.
+func TerminateNode(ctx context.Context, cloud cloudprovider.CloudProvider, cluster Cluster, node *corev1.Node) error {
+	if cloud != nil && node.Spec.ProviderID != "" {
+		if err := cloud.Delete(ctx, node.Spec.ProviderID); err != nil && !cloudprovider.IsNotFound(err) {
+			return fmt.Errorf("terminating instance %s of node %s: %w", node.Spec.ProviderID, node.Name, err)
+		}
+	}
+	if err := cluster.DeleteNode(ctx, node.Name); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("deleting node %s: %w", node.Name, err)
+	}
+	return nil
 }

@@ -230,11 +230,8 @@ func (p *Provisioner) startOrphanDrain(ctx context.Context, s *snapshot, node *c
 	if res == nil {
 		return nil
 	}
-	for _, l := range res.Launched {
-		d.replacements = append(d.replacements, l.Node.Name)
-	}
-	for _, e := range res.Existing {
-		d.replacements = append(d.replacements, e.Node.Name)
+	for _, n := range res.Nodes() {
+		d.replacements = append(d.replacements, n.Name)
 	}
 	if len(res.Unschedulable) > 0 {
 		log.WarnContext(ctx, "pods of the node fit no remaining NodePool; draining anyway, they will stay pending", "pods", len(res.Unschedulable))
