@@ -377,7 +377,9 @@ func (h *Handler) plan(w *nodeWork, s *snapshot, rebalancing map[string]int) mov
 		mv.wake = at
 		return mv
 	}
-	mv.cordon = book.cordonAtOnce && !node.Spec.Unschedulable
+	// Cordoned from the start of the work, or (a rebalance) from the
+	// start of its drain; a cordon that failed is tried again.
+	mv.cordon = (book.cordonAtOnce || w.drain != nil) && !node.Spec.Unschedulable
 
 	if book.replace && !rec.Replaced {
 		switch {
