@@ -650,6 +650,11 @@ func TestE2ESpotInterruptionSurvivesRestart(t *testing.T) {
 		if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionForceDelete)); got != 0 {
 			t.Errorf("%v pods force-deleted; the budget should have let them go in time", got)
 		}
+		// The budget paces the evictions, one running replacement at a
+		// time; none of them waits for capacity.
+		if n, sum := unavailableFor(t, e.metrics, KindSpotInterruption); n != uint64(onVictim) || sum != 0 {
+			t.Errorf("pod unavailability: %d samples, longest at most %vs; want %d pods, 0s", n, sum, onVictim)
+		}
 		if st := e.instanceState(id); st != ec2types.InstanceStateNameTerminated && st != ec2types.InstanceStateNameShuttingDown {
 			t.Errorf("interrupted instance state %q, want terminated", st)
 		}
