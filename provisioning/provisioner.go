@@ -168,6 +168,26 @@ func (r *Result) Pods() int {
 	return n
 }
 
+// Nodes returns the nodes the pass placed pods on, launched first, each
+// once: the replacement capacity a drain waits for.
+func (r *Result) Nodes() []*corev1.Node {
+	seen := map[string]bool{}
+	var nodes []*corev1.Node
+	add := func(n *corev1.Node) {
+		if n != nil && !seen[n.Name] {
+			seen[n.Name] = true
+			nodes = append(nodes, n)
+		}
+	}
+	for _, l := range r.Launched {
+		add(l.Node)
+	}
+	for _, e := range r.Existing {
+		add(e.Node)
+	}
+	return nodes
+}
+
 // New builds a Provisioner over cluster and cloud with the given NodePools,
 // which must be valid.
 func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, opts Options) (*Provisioner, error) {
@@ -933,13 +953,8 @@ func (p *Provisioner) removeEmpty(ctx context.Context, node *corev1.Node, np *No
 // terminate deletes the node's instance, then the node object; the instance
 // goes first so that a failure leaves the node visible to retry on.
 func (p *Provisioner) terminate(ctx context.Context, node *corev1.Node, pool, reason string) error {
-	if node.Spec.ProviderID != "" {
-		if err := p.cloud.Delete(ctx, node.Spec.ProviderID); err != nil && !cloudprovider.IsNotFound(err) {
-			return fmt.Errorf("terminating instance %s of node %s (%s): %w", node.Spec.ProviderID, node.Name, reason, err)
-		}
-	}
-	if err := p.cluster.DeleteNode(ctx, node.Name); err != nil && !IsNotFound(err) {
-		return fmt.Errorf("deleting node %s (%s): %w", node.Name, reason, err)
+	if err := TerminateNode(ctx, p.cloud, p.cluster, node); err != nil {
+		return fmt.Errorf("%w (%s)", err, reason)
 	}
 	p.mu.Lock()
 	delete(p.emptySince, node.Name)
