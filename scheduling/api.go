@@ -98,7 +98,8 @@ type NodeClaim struct {
 	// placed on the claim.
 	Requirements Requirements
 	// InstanceTypes holds every type that fits all pods and daemonset
-	// overhead and has a compatible available offering, cheapest first,
+	// overhead, has a compatible available offering and is billed no more
+	// than ClaimPriceTolerance above the cheapest, cheapest bill first,
 	// capped at Input.MaxInstanceTypes.
 	InstanceTypes []*offerings.InstanceType
 	// Pods are the pods placed on the claim, in placement order.

@@ -1134,26 +1134,22 @@ func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, req v
 func (s *solver) finish() *Plan {
 	for _, c := range s.claims {
 		claim := &NodeClaim{
-			Template:      c.ct.t,
-			Hostname:      c.hostname,
-			Requirements:  c.reqs,
-			InstanceTypes: make([]*offerings.InstanceType, 0, min(len(c.all), s.maxTypes)),
-			Pods:          c.pods,
-			PodRequests:   s.dims.list(c.requests),
+			Template:     c.ct.t,
+			Hostname:     c.hostname,
+			Requirements: c.reqs,
+			Pods:         c.pods,
+			PodRequests:  s.dims.list(c.requests),
 		}
-		for _, t := range c.all {
-			ti := &c.ct.types[t]
-			if c.ct.limitedResources && (ti.capacity[dimCPU] > c.reservedCPU || ti.capacity[dimMemory] > c.reservedMem) {
-				continue // beyond what reserveLimits set aside
-			}
-			if fits(c.requests, ti.avail) {
-				claim.InstanceTypes = append(claim.InstanceTypes, ti.it)
-				if len(claim.InstanceTypes) == s.maxTypes {
-					break
-				}
-			}
+		types := s.claimTypes(c)
+		claim.InstanceTypes = make([]*offerings.InstanceType, len(types))
+		for i, t := range types {
+			claim.InstanceTypes[i] = c.ct.types[t].it
 		}
-		claim.DaemonSetRequests = s.dims.list(c.ct.types[c.types[0]].daemonSet)
+		first := c.types[0]
+		if len(types) > 0 {
+			first = types[0]
+		}
+		claim.DaemonSetRequests = s.dims.list(c.ct.types[first].daemonSet)
 		s.plan.NodeClaims = append(s.plan.NodeClaims, claim)
 	}
 	for _, n := range s.nodes {
