@@ -747,45 +747,6 @@ func (s *solver) narrowList(c *claim, src []int32, filter *variantTemplate, cand
 	return nl
 }
 
-// worthTrying reports whether, before any narrowing, the claim has a type
-// that holds p and the join rule would accept.
-func (s *solver) worthTrying(c *claim, p *podInfo, alone int32, alonePrice float64) bool {
-	for i, t := range c.types {
-		if s.typeFits(c, t, p.requests) {
-			return i == 0 || s.worthJoining(c, p, t, c.prices[i], alone, alonePrice)
-		}
-	}
-	return false
-}
-
-// apartCost is the price of keeping p off claim c, less the value of the
-// room that leaves on c's cheapest type and on p's own node.
-func (s *solver) apartCost(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
-	cur, own := c.ct.types[c.types[0]].avail, c.ct.types[alone].avail
-	room := c.ct.duals.roomValue(cur[dimCPU]-c.requests[dimCPU]+own[dimCPU]-p.requests[dimCPU], cur[dimMemory]-c.requests[dimMemory]+own[dimMemory]-p.requests[dimMemory], &s.remaining)
-	return c.prices[0] + alonePrice - room
-}
-
-// joinCeiling bounds the price of any type worth growing c into for p: the
-// room a join leaves is worth at most what the remaining pods can fill.
-func (s *solver) joinCeiling(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
-	d := &c.ct.duals
-	return s.apartCost(c, p, alone, alonePrice) + d.cpu*float64(s.remaining[0]) + d.memory*float64(s.remaining[1]) + 1e-9
-}
-
-// worthJoining decides whether p should grow claim c from its cheapest type
-// to type grown (at price), rather than get a node of type alone by itself:
-// it compares the two outcomes' prices less the value of the room each
-// leaves for pods still to come (see value.go).
-func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, alone int32, alonePrice float64) bool {
-	if c.types[0] == grown && price <= c.prices[0] {
-		return true
-	}
-	next := c.ct.types[grown].avail
-	joinRoom := c.ct.duals.roomValue(next[dimCPU]-c.requests[dimCPU]-p.requests[dimCPU], next[dimMemory]-c.requests[dimMemory]-p.requests[dimMemory], &s.remaining)
-	return price-joinRoom <= s.apartCost(c, p, alone, alonePrice)+1e-9
-}
-
 // typeFits reports whether type t holds the claim's pods plus extra, within
 // the template's limits.
 func (s *solver) typeFits(c *claim, t int32, extra vec) bool {
