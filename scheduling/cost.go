@@ -1,6 +1,7 @@
 package scheduling
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/fleetpack/fleetpack/offerings"
@@ -90,15 +91,7 @@ func (s *solver) claimTypes(c *claim) []int32 {
 		kept = append(kept, billed{t, bill})
 	}
 	if credits {
-		slices.SortStableFunc(kept, func(a, b billed) int {
-			switch {
-			case a.bill < b.bill:
-				return -1
-			case a.bill > b.bill:
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(kept, func(a, b billed) int { return cmp.Compare(a.bill, b.bill) })
 	}
 	out := make([]int32, 0, min(len(kept), s.maxTypes))
 	for _, k := range kept {

@@ -252,6 +252,7 @@ func (s *solver) solve() *Plan {
 			s.unschedulable(p, reason)
 		}
 	}
+	s.noWorseThanOneType()
 	return s.finish()
 }
 
