@@ -4,7 +4,11 @@ package scheduling
 // (dearer) type, or get a node of its own. Both outcomes are priced, and
 // each is credited with the room it leaves for the pods still to come,
 // valued at the template's dual prices (value.go) and counted only up to
-// what those pods can fill.
+// what those pods can fill: no more cpu and memory than they request, and
+// no more pods than the room has pod slots (max-pods), each slot worth the
+// mean value of a remaining pod. Without the slot cap, a small type whose
+// pod limit binds first (a1.medium: 8 pods, 5 of them daemonsets) looks as
+// roomy as its cpu and memory, and tiny nodes win joins they should lose.
 //
 // Invariant: a grown type priced above ceiling() is always rejected. The
 // room a join leaves is worth at most the remaining pods' whole value,
@@ -18,8 +22,11 @@ package scheduling
 type joinRule struct {
 	duals     dualPrices
 	remaining [2]int64
-	// claim is the claim's cpu and memory requests, pod the pod's.
-	claim, pod [2]int64
+	// slotValue is what one pod slot of room is worth: the mean value of
+	// a remaining pod.
+	slotValue float64
+	// claim is the claim's cpu, memory and pod count, pod the pod's.
+	claim, pod [3]int64
 	// cur is the claim's cheapest type that holds it now.
 	cur      int32
 	curPrice float64
@@ -28,11 +35,26 @@ type joinRule struct {
 	apart float64
 }
 
-func newJoinRule(duals dualPrices, remaining [2]int64, claim, pod [2]int64, cur int32, curAvail [2]int64, curPrice float64, ownAvail [2]int64, ownPrice float64) joinRule {
+// newJoinRule prices the decision. Resources are cpu, memory and pod
+// slots; remainingPods is the number of pods still to place after this one.
+func newJoinRule(duals dualPrices, remaining [2]int64, remainingPods int64, claim, pod [3]int64, cur int32, curAvail [3]int64, curPrice float64, ownAvail [3]int64, ownPrice float64) joinRule {
 	j := joinRule{duals: duals, remaining: remaining, claim: claim, pod: pod, cur: cur, curPrice: curPrice}
-	room := duals.roomValue(curAvail[0]-claim[0]+ownAvail[0]-pod[0], curAvail[1]-claim[1]+ownAvail[1]-pod[1], &j.remaining)
-	j.apart = curPrice + ownPrice - room
+	if remainingPods > 0 {
+		j.slotValue = (duals.cpu*float64(remaining[0]) + duals.memory*float64(remaining[1])) / float64(remainingPods)
+	}
+	var left [3]int64
+	for d := range left {
+		left[d] = curAvail[d] - claim[d] + ownAvail[d] - pod[d]
+	}
+	j.apart = curPrice + ownPrice - j.roomValue(left)
 	return j
+}
+
+// roomValue is what room (cpu, memory, pod slots) is worth to the pods
+// still to come.
+func (j *joinRule) roomValue(room [3]int64) float64 {
+	v := j.duals.roomValue(room[0], room[1], &j.remaining)
+	return min(v, j.slotValue*float64(max(room[2], 0)))
 }
 
 // ceiling bounds the price of any type worth growing into.
@@ -44,21 +66,24 @@ func (j *joinRule) ceiling() float64 {
 // at price) beats the pod's own node: the join's price less the room it
 // leaves is at most apart. Staying on the current type at no higher price
 // is always accepted.
-func (j *joinRule) accepts(grown int32, avail [2]int64, price float64) bool {
+func (j *joinRule) accepts(grown int32, avail [3]int64, price float64) bool {
 	if grown == j.cur && price <= j.curPrice {
 		return true
 	}
-	joinRoom := j.duals.roomValue(avail[0]-j.claim[0]-j.pod[0], avail[1]-j.claim[1]-j.pod[1], &j.remaining)
-	return price-joinRoom <= j.apart+1e-9
+	var left [3]int64
+	for d := range left {
+		left[d] = avail[d] - j.claim[d] - j.pod[d]
+	}
+	return price-j.roomValue(left) <= j.apart+1e-9
 }
 
-func cpuMem(v vec) [2]int64 { return [2]int64{v[dimCPU], v[dimMemory]} }
+func cpuMemPods(v vec) [3]int64 { return [3]int64{v[dimCPU], v[dimMemory], v[dimPods]} }
 
 // joinRuleFor is the join rule for p and claim c, p's own node being of
 // type alone at alonePrice.
 func (s *solver) joinRuleFor(c *claim, p *podInfo, alone int32, alonePrice float64) joinRule {
-	return newJoinRule(c.ct.duals, s.remaining, cpuMem(c.requests), cpuMem(p.requests),
-		c.types[0], cpuMem(c.ct.types[c.types[0]].avail), c.prices[0], cpuMem(c.ct.types[alone].avail), alonePrice)
+	return newJoinRule(c.ct.duals, s.remaining, s.remainingPods, cpuMemPods(c.requests), cpuMemPods(p.requests),
+		c.types[0], cpuMemPods(c.ct.types[c.types[0]].avail), c.prices[0], cpuMemPods(c.ct.types[alone].avail), alonePrice)
 }
 
 // worthTrying reports whether, before any narrowing, the claim has a type
@@ -82,5 +107,5 @@ func (s *solver) joinCeiling(c *claim, p *podInfo, alone int32, alonePrice float
 // to type grown (at price), rather than get a node of type alone by itself.
 func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, alone int32, alonePrice float64) bool {
 	j := s.joinRuleFor(c, p, alone, alonePrice)
-	return j.accepts(grown, cpuMem(c.ct.types[grown].avail), price)
+	return j.accepts(grown, cpuMemPods(c.ct.types[grown].avail), price)
 }

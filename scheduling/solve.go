@@ -49,8 +49,10 @@ type solver struct {
 	hints map[hintKey]int
 	// narrowShared caches claim type lists narrowed to topology domains.
 	narrowShared map[sharedNarrowKey]*narrowedTypes
-	// remaining is the cpu and memory of pods not yet placed.
-	remaining [2]int64
+	// remaining is the cpu and memory of pods not yet placed, and
+	// remainingPods their number.
+	remaining     [2]int64
+	remainingPods int64
 	last      lastPlacement
 }
 
@@ -241,9 +243,10 @@ func (s *solver) solve() *Plan {
 		s.remaining[0] += p.requests[dimCPU]
 		s.remaining[1] += p.requests[dimMemory]
 	}
-	for _, p := range s.pods {
+	for i, p := range s.pods {
 		s.remaining[0] -= p.requests[dimCPU]
 		s.remaining[1] -= p.requests[dimMemory]
+		s.remainingPods = int64(len(s.pods) - i - 1)
 		if p.class.err != nil {
 			s.unschedulable(p, p.class.err.Error())
 			continue
