@@ -53,7 +53,7 @@ type solver struct {
 	// remainingPods their number.
 	remaining     [2]int64
 	remainingPods int64
-	last      lastPlacement
+	last          lastPlacement
 }
 
 type nodeState struct {
