@@ -255,6 +255,7 @@ func (s *solver) solve() *Plan {
 			s.unschedulable(p, reason)
 		}
 	}
+	s.mergeClaims()
 	s.noWorseThanOneType()
 	return s.finish()
 }
