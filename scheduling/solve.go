@@ -54,6 +54,8 @@ type solver struct {
 	remaining     [2]int64
 	remainingPods int64
 	last          lastPlacement
+	// join memoizes joinRuleFor (see join.go).
+	join joinMemo
 }
 
 type nodeState struct {
