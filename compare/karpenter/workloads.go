@@ -26,10 +26,9 @@ const (
 	sizeLarge = 5000
 )
 
-// anyCapacity allows Spot and on-demand, as BenchmarkScheduling's NodePool does.
-var anyCapacity = corev1.NodeSelectorRequirement{
-	Key: offerings.LabelCapacityType, Operator: corev1.NodeSelectorOpIn,
-	Values: []string{offerings.CapacityTypeSpot, offerings.CapacityTypeOnDemand},
+// capacityTypes requires the given capacity types.
+func capacityTypes(types ...string) corev1.NodeSelectorRequirement {
+	return corev1.NodeSelectorRequirement{Key: offerings.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: types}
 }
 
 // Workloads returns the comparison's workloads in table order, each once
@@ -42,6 +41,8 @@ func Workloads(sizes []int) ([]Workload, error) {
 		return nil, fmt.Errorf("loading the default catalog: %w", err)
 	}
 	karpenterTypes := workload.KarpenterCatalog()
+	// Spot and on-demand, as BenchmarkScheduling's NodePool allows.
+	anyCapacity := capacityTypes(offerings.CapacityTypeSpot, offerings.CapacityTypeOnDemand)
 	cmr := []corev1.NodeSelectorRequirement{
 		anyCapacity,
 		{Key: offerings.LabelInstanceCategory, Operator: corev1.NodeSelectorOpIn, Values: []string{"c", "m", "r"}},
@@ -59,8 +60,8 @@ func Workloads(sizes []int) ([]Workload, error) {
 	for _, n := range sizes {
 		base = append(base, Workload{Name: fmt.Sprintf("mixed-cmr-%d", n), Pods: workload.Mixed(n, 42), InstanceTypes: catalog, Requirements: cmr})
 	}
-	base = append(base, Workload{Name: "microservices", Pods: workload.Microservices(), InstanceTypes: catalog,
-		Requirements: []corev1.NodeSelectorRequirement{{Key: offerings.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{offerings.CapacityTypeOnDemand}}}})
+	base = append(base, Workload{Name: "microservices", Pods: workload.Microservices(workload.MicroservicesReplicas), InstanceTypes: catalog,
+		Requirements: []corev1.NodeSelectorRequirement{capacityTypes(offerings.CapacityTypeOnDemand)}})
 	out := make([]Workload, 0, 2*len(base))
 	for _, w := range base {
 		withDS := w

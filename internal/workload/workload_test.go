@@ -74,10 +74,10 @@ func TestKarpenterCatalogMatchesKarpentersBenchmark(t *testing.T) {
 	}
 }
 
-func TestMicroservicesIsTwelveServicesOfFortySmallPods(t *testing.T) {
-	pods := Microservices()
-	if len(pods) != 12*MicroservicesReplicas {
-		t.Fatalf("%d pods, want %d", len(pods), 12*MicroservicesReplicas)
+func TestMicroservicesIsElevenServicesOfSmallPods(t *testing.T) {
+	pods := Microservices(MicroservicesReplicas)
+	if len(pods) != 440 {
+		t.Fatalf("%d pods, want 11 services x 40 replicas = 440", len(pods))
 	}
 	seen := map[string]bool{}
 	for _, p := range pods {

@@ -1,0 +1,110 @@
+package fleetpack_test
+
+import (
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/fleetpack/fleetpack/internal/workload"
+	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/scheduling"
+)
+
+func onDemandTemplate(t testing.TB, types []*offerings.InstanceType) *scheduling.NodeTemplate {
+	reqs, err := scheduling.NewRequirements(corev1.NodeSelectorRequirement{
+		Key: offerings.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{offerings.CapacityTypeOnDemand},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &scheduling.NodeTemplate{NodePool: "on-demand", Requirements: reqs, InstanceTypes: types}
+}
+
+// planBill sums the plan's claims' bills and list prices and counts its
+// burstable nodes (by the type each claim is billed as).
+func planBill(plan *scheduling.Plan) (bill, list float64, burstable int) {
+	for _, c := range plan.NodeClaims {
+		bill += c.Price()
+		list += c.ListPrice()
+		if it, _, _, ok := c.CheapestBill(); ok {
+			if _, b := it.BurstableBaselineMilli(); b {
+				burstable++
+			}
+		}
+	}
+	return bill, list, burstable
+}
+
+func TestMicroservicesOnDemand(t *testing.T) {
+	types, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ds := range []bool{false, true} {
+		in := scheduling.Input{Pods: workload.Microservices(40), Templates: []*scheduling.NodeTemplate{onDemandTemplate(t, types)}}
+		if ds {
+			in.DaemonSetPods = workload.DaemonSets()
+		}
+		plan, err := scheduling.Solve(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bill, list, burstable := planBill(plan)
+		fleet, ok := scheduling.BestSingleTypeFleet(in)
+		t.Logf("daemonsets=%v: %d nodes (%d burstable), bill $%.3f/h, list $%.3f/h; best single-type fleet %v %s x%d $%.3f/h", ds, len(plan.NodeClaims), burstable, bill, list, ok, fleet.InstanceType.Name, fleet.Nodes, fleet.Bill)
+	}
+}
+
+func solveBill(t testing.TB, in scheduling.Input) (*scheduling.Plan, float64) {
+	t.Helper()
+	plan, err := scheduling.Solve(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Unschedulable) > 0 {
+		t.Fatalf("%d pods unschedulable, first: %s", len(plan.Unschedulable), plan.Unschedulable[0].Error())
+	}
+	bill, _, _ := planBill(plan)
+	return plan, bill
+}
+
+// seededWorkloads are the property tests' workloads: each shape of the
+// benchmarks at a few sizes and seeds, and the microservices.
+func seededWorkloads() map[string][]*corev1.Pod {
+	out := map[string][]*corev1.Pod{"microservices-40": workload.Microservices(40), "microservices-5": workload.Microservices(5)}
+	shapes := map[string]workload.Shape{"independent": workload.IndependentShape, "correlated": workload.CorrelatedShape, "small": workload.SmallShape}
+	for name, shape := range shapes {
+		for _, n := range []int{10, 60, 300} {
+			for _, seed := range []uint64{1, 2} {
+				out[fmt.Sprintf("%s-%d-seed%d", name, n, seed)] = workload.Shaped(n, seed, shape)
+			}
+		}
+	}
+	return out
+}
+
+// TestPlansNoWorseThanOneType: no plan bills more than the best fleet of a
+// single instance type packed first-fit-decreasing, on Spot-and-on-demand
+// and on on-demand pools, with and without daemonsets.
+func TestPlansNoWorseThanOneType(t *testing.T) {
+	types, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pods := range seededWorkloads() {
+		for _, tmpl := range []*scheduling.NodeTemplate{defaultTemplate(t, types), onDemandTemplate(t, types)} {
+			for _, ds := range [][]*corev1.Pod{nil, workload.DaemonSets()} {
+				in := scheduling.Input{Pods: pods, DaemonSetPods: ds, Templates: []*scheduling.NodeTemplate{tmpl}}
+				_, bill := solveBill(t, in)
+				fleet, ok := scheduling.BestSingleTypeFleet(in)
+				if !ok {
+					t.Fatalf("%s on %s: no single-type fleet", name, tmpl.NodePool)
+				}
+				if bill > fleet.Bill*(1+1e-9) {
+					t.Errorf("%s on %s, %d daemonsets: plan bills $%.4f/h, more than %d x %s at $%.4f/h", name, tmpl.NodePool, len(ds), bill, fleet.Nodes, fleet.InstanceType.Name, fleet.Bill)
+				}
+			}
+		}
+	}
+}
