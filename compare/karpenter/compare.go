@@ -26,15 +26,25 @@ type Result struct {
 	KarpenterBills []float64
 	// Unschedulable is the number of pods both reported unschedulable.
 	Unschedulable int
+	// SingleTypeBill is the bill of scheduling.BestSingleTypeFleet: every
+	// pod on one instance type, packed first-fit-decreasing. SingleTypeOK is
+	// false where that bound does not apply (topology constraints).
+	SingleTypeBill float64
+	SingleTypeOK   bool
 }
 
-// Line renders r in the one-line form tools read:
+// Line renders r in the one-line form tools read, with the single-type
+// fleet's bill (or n/a) after it:
 //
-//	workload=NAME karpenter_bill=X fleetpack_bill=Y bill_ratio=Y/X karpenter_nodes=N fleetpack_nodes=M speed_ratio=Tk/Tf
+//	workload=NAME karpenter_bill=X fleetpack_bill=Y bill_ratio=Y/X karpenter_nodes=N fleetpack_nodes=M speed_ratio=Tk/Tf single_type_bill=Z
 func (r Result) Line() string {
-	return fmt.Sprintf("workload=%s karpenter_bill=%.4f fleetpack_bill=%.4f bill_ratio=%.3f karpenter_nodes=%d fleetpack_nodes=%d speed_ratio=%.1f",
+	single := "n/a"
+	if r.SingleTypeOK {
+		single = fmt.Sprintf("%.4f", r.SingleTypeBill)
+	}
+	return fmt.Sprintf("workload=%s karpenter_bill=%.4f fleetpack_bill=%.4f bill_ratio=%.3f karpenter_nodes=%d fleetpack_nodes=%d speed_ratio=%.1f single_type_bill=%s",
 		r.Workload, r.KarpenterBill, r.FleetpackBill, r.FleetpackBill/r.KarpenterBill, r.KarpenterNodes, r.FleetpackNodes,
-		float64(r.KarpenterTime)/float64(r.FleetpackTime))
+		float64(r.KarpenterTime)/float64(r.FleetpackTime), single)
 }
 
 // Details renders what Line leaves out: times, Karpenter's spread of
@@ -112,6 +122,9 @@ func Compare(ctx context.Context, w Workload, reps int) (Result, error) {
 		KarpenterTime:  medianTime(kRuns),
 		FleetpackTime:  medianTime(fRuns),
 		Unschedulable:  kMed.unschedulable,
+	}
+	if f, ok := scheduling.BestSingleTypeFleet(fp.input); ok {
+		res.SingleTypeBill, res.SingleTypeOK = f.Bill, true
 	}
 	for _, r := range kRuns {
 		res.KarpenterBills = append(res.KarpenterBills, r.bill)

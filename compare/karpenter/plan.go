@@ -38,14 +38,16 @@ type PricedNode struct {
 	Bill     float64
 }
 
-// nodeBill is what one node of type it bought as offering o costs per
-// hour, carrying requestedCPUMilli of cpu requests.
-//
-// TODO(issue 11): offerings.NodeBill (branch h-cost) replaces this, adding
-// the per-node costs and burstable credits.
+// nodeBill is what AWS charges per hour for one node of type it bought as
+// offering o, carrying requestedCPUMilli of cpu requests: offerings.NodeBill
+// with the default per-node costs (a 20 GiB gp3 root volume, no public IPv4
+// address, nothing else), and surplus credits for requested cpu
+// above a burstable type's baseline (unlimited mode, EC2's default for
+// T3/T3a/T4g). Both plans are priced so; fleetpack's Baseline policy keeps
+// its burstable nodes at or below their baseline, so its own NodeClaim.Price
+// agrees.
 func nodeBill(it *offerings.InstanceType, o offerings.Offering, requestedCPUMilli int64) float64 {
-	_, _ = it, requestedCPUMilli
-	return o.Price
+	return offerings.NodeBill(it, o, offerings.NodeCosts{}, offerings.BurstableCredits, requestedCPUMilli)
 }
 
 // Price bills every node of p at the cheapest available offering of its
