@@ -21,6 +21,9 @@ type Result struct {
 	KarpenterNodes, FleetpackNodes int
 	// KarpenterTime and FleetpackTime are the median times of one solve.
 	KarpenterTime, FleetpackTime time.Duration
+	// KarpenterSetup is the median part of KarpenterTime spent in
+	// NewTopology and NewScheduler, which every provisioning pass runs.
+	KarpenterSetup time.Duration
 	// KarpenterBills are Karpenter's bills in every repetition, sorted: its
 	// plans vary from run to run, fleetpack's do not.
 	KarpenterBills []float64
@@ -50,14 +53,19 @@ func (r Result) Line() string {
 // Details renders what Line leaves out: times, Karpenter's spread of
 // bills, and unschedulable pods.
 func (r Result) Details() string {
-	return fmt.Sprintf("workload=%s karpenter_time=%s fleetpack_time=%s karpenter_bill_min=%.4f karpenter_bill_max=%.4f unschedulable=%d",
-		r.Workload, r.KarpenterTime.Round(time.Microsecond), r.FleetpackTime.Round(time.Microsecond),
+	return fmt.Sprintf("workload=%s karpenter_time=%s karpenter_setup=%s fleetpack_time=%s karpenter_bill_min=%.4f karpenter_bill_max=%.4f unschedulable=%d",
+		r.Workload, r.KarpenterTime.Round(time.Microsecond), r.KarpenterSetup.Round(time.Microsecond), r.FleetpackTime.Round(time.Microsecond),
 		r.KarpenterBills[0], r.KarpenterBills[len(r.KarpenterBills)-1], r.Unschedulable)
 }
 
+func took(r run) time.Duration { return r.took }
+
 // A run is one solve by one side: its time and its validated, priced plan.
 type run struct {
-	took  time.Duration
+	took time.Duration
+	// setup is the part of took spent building per-pass structures
+	// (Karpenter's Topology and Scheduler).
+	setup time.Duration
 	bill  float64
 	nodes int
 	// unschedulable is how many pods the plan reports unschedulable.
@@ -87,22 +95,16 @@ func Compare(ctx context.Context, w Workload, reps int) (Result, error) {
 	}
 	var kRuns, fRuns []run
 	for range reps {
-		k, err := timed(func() (*Plan, error) {
-			r, err := kp.solve()
-			if err != nil {
-				return nil, err
-			}
-			return kp.karpenterPlan(r, types)
+		k, err := timed(func() (func() (*Plan, error), time.Duration, error) {
+			r, setup, err := kp.solve()
+			return func() (*Plan, error) { return kp.karpenterPlan(r, types) }, setup, err
 		}, w, &pool)
 		if err != nil {
 			return Result{}, fmt.Errorf("workload %s: karpenter: %w", w.Name, err)
 		}
-		f, err := timed(func() (*Plan, error) {
+		f, err := timed(func() (func() (*Plan, error), time.Duration, error) {
 			p, err := fp.solve()
-			if err != nil {
-				return nil, err
-			}
-			return fleetpackPlan(p)
+			return func() (*Plan, error) { return fleetpackPlan(p) }, 0, err
 		}, w, &pool)
 		if err != nil {
 			return Result{}, fmt.Errorf("workload %s: fleetpack: %w", w.Name, err)
@@ -119,8 +121,9 @@ func Compare(ctx context.Context, w Workload, reps int) (Result, error) {
 		FleetpackBill:  fMed.bill,
 		KarpenterNodes: kMed.nodes,
 		FleetpackNodes: fMed.nodes,
-		KarpenterTime:  medianTime(kRuns),
-		FleetpackTime:  medianTime(fRuns),
+		KarpenterTime:  medianTime(kRuns, took),
+		KarpenterSetup: medianTime(kRuns, func(r run) time.Duration { return r.setup }),
+		FleetpackTime:  medianTime(fRuns, took),
 		Unschedulable:  kMed.unschedulable,
 	}
 	if f, ok := scheduling.BestSingleTypeFleet(fp.input); ok {
@@ -133,13 +136,18 @@ func Compare(ctx context.Context, w Workload, reps int) (Result, error) {
 	return res, nil
 }
 
-// timed times solve, which must return the plan of one solve, then
-// validates and prices the plan outside the timing.
-func timed(solve func() (*Plan, error), w Workload, pool *scheduling.Requirements) (run, error) {
+// timed times solve, one solve that also says how much of its time went
+// to per-pass set-up, then reduces its answer to a Plan, validates it and
+// prices it, all outside the timing.
+func timed(solve func() (reduce func() (*Plan, error), setup time.Duration, err error), w Workload, pool *scheduling.Requirements) (run, error) {
 	runtime.GC() // so one side's garbage is not collected on the other's time
 	start := time.Now()
-	plan, err := solve()
+	reduce, setup, err := solve()
 	took := time.Since(start)
+	if err != nil {
+		return run{}, err
+	}
+	plan, err := reduce()
 	if err != nil {
 		return run{}, err
 	}
@@ -150,7 +158,7 @@ func timed(solve func() (*Plan, error), w Workload, pool *scheduling.Requirement
 	if err := plan.Validate(w, priced); err != nil {
 		return run{}, fmt.Errorf("invalid plan: %w", err)
 	}
-	return run{took: took, bill: bill, nodes: len(plan.Nodes), unschedulable: len(plan.Unschedulable)}, nil
+	return run{took: took, setup: setup, bill: bill, nodes: len(plan.Nodes), unschedulable: len(plan.Unschedulable)}, nil
 }
 
 // medianByBill returns the run with the median bill (the lower median for
@@ -169,11 +177,11 @@ func medianByBill(runs []run) run {
 	return sorted[(len(sorted)-1)/2]
 }
 
-// medianTime returns the median solve time of runs.
-func medianTime(runs []run) time.Duration {
+// medianTime returns the median of the durations of runs that of picks.
+func medianTime(runs []run, of func(run) time.Duration) time.Duration {
 	times := make([]time.Duration, len(runs))
 	for i, r := range runs {
-		times[i] = r.took
+		times[i] = of(r)
 	}
 	slices.Sort(times)
 	if n := len(times); n%2 == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -158,21 +159,24 @@ func karpenterInstanceType(it *offerings.InstanceType) *cloudprovider.InstanceTy
 }
 
 // solve runs one provisioning pass's scheduling: NewTopology, NewScheduler
-// and Solve, with karpenterWorkers workers. This is the part that is timed.
-func (k *karpenterSolver) solve() (karpscheduling.Results, error) {
+// and Solve, with karpenterWorkers workers. This is the part that is timed;
+// setup is how long NewTopology and NewScheduler took.
+func (k *karpenterSolver) solve() (results karpscheduling.Results, setup time.Duration, err error) {
+	start := time.Now()
 	pools := []*karpv1.NodePool{k.nodePool}
 	workers := karpscheduling.NumConcurrentReconciles(karpenterWorkers)
 	topology, err := karpscheduling.NewTopology(k.ctx, k.kubeClient, k.cluster, nil, pools, k.instanceTypes, k.pods, workers)
 	if err != nil {
-		return karpscheduling.Results{}, fmt.Errorf("karpenter topology: %w", err)
+		return results, 0, fmt.Errorf("karpenter topology: %w", err)
 	}
 	s := karpscheduling.NewScheduler(k.ctx, k.kubeClient, pools, k.cluster, nil, topology, k.instanceTypes, k.daemonSetPods,
 		events.NewRecorder(&record.FakeRecorder{}), k.clock, nil, nil, workers)
-	results, err := s.Solve(k.ctx, k.pods)
+	setup = time.Since(start)
+	results, err = s.Solve(k.ctx, k.pods)
 	if err != nil {
-		return results, fmt.Errorf("karpenter solve: %w", err)
+		return results, setup, fmt.Errorf("karpenter solve: %w", err)
 	}
-	return results, nil
+	return results, setup, nil
 }
 
 // karpenterPlan reduces Karpenter's results to a Plan over the workload's
