@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fleetpack/fleetpack/internal/workload"
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
@@ -22,7 +23,7 @@ func TestNoPlanReachesCostTargetOnBenchmarkWorkload(t *testing.T) {
 	}
 	for _, n := range []int{100, 1000, 5000, 20000} {
 		t.Run(fmt.Sprintf("pods=%d", n), func(t *testing.T) {
-			pods := mixedWorkload(n, 42)
+			pods := workload.Mixed(n, 42)
 			var cpu, mem int64
 			for _, p := range pods {
 				r := p.Spec.Containers[0].Resources.Requests

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/fleetpack/fleetpack/scheduling"
+)
+
+// fleetpackSolver solves a Workload with fleetpack's scheduling.Solve. Its
+// input, the compiled NodeTemplate over the workload's instance types
+// included, is built once and reused by every solve.
+type fleetpackSolver struct {
+	input scheduling.Input
+}
+
+func newFleetpackSolver(w Workload, pool scheduling.Requirements) *fleetpackSolver {
+	return &fleetpackSolver{input: scheduling.Input{
+		Pods:          w.Pods,
+		DaemonSetPods: w.DaemonSetPods,
+		Templates:     []*scheduling.NodeTemplate{{NodePool: "default", Requirements: pool, InstanceTypes: w.InstanceTypes}},
+	}}
+}
+
+// solve runs scheduling.Solve once: the part that is timed.
+func (f *fleetpackSolver) solve() (*scheduling.Plan, error) {
+	return scheduling.Solve(f.input)
+}
+
+// fleetpackPlan reduces fleetpack's plan to a Plan.
+func fleetpackPlan(p *scheduling.Plan) (*Plan, error) {
+	if len(p.ExistingNodes) > 0 {
+		return nil, fmt.Errorf("fleetpack placed pods on %d existing nodes, and the workload has none", len(p.ExistingNodes))
+	}
+	out := &Plan{Nodes: make([]Node, len(p.NodeClaims))}
+	for i, c := range p.NodeClaims {
+		out.Nodes[i] = Node{Types: c.InstanceTypes, Allows: c.Requirements.Allows, Pods: c.Pods}
+	}
+	for _, e := range p.Unschedulable {
+		out.Unschedulable = append(out.Unschedulable, e.Pod)
+	}
+	return out, nil
+}
