@@ -225,9 +225,14 @@ func TestControlPlaneTwoReplicasOneLeader(t *testing.T) {
 	b := startReplica(t, cp, "b", cloud, queue, pools, lease)
 
 	ns := cp.Namespace(t)
+	controlled := true
 	for i := range 2 {
+		// Pods of a controller (none runs here to re-create them): a
+		// replacement is launched for them, as bare pods get none.
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i), Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i), Namespace: ns, OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "e2e-replicaset-web", Controller: &controlled,
+			}}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
 			}}}},
