@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,17 +56,34 @@ spec:
 `
 
 // cuttable is a connection to the API server that the test can cut, as when
-// the process behind it is killed: every request fails from then on.
+// the process behind it is killed: every request fails from then on. Armed,
+// it cuts itself right after the process has written an interruption
+// record, so the process dies having accepted a notice and done nothing
+// else, whatever it would do next.
 type cuttable struct {
-	cut  atomic.Bool
-	next http.RoundTripper
+	cut   atomic.Bool
+	armed atomic.Bool
+	next  http.RoundTripper
 }
 
 func (c *cuttable) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c.cut.Load() {
 		return nil, errors.New("process killed")
 	}
-	return c.next.RoundTrip(req)
+	recording := false
+	if c.armed.Load() && req.Method == http.MethodPatch && strings.Contains(req.URL.Path, "/nodes/") && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		recording = bytes.Contains(body, []byte(interruption.AnnotationRecord))
+	}
+	resp, err := c.next.RoundTrip(req)
+	if recording && err == nil && resp.StatusCode == http.StatusOK {
+		c.cut.Store(true)
+	}
+	return resp, err
 }
 
 // stallingEC2 is one replica's EC2 client: once stall is set, its launches
@@ -175,8 +193,8 @@ func instanceIDOf(node *corev1.Node) string {
 // EC2 and a fake SQS queue:
 //   - only the leader launches for pending pods; the follower's SQS source
 //     receives nothing;
-//   - a Spot interruption warning is accepted by the leader, which is then
-//     killed in the middle of the work (its replacement launch hanging);
+//   - a Spot interruption warning is accepted by the leader, which dies
+//     right after recording it on the node;
 //   - the follower leads within the lease duration + 2 s, finishes the
 //     recorded work before the notice's deadline — one replacement launched,
 //     the node drained and deleted, its instance terminated — and nothing
@@ -225,9 +243,14 @@ func TestControlPlaneTwoReplicasOneLeader(t *testing.T) {
 	b := startReplica(t, cp, "b", cloud, queue, pools, lease)
 
 	ns := cp.Namespace(t)
+	controlled := true
 	for i := range 2 {
+		// Pods of a controller (none runs here to re-create them): a
+		// replacement is launched for them, as bare pods get none.
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i), Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i), Namespace: ns, OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "e2e-replicaset-web", Controller: &controlled,
+			}}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
 			}}}},
@@ -270,9 +293,10 @@ func TestControlPlaneTwoReplicasOneLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The notice: the leader accepts it (records it on the node) and is
-	// killed while its replacement launch hangs.
+	// The notice: the leader accepts it (records it on the node) and dies
+	// at once; a launch it would still make never reaches EC2.
 	a.ec2.stall.Store(true)
+	a.conn.armed.Store(true)
 	noticeAt := time.Now().UTC().Truncate(time.Second)
 	deadline := noticeAt.Add(2 * time.Minute)
 	id := instanceIDOf(node)
