@@ -31,20 +31,7 @@ func (r ProvisionerReplacer) Replace(ctx context.Context, pods []*corev1.Pod) ([
 	if res == nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
-	var nodes []*corev1.Node
-	add := func(n *corev1.Node) {
-		if n != nil && !seen[n.Name] {
-			seen[n.Name] = true
-			nodes = append(nodes, n)
-		}
-	}
-	for _, l := range res.Launched {
-		add(l.Node)
-	}
-	for _, e := range res.Existing {
-		add(e.Node)
-	}
+	nodes := res.Nodes()
 	if err != nil {
 		return nodes, err
 	}

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/fleetpack/fleetpack/provisioning/drain"
 )
 
 // Cluster is what fleetpack reads from and does to a Kubernetes cluster. The
@@ -30,7 +32,9 @@ type Cluster interface {
 	Changes(ctx context.Context) <-chan struct{}
 
 	// CreateNode registers a node for an instance that was just launched,
-	// before its kubelet reports (the node is not Ready yet).
+	// before its kubelet reports (the node is not Ready yet). If the
+	// kubelet registered the node first, CreateNode succeeds once the node
+	// has the labels of node it lacked; labels the kubelet set stay.
 	CreateNode(ctx context.Context, node *corev1.Node) error
 	// DeleteNode removes the node object. Pods bound to it are removed
 	// by the cluster (and re-created by their controllers).
@@ -44,7 +48,10 @@ type Cluster interface {
 	AnnotateNode(ctx context.Context, name string, annotations map[string]string) error
 
 	// Nominate records that pod is expected to run on node (status
-	// nominatedNodeName), so that it is not provisioned for twice.
+	// nominatedNodeName), so that it is not provisioned for twice. A pod
+	// that a scheduler bound since the caller read it is left as it is,
+	// and Nominate returns nil: it has its node. A pod that is gone
+	// returns an IsNotFound error.
 	Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error
 	// Bind binds pod to node (the pods/binding subresource).
 	Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error
@@ -53,7 +60,9 @@ type Cluster interface {
 	// satisfies IsEvictionBlocked and the caller should retry later.
 	// Evicting a pod that is already gone returns an IsNotFound error.
 	Evict(ctx context.Context, pod *corev1.Pod) error
-	// DeletePod deletes pod without consulting disruption budgets.
+	// DeletePod deletes pod without consulting disruption budgets. Like
+	// Evict, it acts only on the pod with pod's UID: a pod that is gone,
+	// even if another of the same name exists, returns an IsNotFound error.
 	DeletePod(ctx context.Context, pod *corev1.Pod) error
 }
 
@@ -110,40 +119,18 @@ func IsNotFound(err error) bool {
 func PodKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
 // IsDaemonSetPod reports whether a DaemonSet controls pod.
-func IsDaemonSetPod(pod *corev1.Pod) bool {
-	for _, ref := range pod.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller && ref.Kind == "DaemonSet" {
-			return true
-		}
-	}
-	return false
-}
+func IsDaemonSetPod(pod *corev1.Pod) bool { return drain.IsDaemonSetPod(pod) }
 
 // IsMirrorPod reports whether pod is the API server's mirror of a static pod,
 // which cannot be evicted and goes with its node.
-func IsMirrorPod(pod *corev1.Pod) bool {
-	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
-	return ok
-}
+func IsMirrorPod(pod *corev1.Pod) bool { return drain.IsMirrorPod(pod) }
 
-// MovesOnDrain reports whether a drain must evict pod from its node: not a
-// daemonset pod (its daemonset runs it everywhere and it goes with the
-// node), not a mirror pod, not a finished pod.
-func MovesOnDrain(pod *corev1.Pod) bool {
-	return !IsDaemonSetPod(pod) && !IsMirrorPod(pod) && !IsTerminal(pod)
-}
+// MovesOnDrain reports whether a drain must evict pod from its node (see
+// drain.MovesOnDrain).
+func MovesOnDrain(pod *corev1.Pod) bool { return drain.MovesOnDrain(pod) }
 
 // IsTerminal reports whether pod has finished (Succeeded or Failed).
-func IsTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-}
+func IsTerminal(pod *corev1.Pod) bool { return drain.IsTerminal(pod) }
 
 // IsNodeReady reports whether node's Ready condition is True.
-func IsNodeReady(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func IsNodeReady(node *corev1.Node) bool { return drain.IsNodeReady(node) }

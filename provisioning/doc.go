@@ -11,7 +11,10 @@
 //     ParseNodePool(s) decode YAML or JSON strictly; Validate names the
 //     field of every problem; Template turns a pool into the solver's
 //     scheduling.NodeTemplate (capacity type defaults to on-demand, limits
-//     are reduced by what the pool already holds).
+//     are reduced by what the pool already holds). Its NodeCostSpec
+//     (blockDeviceMappings and associatePublicIPAddress, named as on an
+//     EC2NodeClass, additionalHourlyCost, burstablePolicy) becomes the
+//     template's NodeCosts and Burstable: what the solver bills each node.
 //   - Cluster is what fleetpack reads and does: list and watch pods and
 //     nodes, create, cordon, annotate and delete nodes, nominate and bind pods, evict
 //     through the Eviction API so PodDisruptionBudgets hold (a refusal is an
@@ -46,7 +49,17 @@
 //     MaxOrphanDisruptions nodes at a time are cordoned, get replacement
 //     capacity through ProvisionNow, are drained through the Eviction API
 //     once it is Ready (PodDisruptionBudgets hold; refused evictions are
-//     retried), and have their instance terminated and node deleted.
+//     retried), and have their instance terminated and node deleted. The
+//     drain itself is package provisioning/drain, a pure step function the
+//     interruption handler uses too; ApplyDrainStep carries a step out on a
+//     Cluster.
+//   - SolverInput is the one way from a cluster's state (nodes, pods,
+//     daemonsets) to the solver's input: pending pods, existing nodes with
+//     their bound, nominated and reserved pods (startup taints hidden,
+//     leaving nodes left out), one pod per daemonset as its controller
+//     would create it, one template per NodePool. The Provisioner's passes,
+//     the custom autoscaler's dry run and the plan tool all build their
+//     input with it, so a what-if plan is the plan a pass would make.
 //   - Metrics holds the Prometheus metrics, registered on a Registerer the
 //     caller passes in.
 //

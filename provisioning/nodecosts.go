@@ -1,10 +1,12 @@
 package provisioning
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/scheduling"
 )
 
 // NodeCostSpec is the part of a NodePool's node template that decides what
@@ -127,4 +129,23 @@ func (s *NodeCostSpec) validate(p *field.Path, add func(*field.Path, string, ...
 	if err := s.BurstablePolicy.Validate(); err != nil {
 		add(p.Child("burstablePolicy"), "%s", err)
 	}
+}
+
+// LaunchedNodeCost is the hourly bill (offerings.NodeBill) and list price of
+// node as launched for claim: the claim's type and offering the node's
+// instance-type, zone and capacity-type labels name. When the labels match
+// none of the claim's, it falls back to the claim's own Price and ListPrice.
+func LaunchedNodeCost(claim *scheduling.NodeClaim, node *corev1.Node) (bill, list float64) {
+	requested := claim.PodRequests.Cpu().MilliValue() + claim.DaemonSetRequests.Cpu().MilliValue()
+	for _, it := range claim.InstanceTypes {
+		if it.Name != node.Labels[offerings.LabelInstanceType] {
+			continue
+		}
+		for _, o := range it.Offerings {
+			if o.Zone == node.Labels[offerings.LabelZone] && o.CapacityType == node.Labels[offerings.LabelCapacityType] {
+				return offerings.NodeBill(it, o, claim.Template.NodeCosts, claim.Template.Burstable, requested), o.Price
+			}
+		}
+	}
+	return claim.Price(), claim.ListPrice()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/fleetpack/fleetpack/cloudprovider"
+	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
@@ -94,11 +96,8 @@ func (e *env) addPods(deployment string, n int, cpu, mem string, selector map[st
 	e.t.Helper()
 	var out []*corev1.Pod
 	for i := range n {
-		p := ownedPod(deployment+"-"+string(rune('a'+i)), deployment, map[string]string{"app": deployment})
-		p.Spec.NodeSelector = selector
-		p.Spec.Containers = []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem),
-		}}}}
+		p := fixture.Pod("default", deployment+"-"+string(rune('a'+i)), fixture.Labels(map[string]string{"app": deployment}),
+			fixture.OwnedBy("ReplicaSet", deployment), fixture.NodeSelector(selector), fixture.Requests(cpu, mem))
 		if err := e.cluster.CreatePod(e.ctx, p); err != nil {
 			e.t.Fatal(err)
 		}
@@ -167,6 +166,12 @@ func TestSpotWalkthrough(t *testing.T) {
 	}
 	if got := metricValue(e.metrics.NodesLaunched.WithLabelValues("spot", "spot")); got != 1 {
 		t.Errorf("nodes launched metric = %v", got)
+	}
+	// The node's bill is its offering's list price plus the default root
+	// volume (20 GiB gp3).
+	bill, list := metricValue(e.metrics.LaunchedHourlyCost.WithLabelValues("spot", "bill")), metricValue(e.metrics.LaunchedHourlyCost.WithLabelValues("spot", "list"))
+	if list <= 0 || math.Abs(bill-list-(offerings.NodeCosts{}).Hourly()) > 1e-9 {
+		t.Errorf("launched hourly cost: bill %v, list %v; want the bill %v above the list price", bill, list, (offerings.NodeCosts{}).Hourly())
 	}
 
 	// The node becomes Ready and the pods bind.

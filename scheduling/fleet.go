@@ -248,3 +248,66 @@ func (s *solver) noWorseThanOneType() {
 	}
 	s.claims = claims
 }
+
+// mergeWindow is how many of the next-dearer claims each claim tries to
+// merge with.
+const mergeWindow = 16
+
+// mergeClaims merges pairs of claims whose pods one node bills less for than
+// the two: greedy placement leaves part-full nodes behind (most when nodes
+// carry no daemonsets, so a new node looks cheap), and a pair of them often
+// fits a type cheaper than both. It runs where the single-type bound does
+// (fleetTemplates: no topology, host ports, node requirements or limits,
+// so any two claims of a template may share a node) and outside Credits
+// mode, whose bills depend on load. Claims are taken cheapest first; each
+// tries the next mergeWindow claims of its template.
+func (s *solver) mergeClaims() {
+	vts := s.fleetTemplates()
+	if vts == nil || len(s.claims) < 2 {
+		return
+	}
+	mergeable := map[*compiledTemplate]bool{}
+	for _, vt := range vts {
+		mergeable[vt.ct] = vt.ct.t.Burstable != offerings.BurstableCredits
+	}
+	order := slices.Clone(s.claims)
+	slices.SortStableFunc(order, func(a, b *claim) int { return cmp.Compare(a.prices[0], b.prices[0]) })
+	gone := map[*claim]bool{}
+	merged := make(vec, s.dims.len())
+	for i, a := range order {
+		if gone[a] || !mergeable[a.ct] {
+			continue
+		}
+		for _, b := range order[i+1 : min(len(order), i+1+mergeWindow)] {
+			if gone[b] || b.ct != a.ct {
+				continue
+			}
+			copy(merged, a.requests)
+			merged.add(b.requests)
+			for k, t := range a.types {
+				if a.prices[k] >= a.prices[0]+b.prices[0] {
+					break
+				}
+				if fits(merged, a.ct.types[t].avail) {
+					a.types, a.prices = a.types[k:], a.prices[k:]
+					copy(a.requests, merged)
+					a.pods = append(a.pods, b.pods...)
+					gone[b] = true
+					break
+				}
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	kept := s.claims[:0]
+	for _, c := range s.claims {
+		if !gone[c] {
+			c.index = len(kept)
+			c.hostname = fmt.Sprintf("%s%04d", claimHostnamePrefix, len(kept)+1)
+			kept = append(kept, c)
+		}
+	}
+	s.claims = kept
+}

@@ -79,11 +79,28 @@ func (j *joinRule) accepts(grown int32, avail [3]int64, price float64) bool {
 
 func cpuMemPods(v vec) [3]int64 { return [3]int64{v[dimCPU], v[dimMemory], v[dimPods]} }
 
+// joinMemo is the last rule joinRuleFor built. A probe of one claim for
+// one pod asks for the same rule up to three times (worthTrying, the
+// ceiling, worthJoining), and nothing it depends on changes until the pod
+// is placed, after which the pod is never probed again.
+type joinMemo struct {
+	c          *claim
+	p          *podInfo
+	alone      int32
+	alonePrice float64
+	rule       joinRule
+}
+
 // joinRuleFor is the join rule for p and claim c, p's own node being of
 // type alone at alonePrice.
-func (s *solver) joinRuleFor(c *claim, p *podInfo, alone int32, alonePrice float64) joinRule {
-	return newJoinRule(c.ct.duals, s.remaining, s.remainingPods, cpuMemPods(c.requests), cpuMemPods(p.requests),
-		c.types[0], cpuMemPods(c.ct.types[c.types[0]].avail), c.prices[0], cpuMemPods(c.ct.types[alone].avail), alonePrice)
+func (s *solver) joinRuleFor(c *claim, p *podInfo, alone int32, alonePrice float64) *joinRule {
+	m := &s.join
+	if m.c != c || m.p != p || m.alone != alone || m.alonePrice != alonePrice {
+		*m = joinMemo{c: c, p: p, alone: alone, alonePrice: alonePrice,
+			rule: newJoinRule(c.ct.duals, s.remaining, s.remainingPods, cpuMemPods(c.requests), cpuMemPods(p.requests),
+				c.types[0], cpuMemPods(c.ct.types[c.types[0]].avail), c.prices[0], cpuMemPods(c.ct.types[alone].avail), alonePrice)}
+	}
+	return &m.rule
 }
 
 // worthTrying reports whether, before any narrowing, the claim has a type
@@ -99,13 +116,11 @@ func (s *solver) worthTrying(c *claim, p *podInfo, alone int32, alonePrice float
 
 // joinCeiling bounds the price of any type worth growing c into for p.
 func (s *solver) joinCeiling(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
-	j := s.joinRuleFor(c, p, alone, alonePrice)
-	return j.ceiling()
+	return s.joinRuleFor(c, p, alone, alonePrice).ceiling()
 }
 
 // worthJoining decides whether p should grow claim c from its cheapest type
 // to type grown (at price), rather than get a node of type alone by itself.
 func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, alone int32, alonePrice float64) bool {
-	j := s.joinRuleFor(c, p, alone, alonePrice)
-	return j.accepts(grown, cpuMemPods(c.ct.types[grown].avail), price)
+	return s.joinRuleFor(c, p, alone, alonePrice).accepts(grown, cpuMemPods(c.ct.types[grown].avail), price)
 }

@@ -54,6 +54,8 @@ type solver struct {
 	remaining     [2]int64
 	remainingPods int64
 	last          lastPlacement
+	// join memoizes joinRuleFor (see join.go).
+	join joinMemo
 }
 
 type nodeState struct {
@@ -255,6 +257,7 @@ func (s *solver) solve() *Plan {
 			s.unschedulable(p, reason)
 		}
 	}
+	s.mergeClaims()
 	s.noWorseThanOneType()
 	return s.finish()
 }

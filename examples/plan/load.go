@@ -24,11 +24,17 @@ import (
 	"github.com/fleetpack/fleetpack/provisioning"
 )
 
+// maxPlanPods bounds the pods one plan takes (pending and bound, over every
+// input file): the solver's memory grows with them (about 54 MiB for 20,000
+// pods, docs/benchmarks.md), and a typo such as replicas: 1000000000 must be
+// an error, not a machine out of memory.
+const maxPlanPods = 100_000
+
 // scenario is everything read from the input files.
 type scenario struct {
 	pools      []*provisioning.NodePool
 	pending    []*corev1.Pod
-	daemonSets []*corev1.Pod
+	daemonSets []*appsv1.DaemonSet
 	nodes      []*corev1.Node
 	// bound are pods with spec.nodeName, by node name.
 	bound map[string][]*corev1.Pod
@@ -113,6 +119,9 @@ func loadFiles(paths []string) (*scenario, error) {
 			case objs.daemonSet != nil:
 				sc.daemonSets = append(sc.daemonSets, objs.daemonSet)
 			}
+			if total := len(seenPods) + len(objs.pods); total > maxPlanPods {
+				return nil, ref.errorf("the input holds more than %d pods (%d so far), the most one plan takes", maxPlanPods, total)
+			}
 			for _, pod := range objs.pods {
 				key := pod.Namespace + "/" + pod.Name
 				if prev, ok := seenPods[key]; ok {
@@ -160,7 +169,7 @@ type decoded struct {
 	kind, name string
 	pool       *provisioning.NodePool
 	node       *corev1.Node
-	daemonSet  *corev1.Pod
+	daemonSet  *appsv1.DaemonSet
 	pods       []*corev1.Pod
 }
 
@@ -279,7 +288,7 @@ func decode(ref docRef, doc []byte) (*decoded, error) {
 		if err := checkContainers(&ds.Spec.Template.Spec, "spec.template.spec"); err != nil {
 			return nil, ref.errorf("%v", err)
 		}
-		out.daemonSet = podFromTemplate(ds.ObjectMeta, "DaemonSet", ds.Name, &ds.Spec.Template)
+		out.daemonSet = ds
 	}
 	return out, nil
 }
@@ -297,6 +306,9 @@ func replicas(ref docRef, meta metav1.ObjectMeta, kind string, n *int32, tmpl *c
 	}
 	if count < 0 {
 		return nil, ref.errorf("spec.replicas: must not be negative, got %d", count)
+	}
+	if count > maxPlanPods {
+		return nil, ref.errorf("spec.replicas: %d is more than %d, the most pods one plan takes", count, maxPlanPods)
 	}
 	if err := checkContainers(&tmpl.Spec, "spec.template.spec"); err != nil {
 		return nil, ref.errorf("%v", err)
