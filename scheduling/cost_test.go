@@ -154,3 +154,38 @@ func TestClaimListWithinTolerance(t *testing.T) {
 		}
 	}
 }
+
+func TestBestSingleTypeFleetHandComputed(t *testing.T) {
+	// 4-cpu nodes with 100m overhead hold three 1-cpu pods; 2-cpu nodes
+	// one. Seven pods: three 4-cpu nodes at $0.20 (Spot, 40% of $0.50),
+	// or seven 2-cpu nodes at $0.04 ($0.28): the small type wins, each
+	// node plus the default root volume.
+	big := makeType(typeSpec{name: "big.xlarge", cpu: "4", memory: "16Gi", price: 0.50, overhead: true})
+	small := makeType(typeSpec{name: "small.large", cpu: "2", memory: "8Gi", price: 0.10, overhead: true})
+	in := Input{Pods: replicas(7, "1", "1Gi"), Templates: []*NodeTemplate{defaultTemplate([]*offerings.InstanceType{big, small})}}
+	f, ok := BestSingleTypeFleet(in)
+	volume := (offerings.NodeCosts{}).Hourly()
+	if !ok || f.InstanceType != small || f.Nodes != 7 || math.Abs(f.Bill-7*(0.04+volume)) > 1e-12 {
+		t.Fatalf("fleet = %v x%d $%g (ok %v), want 7 x small.large at $%g", f.InstanceType.Name, f.Nodes, f.Bill, ok, 7*(0.04+volume))
+	}
+	// A $0.10 per-node licence tips it: 3 x (0.20 + ...) < 7 x (0.04 + ...).
+	in.Templates[0].NodeCosts = offerings.NodeCosts{ExtraHourly: 0.10}
+	f, ok = BestSingleTypeFleet(in)
+	perNode := in.Templates[0].NodeCosts.Hourly()
+	if !ok || f.InstanceType != big || f.Nodes != 3 || math.Abs(f.Bill-3*(0.20+perNode)) > 1e-12 {
+		t.Fatalf("with a licence: fleet = %v x%d $%g, want 3 x big.xlarge at $%g", f.InstanceType.Name, f.Nodes, f.Bill, 3*(0.20+perNode))
+	}
+	plan := solveChecked(t, in)
+	bill := 0.0
+	for _, c := range plan.NodeClaims {
+		bill += c.Price()
+	}
+	if bill > f.Bill+1e-12 {
+		t.Errorf("plan bills $%g, more than the fleet's $%g", bill, f.Bill)
+	}
+	// A pod with a node selector: the bound does not apply.
+	in.Pods = append(in.Pods, makePod("picky", "1", "1Gi", withNodeSelector(offerings.LabelArch, "amd64")))
+	if _, ok := BestSingleTypeFleet(in); ok {
+		t.Error("the bound applied to a pod with node requirements")
+	}
+}
