@@ -10,8 +10,9 @@
 //	cd compare/karpenter && go run . -v      # the table of docs/benchmarks.md: 1,000 and 5,000 pods, 5 solves each
 //	cd compare/karpenter && go test ./...    # what CI runs: the 1,000-pod workloads, once
 //
-// Its go.mod asks for go 1.26.9, as Karpenter v1.15.0 does; with
-// GOTOOLCHAIN=auto the go command fetches that toolchain itself.
+// Its go.mod asks for go 1.26.9, as Karpenter v1.15.0 does; run it with
+// GOTOOLCHAIN=go1.27.3 (the go command fetches that toolchain from the
+// module proxy) when the installed Go is older.
 //
 // # What is compared
 //
