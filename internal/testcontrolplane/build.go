@@ -101,7 +101,7 @@ func ensureBinaries(ctx context.Context, progress io.Writer, deadline time.Time)
 				lock.Close()
 				return binaries{}, fmt.Errorf("building the control plane failed; the end of %s:\n%s", logPath, fileTail(logPath))
 			}
-			fmt.Fprintf(progress, "testcontrolplane: building etcd %s and Kubernetes %s into %s, once per cache (about 10-15 minutes on 2 cores when nothing is cached); log in %s\n",
+			fmt.Fprintf(progress, "testcontrolplane: building etcd %s and Kubernetes %s into %s, once per cache (about 9 minutes on 2 idle cores when nothing is cached, far more on a loaded machine); log in %s\n",
 				EtcdVersion, KubernetesVersion, bin, logPath)
 			err := startBuild(ctx, dir, bin, marker, logPath, lock)
 			// The build process holds the lock now; this process lets go
