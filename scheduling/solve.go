@@ -51,7 +51,7 @@ type solver struct {
 	narrowShared map[sharedNarrowKey]*narrowedTypes
 	// remaining is the cpu and memory of pods not yet placed.
 	remaining [2]int64
-	last      lastPlacement
+	runs      runMemo
 }
 
 type nodeState struct {
@@ -289,9 +289,9 @@ func (s *solver) place(p *podInfo) (string, bool) {
 	var reason string
 	for _, at := range s.attempts(p) {
 		v, level := at.variant, at.level
-		nodeStart, claimStart := s.resumeFrom(p, v, level)
+		nodeStart, claimStart := s.runs.resumeFrom(s, p, v, level)
 		if i := s.placeOnNode(p, v, level, nodeStart); i >= 0 {
-			s.last = lastPlacement{pod: p, variant: v, level: level, node: i}
+			s.runs.placed(s, lastPlacement{pod: p, variant: v, level: level, node: i}, -1-i)
 			return "", true
 		}
 		hint, hinted := s.topology.domainHint(p, v, level)
@@ -310,7 +310,7 @@ func (s *solver) place(p *podInfo) (string, bool) {
 			// joined. Claims before it either refused this pod or were
 			// outbid by it; skipping them keeps runs of identical pods
 			// linear and, measured, packs no worse.
-			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: i}
+			s.runs.placed(s, lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: i}, i)
 			if hinted {
 				s.hints[hk] = i
 			}
@@ -318,14 +318,13 @@ func (s *solver) place(p *podInfo) (string, bool) {
 		}
 		var ok bool
 		if reason, ok = s.placeOnNewClaim(p, v, level); ok {
-			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: len(s.claims) - 1}
+			s.runs.placed(s, lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: len(s.claims) - 1}, len(s.claims)-1)
 			if hinted {
 				s.hints[hk] = len(s.claims) - 1
 			}
 			return "", true
 		}
 	}
-	s.last = lastPlacement{}
 	return reason, false
 }
 
@@ -370,28 +369,86 @@ func (s *solver) attempts(p *podInfo) []attempt {
 	return out
 }
 
-// lastPlacement remembers where the previous pod went. Pods of one workload
-// are sorted next to each other; when the next pod is identical (same class,
-// same requests, no topology constraints), the nodes and claims before the
-// previous pod's are unchanged since they turned that pod away, so the search
-// resumes there instead of asking each of them again. Existing nodes would
-// answer the same; a claim's join rule could in principle answer differently
-// as fewer pods remain, and the solver accepts that approximation for a
-// search linear in the number of workloads rather than of pods.
+// lastPlacement remembers where a pod went. Pods of one workload are sorted
+// next to each other; when a later pod is identical (same class, same
+// requests, no topology beyond hostnames), the nodes and claims before that
+// pod's are unchanged since they turned it away, unless a pod was placed on
+// one of them since, so the search resumes there instead of asking each of
+// them again. Existing nodes would answer the same; a claim's join rule
+// could in principle answer differently as fewer pods remain, and the solver
+// accepts that approximation for a search linear in the number of workloads
+// rather than of pods.
 type lastPlacement struct {
 	pod         *podInfo
 	variant     *variant
 	level       int
 	node, claim int
+	// seq is how many placements runMemo had logged after this one.
+	seq int
 }
 
-func (s *solver) resumeFrom(p *podInfo, v *variant, level int) (int, int) {
-	l := &s.last
-	if l.pod == nil || l.variant != v || l.level != level || l.pod.class != p.class || !s.topology.independent(p) ||
-		!slices.Equal(l.pod.requests, p.requests) || !slices.Equal(l.pod.hostPorts, p.hostPorts) || !s.topology.sameTopology(l.pod, p) {
+// runMemo keeps the last placement of each of a few recent kinds of pod, so
+// that runs of identical pods resume where they left off even when pods of
+// other workloads (of the same size, sorted among them) come in between.
+type runMemo struct {
+	recent []lastPlacement
+	// changes logs every placement in order: a claim's index, or -1-i for
+	// existing node i.
+	changes []int
+}
+
+// maxRecentRuns bounds the kinds of pod runMemo remembers: pods are sorted
+// by size, so only the workloads of about the current size interleave.
+const maxRecentRuns = 16
+
+func (r *runMemo) find(s *solver, p *podInfo, v *variant, level int) int {
+	if !s.topology.independent(p) {
+		return -1
+	}
+	for i := range r.recent {
+		l := &r.recent[i]
+		if l.variant == v && l.level == level && l.pod.class == p.class && slices.Equal(l.pod.requests, p.requests) &&
+			slices.Equal(l.pod.hostPorts, p.hostPorts) && s.topology.sameTopology(l.pod, p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// resumeFrom returns the first existing node and claim worth asking about p.
+func (r *runMemo) resumeFrom(s *solver, p *podInfo, v *variant, level int) (int, int) {
+	i := r.find(s, p, v, level)
+	if i < 0 {
 		return 0, 0
 	}
-	return l.node, l.claim
+	node, claim := r.recent[i].node, r.recent[i].claim
+	for _, ch := range r.changes[r.recent[i].seq:] {
+		if ch < 0 {
+			node = min(node, -1-ch)
+		} else {
+			claim = min(claim, ch)
+		}
+	}
+	return node, claim
+}
+
+// placed logs a placement on change (see runMemo.changes) and remembers it
+// for pods like l.pod.
+func (r *runMemo) placed(s *solver, l lastPlacement, change int) {
+	r.changes = append(r.changes, change)
+	l.seq = len(r.changes)
+	if !s.topology.independent(l.pod) {
+		return
+	}
+	switch i := r.find(s, l.pod, l.variant, l.level); {
+	case i >= 0:
+		r.recent[i] = l
+	case len(r.recent) < maxRecentRuns:
+		r.recent = append(r.recent, l)
+	default:
+		copy(r.recent, r.recent[1:])
+		r.recent[len(r.recent)-1] = l
+	}
 }
 
 func (s *solver) variantTemplate(v *variant, ct *compiledTemplate) *variantTemplate {
