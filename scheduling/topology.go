@@ -1022,9 +1022,16 @@ func (t *topology) claimValues(c *claim, reqs *Requirements, types []int32, key 
 	if key == offerings.LabelZone || key == offerings.LabelCapacityType {
 		ox, zones := c.ct.ox, key == offerings.LabelZone
 		mask := ox.mask(reqs)
+		// The first few types usually offer every domain the mask allows.
+		full := mask.capacityTypes
+		if zones {
+			full = mask.zones
+		}
 		var bits uint64
 		for _, t := range types {
-			bits |= c.ct.types[t].domains(mask, zones)
+			if bits |= c.ct.types[t].domains(mask, zones); bits == full {
+				break
+			}
 		}
 		names := ox.capacityTypes
 		if zones {
