@@ -89,6 +89,18 @@ type claim struct {
 	hostname    string
 	reservedCPU int64
 	reservedMem int64
+	// refused is the last pod the join rule turned away since the claim
+	// last changed (see offer).
+	refused refusal
+}
+
+// refusal is what decided a join-rule refusal: the pod's requests, its
+// variant template, and whether its own node was priced in the claim's
+// domain (see offer).
+type refusal struct {
+	requests vec
+	vt       *variantTemplate
+	bound    bool
 }
 
 // typeList is a list of candidate instance types (indices into a
@@ -586,11 +598,20 @@ func (s *solver) offer(c *claim, q *topoQuery) (joinOffer, bool) {
 			return joinOffer{}, false
 		}
 	}
-	if portsConflict(c.ports, p.hostPorts) || q.rulesOut(c) {
-		return joinOffer{}, false
-	}
 	vt := s.variantTemplate(q.v, c.ct)
 	if !vt.ok {
+		return joinOffer{}, false
+	}
+	// An identical pod was refused by the join rule, and the claim has not
+	// changed since: skip the rule's scan of the claim's types. As for
+	// runs of identical pods (see lastPlacement), the rule could answer
+	// otherwise with fewer pods to come; the solver accepts that. A
+	// template under limits is left out: its limits change as other claims
+	// reserve capacity.
+	if r := &c.refused; r.vt == vt && r.bound == q.bound && slices.Equal(r.requests, p.requests) {
+		return joinOffer{}, false
+	}
+	if portsConflict(c.ports, p.hostPorts) || q.rulesOut(c) {
 		return joinOffer{}, false
 	}
 	aloneType, alonePrice, ok := vt.alone(p.requests)
@@ -610,6 +631,9 @@ func (s *solver) offer(c *claim, q *topoQuery) (joinOffer, bool) {
 	// into: narrowing the requirements or the domain only removes types
 	// and raises prices. Under the same requirements that settles it.
 	if !s.worthTrying(c, p, aloneType, alonePrice) {
+		if !c.ct.limitedResources {
+			c.refused = refusal{requests: p.requests, vt: vt, bound: q.bound}
+		}
 		return joinOffer{}, false
 	}
 	absorbed := slices.Contains(c.absorbed, vt)
@@ -875,6 +899,7 @@ func (s *solver) add(c *claim, p *podInfo, o joinOffer) {
 	c.requests.add(p.requests)
 	c.pods = append(c.pods, p.pod)
 	c.ports = append(c.ports, p.hostPorts...)
+	c.refused = refusal{}
 	// Front types cheaper than the first that holds the grown claim never
 	// will again.
 	for len(c.list.front) > 1 && !s.typeFits(c, c.list.front[0], nil) {
