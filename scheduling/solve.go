@@ -315,11 +315,11 @@ func (s *solver) place(p *podInfo) (string, bool) {
 		v, level := at.variant, at.level
 		q := s.topology.query(p, v, level, p.topo != nil && p.topo.hostnameSpread && s.canOpen(v))
 		s.aloneMemo = s.aloneMemo[:0]
-		nodeStart, claimStart := s.runs.resumeFrom(s, p, v, level)
+		nodeStart, claimStart := s.runs.resumeFrom(s.topology, p, v, level)
 		last := lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes)}
 		if i := s.placeOnNode(q, nodeStart); i >= 0 {
 			last.node = i
-			s.runs.remember(s, last)
+			s.runs.remember(s.topology, last)
 			return "", true
 		}
 		hint, hinted := q.hint()
@@ -352,7 +352,7 @@ func (s *solver) place(p *podInfo) (string, bool) {
 		// by it; skipping them keeps runs of identical pods linear and,
 		// measured, packs no worse.
 		last.claim = i
-		s.runs.remember(s, last)
+		s.runs.remember(s.topology, last)
 		if hinted {
 			s.hints[hk] = i
 		}
@@ -435,11 +435,11 @@ type runMemo struct {
 // by size, so only the workloads of about the current size interleave.
 const maxRecentRuns = 16
 
-func (r *runMemo) find(s *solver, p *podInfo, v *variant, level int) int {
+func (r *runMemo) find(t *topology, p *podInfo, v *variant, level int) int {
 	for i := range r.recent {
 		l := &r.recent[i]
 		if l.variant == v && l.level == level && l.pod.class == p.class && slices.Equal(l.pod.requests, p.requests) &&
-			slices.Equal(l.pod.hostPorts, p.hostPorts) && s.topology.alike(l.pod, p) {
+			slices.Equal(l.pod.hostPorts, p.hostPorts) && t.alike(l.pod, p) {
 			return i
 		}
 	}
@@ -447,8 +447,8 @@ func (r *runMemo) find(s *solver, p *podInfo, v *variant, level int) int {
 }
 
 // resumeFrom returns the first existing node and claim worth asking about p.
-func (r *runMemo) resumeFrom(s *solver, p *podInfo, v *variant, level int) (int, int) {
-	i := r.find(s, p, v, level)
+func (r *runMemo) resumeFrom(t *topology, p *podInfo, v *variant, level int) (int, int) {
+	i := r.find(t, p, v, level)
 	if i < 0 {
 		return 0, 0
 	}
@@ -468,12 +468,12 @@ func (r *runMemo) resumeFrom(s *solver, p *podInfo, v *variant, level int) (int,
 func (r *runMemo) changed(change int) { r.changes = append(r.changes, change) }
 
 // remember keeps l, the placement just logged, for pods like l.pod.
-func (r *runMemo) remember(s *solver, l lastPlacement) {
+func (r *runMemo) remember(t *topology, l lastPlacement) {
 	l.seq = len(r.changes)
-	if !s.topology.alike(l.pod, l.pod) {
+	if !t.alike(l.pod, l.pod) {
 		return
 	}
-	switch i := r.find(s, l.pod, l.variant, l.level); {
+	switch i := r.find(t, l.pod, l.variant, l.level); {
 	case i >= 0:
 		r.recent[i] = l
 	case len(r.recent) < maxRecentRuns:
