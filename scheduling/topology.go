@@ -104,8 +104,8 @@ type podTopology struct {
 }
 
 type topology struct {
-	// templates and nodes are the solver's, fixed for the solve: the
-	// domains nodes for a pod can have.
+	// templates and nodes are the solver's, fixed for the solve: where
+	// the domains a pod may use come from.
 	templates  []*compiledTemplate
 	nodes      []*nodeState
 	groups     map[string]*topoGroup
@@ -136,7 +136,8 @@ type topoQuery struct {
 	// canOpen: a template can still make a node for p, so a hostname is
 	// always a domain with no pods.
 	canOpen bool
-	// keys are those keys returns for p at level.
+	// keys are the topology keys on which a node or claim holding p must
+	// be one domain (see keys).
 	keys []string
 	// bound: p must land in particular domains of a key other than the
 	// hostname (see domainBound).
