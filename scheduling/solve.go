@@ -3,7 +3,6 @@ package scheduling
 import (
 	"cmp"
 	"fmt"
-	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -50,7 +49,9 @@ type solver struct {
 	narrowShared map[sharedNarrowKey]*typeList
 	// remaining is the cpu and memory of pods not yet placed.
 	remaining [2]int64
-	runs      runMemo
+	// variantTemplates counts the variant templates compiled (see id).
+	variantTemplates int32
+	runs             runMemo
 }
 
 type nodeState struct {
@@ -94,13 +95,13 @@ type claim struct {
 	refused refusal
 }
 
-// refusal is what decided a join-rule refusal: the pod's requests, its
-// variant template, and whether its own node was priced in the claim's
-// domain (see offer).
+// refusal is what decided a join-rule refusal: the pod's requests (its
+// shape), its variant template, and whether its own node was priced in the
+// claim's domain (see offer). Numbers, not pointers: a claim writes one on
+// most probes, and pointers would cost write barriers.
 type refusal struct {
-	requests vec
-	vt       *variantTemplate
-	bound    bool
+	shape, vt int32
+	bound     bool
 }
 
 // typeList is a list of candidate instance types (indices into a
@@ -300,6 +301,16 @@ func (s *solver) sortPods() {
 			strings.Compare(a.pod.Name, b.pod.Name),
 		)
 	})
+	for i, p := range s.pods {
+		p.shape = 1
+		if i > 0 {
+			prev := s.pods[i-1]
+			p.shape = prev.shape
+			if !slices.Equal(prev.requests, p.requests) {
+				p.shape++
+			}
+		}
+	}
 }
 
 func (s *solver) unschedulable(p *podInfo, reason string) {
@@ -315,19 +326,19 @@ func (s *solver) place(p *podInfo) (string, bool) {
 		v, level := at.variant, at.level
 		q := s.topology.query(p, v, level, p.topo != nil && p.topo.hostnameSpread && s.canOpen(v))
 		s.aloneMemo = s.aloneMemo[:0]
-		nodeStart, claimStart := s.runs.resumeFrom(s.topology, p, v, level)
+		nodeStart, claimStart, run := s.runs.resumeFrom(s.topology, p, v, level)
 		last := lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes)}
 		if i := s.placeOnNode(q, nodeStart); i >= 0 {
 			last.node = i
-			s.runs.remember(s.topology, last)
+			s.runs.remember(s.topology, last, run)
 			return "", true
 		}
 		hint, hinted := q.hint()
 		hk := hintKey{variant: v, level: level, domain: hint}
-		var order iter.Seq[int]
+		var order claimOrder
 		switch free, ok := q.freeClaims(); {
 		case ok:
-			order = listFrom(free, claimStart)
+			order = claimOrder{list: free, start: claimStart}
 		case hinted:
 			// Pods whose topology makes each claim's answer change as
 			// others are placed cannot resume as plain pods do. Pods bound
@@ -335,9 +346,9 @@ func (s *solver) place(p *podInfo) (string, bool) {
 			// and a scan from there finds it at once where a scan from
 			// the first claim would ask every claim of every other domain
 			// first. Every claim is still asked before a new one is made.
-			order = around(s.hints[hk], len(s.claims))
+			order = claimOrder{start: s.hints[hk], wrap: true}
 		default:
-			order = from(claimStart, len(s.claims))
+			order = claimOrder{start: claimStart}
 		}
 		i := s.placeOnClaim(q, order)
 		if i < 0 {
@@ -352,7 +363,7 @@ func (s *solver) place(p *podInfo) (string, bool) {
 		// by it; skipping them keeps runs of identical pods linear and,
 		// measured, packs no worse.
 		last.claim = i
-		s.runs.remember(s.topology, last)
+		s.runs.remember(s.topology, last, run)
 		if hinted {
 			s.hints[hk] = i
 		}
@@ -421,9 +432,10 @@ type lastPlacement struct {
 	seq int
 }
 
-// runMemo keeps the last placement of each of a few recent kinds of pod, so
-// that runs of identical pods resume where they left off even when pods of
-// other workloads (of the same size, sorted among them) come in between.
+// runMemo keeps the last placement of each of a few recent kinds of pod of
+// the current shape (see podInfo.shape), so that runs of identical pods
+// resume where they left off even when pods of other workloads with the same
+// requests, sorted among them, come in between.
 type runMemo struct {
 	recent []lastPlacement
 	// changes logs every placement in order: a claim's index, or -1-i for
@@ -431,14 +443,13 @@ type runMemo struct {
 	changes []int
 }
 
-// maxRecentRuns bounds the kinds of pod runMemo remembers: pods are sorted
-// by size, so only the workloads of about the current size interleave.
+// maxRecentRuns bounds the kinds of pod runMemo remembers.
 const maxRecentRuns = 16
 
 func (r *runMemo) find(t *topology, p *podInfo, v *variant, level int) int {
 	for i := range r.recent {
 		l := &r.recent[i]
-		if l.variant == v && l.level == level && l.pod.class == p.class && slices.Equal(l.pod.requests, p.requests) &&
+		if l.pod.shape == p.shape && l.variant == v && l.level == level && l.pod.class == p.class &&
 			slices.Equal(l.pod.hostPorts, p.hostPorts) && t.alike(l.pod, p) {
 			return i
 		}
@@ -446,48 +457,56 @@ func (r *runMemo) find(t *topology, p *podInfo, v *variant, level int) int {
 	return -1
 }
 
-// resumeFrom returns the first existing node and claim worth asking about p.
-func (r *runMemo) resumeFrom(t *topology, p *podInfo, v *variant, level int) (int, int) {
-	i := r.find(t, p, v, level)
-	if i < 0 {
-		return 0, 0
+// resumeFrom returns the first existing node and claim worth asking about
+// p, and which remembered run p continues (-1: none; see remember).
+func (r *runMemo) resumeFrom(t *topology, p *podInfo, v *variant, level int) (node, claim, run int) {
+	run = r.find(t, p, v, level)
+	if run < 0 {
+		return 0, 0, run
 	}
-	node, claim := r.recent[i].node, r.recent[i].claim
-	for _, ch := range r.changes[r.recent[i].seq:] {
+	node, claim = r.recent[run].node, r.recent[run].claim
+	for _, ch := range r.changes[r.recent[run].seq:] {
 		if ch < 0 {
 			node = min(node, -1-ch)
 		} else {
 			claim = min(claim, ch)
 		}
 	}
-	return node, claim
+	return node, claim, run
 }
 
 // changed logs a placement on a claim (its index) or on existing node i
 // (-1-i).
 func (r *runMemo) changed(change int) { r.changes = append(r.changes, change) }
 
-// remember keeps l, the placement just logged, for pods like l.pod.
-func (r *runMemo) remember(t *topology, l lastPlacement) {
+// remember keeps l, the placement just logged, for pods like l.pod; run is
+// what resumeFrom said of l.pod.
+func (r *runMemo) remember(t *topology, l lastPlacement, run int) {
 	l.seq = len(r.changes)
+	if run >= 0 {
+		r.recent[run] = l
+		return
+	}
 	if !t.alike(l.pod, l.pod) {
 		return
 	}
-	switch i := r.find(t, l.pod, l.variant, l.level); {
-	case i >= 0:
-		r.recent[i] = l
-	case len(r.recent) < maxRecentRuns:
-		r.recent = append(r.recent, l)
-	default:
-		copy(r.recent, r.recent[1:])
-		r.recent[len(r.recent)-1] = l
+	if len(r.recent) > 0 && r.recent[0].pod.shape != l.pod.shape {
+		// Pods of one shape are sorted together: no pod to come has
+		// the requests of those remembered.
+		r.recent = r.recent[:0]
 	}
+	if len(r.recent) == maxRecentRuns {
+		r.recent = append(r.recent[:0], r.recent[1:]...)
+	}
+	r.recent = append(r.recent, l)
 }
 
 func (s *solver) variantTemplate(v *variant, ct *compiledTemplate) *variantTemplate {
 	vt := v.perTemplate[ct.index]
 	if vt == nil {
 		vt = compileVariantTemplate(ct, v, v.class.tolerations, s.dims)
+		s.variantTemplates++
+		vt.id = s.variantTemplates
 		v.perTemplate[ct.index] = vt
 	}
 	return vt
@@ -534,32 +553,13 @@ type hintKey struct {
 	domain  string
 }
 
-// from lists claims start to n-1.
-func from(start, n int) iter.Seq[int] {
-	return func(yield func(int) bool) {
-		for i := start; i < n && yield(i); i++ {
-		}
-	}
-}
-
-// around lists claims start to n-1, then 0 to start-1.
-func around(start, n int) iter.Seq[int] {
-	return func(yield func(int) bool) {
-		for k := 0; k < n && yield((start+k)%n); k++ {
-		}
-	}
-}
-
-// listFrom lists the claims of list (ascending indices) from start.
-func listFrom(list []int, start int) iter.Seq[int] {
-	return func(yield func(int) bool) {
-		i, _ := slices.BinarySearch(list, start)
-		for _, c := range list[i:] {
-			if !yield(c) {
-				return
-			}
-		}
-	}
+// claimOrder is the order a scan asks the open claims in: those of list
+// (ascending indices), when not nil, from start; else every claim from
+// start, wrapping around to the first when wrap.
+type claimOrder struct {
+	list  []int
+	start int
+	wrap  bool
 }
 
 // placeOnClaim adds the pod to the first open claim in order that takes
@@ -568,8 +568,24 @@ func listFrom(list []int, start int) iter.Seq[int] {
 // saved 10% while spare cpu was priced by burstable types (see value.go),
 // and with room priced by the types that hold the median pod it cost 2% to
 // 5% more on every benchmark size.
-func (s *solver) placeOnClaim(q *topoQuery, order iter.Seq[int]) int {
-	for i := range order {
+func (s *solver) placeOnClaim(q *topoQuery, order claimOrder) int {
+	list, n, from := order.list, len(s.claims), order.start
+	if list != nil {
+		n = len(list)
+		from, _ = slices.BinarySearch(list, order.start)
+	}
+	count := n - from
+	if order.wrap {
+		count = n
+	}
+	for k := range count {
+		i := from + k
+		if i >= n {
+			i -= n
+		}
+		if list != nil {
+			i = list[i]
+		}
 		if o, ok := s.offer(s.claims[i], q); ok {
 			s.add(s.claims[i], q.p, o)
 			return i
@@ -580,11 +596,13 @@ func (s *solver) placeOnClaim(q *topoQuery, order iter.Seq[int]) int {
 
 // joinOffer is how a claim would take a pod: under variant template vt,
 // and, when list is not nil, with its requirements narrowed to reqs and
-// its candidate types to list (the claim reslices the front).
+// its candidate types to list, whose front from index first holds the
+// grown claim.
 type joinOffer struct {
-	vt   *variantTemplate
-	reqs Requirements
-	list *typeList
+	vt    *variantTemplate
+	reqs  Requirements
+	list  *typeList
+	first int
 }
 
 // offer decides whether claim c takes the pod of q: some type still holds
@@ -608,10 +626,10 @@ func (s *solver) offer(c *claim, q *topoQuery) (joinOffer, bool) {
 	// otherwise with fewer pods to come; the solver accepts that. A
 	// template under limits is left out: its limits change as other claims
 	// reserve capacity.
-	if r := &c.refused; r.vt == vt && r.bound == q.bound && slices.Equal(r.requests, p.requests) {
+	if r := c.refused; r.shape == p.shape && r.vt == vt.id && r.bound == q.bound {
 		return joinOffer{}, false
 	}
-	if portsConflict(c.ports, p.hostPorts) || q.rulesOut(c) {
+	if portsConflict(c.ports, p.hostPorts) || (q.constrains() && q.rulesOut(c)) {
 		return joinOffer{}, false
 	}
 	aloneType, alonePrice, ok := vt.alone(p.requests)
@@ -632,7 +650,7 @@ func (s *solver) offer(c *claim, q *topoQuery) (joinOffer, bool) {
 	// and raises prices. Under the same requirements that settles it.
 	if !s.worthTrying(c, p, aloneType, alonePrice) {
 		if !c.ct.limitedResources {
-			c.refused = refusal{requests: p.requests, vt: vt, bound: q.bound}
+			c.refused = refusal{shape: p.shape, vt: vt.id, bound: q.bound}
 		}
 		return joinOffer{}, false
 	}
@@ -677,7 +695,7 @@ func (s *solver) offer(c *claim, q *topoQuery) (joinOffer, bool) {
 func (s *solver) offerInDomain(c *claim, q *topoQuery, vt *variantTemplate, absorbed bool, cands []candidate) (joinOffer, bool) {
 	p := q.p
 	aloneType, alonePrice, _ := vt.alone(p.requests)
-	best, bestList, bestPrice, decided, load := -1, (*typeList)(nil), 0.0, false, 0
+	best, bestList, bestFirst, bestPrice, decided, load := -1, (*typeList)(nil), 0, 0.0, false, 0
 	for i := range cands {
 		if decided && cands[i].load != load {
 			break
@@ -692,14 +710,14 @@ func (s *solver) offerInDomain(c *claim, q *topoQuery, vt *variantTemplate, abso
 		if j := s.firstHolding(c, list, p.requests); j >= 0 {
 			decided, load = true, cands[i].load
 			if price := list.frontPrices[j]; s.worthJoining(c, p, list.front[j], price, aloneType, alonePrice) && (best < 0 || price < bestPrice) {
-				best, bestList, bestPrice = i, list, price
+				best, bestList, bestFirst, bestPrice = i, list, j, price
 			}
 		}
 	}
 	if best < 0 {
 		return joinOffer{}, false
 	}
-	return joinOffer{vt: vt, reqs: cands[best].reqs(), list: bestList}, true
+	return joinOffer{vt: vt, reqs: cands[best].reqs(), list: bestList, first: bestFirst}, true
 }
 
 // aloneIn returns the cheapest of types (sorted cheapest first) that holds
@@ -890,6 +908,7 @@ func (s *solver) add(c *claim, p *podInfo, o joinOffer) {
 	if o.list != nil {
 		c.reqs = o.reqs
 		c.list = *o.list
+		c.list.front, c.list.frontPrices = c.list.front[o.first:], c.list.frontPrices[o.first:]
 		// Requirements only narrow, so every variant absorbed before
 		// stays absorbed.
 		c.absorbed = append(c.absorbed, o.vt)
@@ -1038,26 +1057,27 @@ func (s *solver) newClaimOffer(c *claim, q *topoQuery) (joinOffer, string) {
 		return joinOffer{}, s.topology.explain(why)
 	}
 	if cands == nil {
-		if list := s.newClaimList(c, vt, nil); s.firstHolding(c, list, p.requests) >= 0 {
+		list := s.newClaimList(c, vt, nil)
+		if first := s.firstHolding(c, list, p.requests); first >= 0 {
 			// A copy: plans hand claims' requirements to callers, who
 			// may change them.
-			return joinOffer{vt: vt, reqs: vt.reqs.Clone(), list: list}, ""
+			return joinOffer{vt: vt, reqs: vt.reqs.Clone(), list: list, first: first}, ""
 		}
 		return joinOffer{}, s.resourceReason(ct, vt, p.requests)
 	}
 	// Among the emptiest domains, the cheapest (see offerInDomain).
-	best, bestList, bestPrice := -1, (*typeList)(nil), 0.0
+	best, bestList, bestFirst := -1, (*typeList)(nil), 0
 	for i := range cands {
 		if best >= 0 && cands[i].load != cands[best].load {
 			break
 		}
 		list := s.newClaimList(c, vt, &cands[i])
-		if j := s.firstHolding(c, list, p.requests); j >= 0 && (best < 0 || list.frontPrices[j] < bestPrice) {
-			best, bestList, bestPrice = i, list, list.frontPrices[j]
+		if j := s.firstHolding(c, list, p.requests); j >= 0 && (best < 0 || list.frontPrices[j] < bestList.frontPrices[bestFirst]) {
+			best, bestList, bestFirst = i, list, j
 		}
 	}
 	if best >= 0 {
-		return joinOffer{vt: vt, reqs: cands[best].reqs(), list: bestList}, ""
+		return joinOffer{vt: vt, reqs: cands[best].reqs(), list: bestList, first: bestFirst}, ""
 	}
 	if s.firstHolding(c, s.newClaimList(c, vt, nil), p.requests) < 0 {
 		return joinOffer{}, s.resourceReason(ct, vt, p.requests)

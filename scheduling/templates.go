@@ -184,7 +184,10 @@ func (r *daemonSetRun) admits(ct *compiledTemplate, ti *typeInfo) bool {
 
 // variantTemplate is one pod variant's compatibility with one template.
 type variantTemplate struct {
-	ct     *compiledTemplate
+	ct *compiledTemplate
+	// id numbers the solve's variant templates from 1, for memos that
+	// keep no pointers.
+	id     int32
 	ok     bool
 	reason string
 	// reqs is the template's requirements narrowed by the variant's.
