@@ -415,10 +415,12 @@ func (t *CatalogInstanceType) build(region string, zones []string, opts CatalogO
 			offerings = append(offerings, Offering{Zone: z, CapacityType: CapacityTypeSpot, Price: price, Available: true})
 		}
 	}
+	baseline, _ := burstableBaselineMilli(t.Family, t.Size)
 	return &InstanceType{
-		Name:     t.Name,
-		Capacity: capacity,
-		Labels:   labels,
+		Name:             t.Name,
+		Capacity:         capacity,
+		Labels:           labels,
+		BaselineCPUMilli: baseline,
 		Overhead: Overhead{
 			KubeReserved:   kubeReserved(t.VCPU*1000, pods),
 			SystemReserved: systemReserved,

@@ -9,8 +9,9 @@ func (it *InstanceType) DeepCopy() *InstanceType {
 		return nil
 	}
 	c := &InstanceType{
-		Name:     it.Name,
-		Capacity: copyResourceList(it.Capacity),
+		Name:             it.Name,
+		Capacity:         copyResourceList(it.Capacity),
+		BaselineCPUMilli: it.BaselineCPUMilli,
 		Overhead: Overhead{
 			KubeReserved:      copyResourceList(it.Overhead.KubeReserved),
 			SystemReserved:    copyResourceList(it.Overhead.SystemReserved),

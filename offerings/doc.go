@@ -34,6 +34,17 @@
 // for capacity or quota; the provisioner calls Apply to turn marked offerings
 // Available=false before solving, so the solver picks something else.
 //
+// # The bill
+//
+// NodeBill is what AWS charges per hour for one node: the offering's price,
+// NodeCosts (root volume, public IPv4, a per-node charge the user states)
+// and, for burstable types (t2, t3, t3a, t4g) under BurstableCredits, the
+// surplus credits for requested cpu above the type's baseline. Every report
+// and the solver price nodes with it. Under BurstableBaseline, the default, a
+// burstable type instead offers pods only its baseline cpu
+// (BaselineAllocatableCPUMilli); BurstableExclude leaves such types out. The
+// facts (credit table, EBS and IPv4 prices, us-east-1) are compiled in.
+//
 // # Cost bound
 //
 // CostLowerBound is the cost of the cheapest fractional mix of types that

@@ -81,6 +81,10 @@ type InstanceType struct {
 	Labels    map[string]string
 	Overhead  Overhead
 	Offerings []Offering
+	// BaselineCPUMilli is, for a burstable type (t2, t3, t3a, t4g), the cpu
+	// it sustains without spending credits, in millicores; 0 for a type
+	// that is not burstable. The catalog sets it from EC2's credit table.
+	BaselineCPUMilli int64
 }
 
 // Allocatable is Capacity less Overhead, never below zero.

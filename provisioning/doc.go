@@ -11,7 +11,10 @@
 //     ParseNodePool(s) decode YAML or JSON strictly; Validate names the
 //     field of every problem; Template turns a pool into the solver's
 //     scheduling.NodeTemplate (capacity type defaults to on-demand, limits
-//     are reduced by what the pool already holds).
+//     are reduced by what the pool already holds). Its NodeCostSpec
+//     (blockDeviceMappings and associatePublicIPAddress, named as on an
+//     EC2NodeClass, additionalHourlyCost, burstablePolicy) becomes the
+//     template's NodeCosts and Burstable: what the solver bills each node.
 //   - Cluster is what fleetpack reads and does: list and watch pods and
 //     nodes, create, cordon, annotate and delete nodes, nominate and bind pods, evict
 //     through the Eviction API so PodDisruptionBudgets hold (a refusal is an

@@ -31,6 +31,11 @@ type Metrics struct {
 	UnavailableOfferings *prometheus.CounterVec
 	// PodsUnschedulable counts pods a pass could not place.
 	PodsUnschedulable prometheus.Counter
+	// LaunchedHourlyCost sums, over launched nodes, their hourly cost in
+	// USD as launched, by nodepool and kind: "bill" (offerings.NodeBill:
+	// offering, per-node costs, surplus credits) and "list" (the offering's
+	// price alone). rate() of it is the cost per hour added per second.
+	LaunchedHourlyCost *prometheus.CounterVec
 }
 
 // NewMetrics builds the metrics and registers them on reg (nil: not
@@ -74,9 +79,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "fleetpack", Subsystem: "provisioner", Name: "pods_unschedulable_total",
 			Help: "Pods a provisioning pass could not place.",
 		}),
+		LaunchedHourlyCost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "nodes", Name: "launched_hourly_cost_dollars_total",
+			Help: "Sum of launched nodes' hourly cost in USD, by nodepool and kind (bill: with per-node costs and surplus credits; list: the offering's price).",
+		}, []string{"nodepool", "kind"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.PodsPending, m.SchedulingDuration, m.NodesLaunched, m.NodesTerminated, m.OrphanedNodes, m.OrphanEvictions, m.LaunchFailures, m.UnavailableOfferings, m.PodsUnschedulable} {
+		for _, c := range []prometheus.Collector{m.PodsPending, m.SchedulingDuration, m.NodesLaunched, m.NodesTerminated, m.OrphanedNodes, m.OrphanEvictions, m.LaunchFailures, m.UnavailableOfferings, m.PodsUnschedulable, m.LaunchedHourlyCost} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -83,6 +83,9 @@ type NodeClaimTemplateSpec struct {
 	StartupTaints []corev1.Taint `json:"startupTaints,omitempty"`
 	// Kubelet configures the kubelet of every node.
 	Kubelet *KubeletConfiguration `json:"kubelet,omitempty"`
+	// NodeCostSpec (nodecosts.go): the node's volumes, public address,
+	// per-node cost and burstable policy, which make up its bill.
+	NodeCostSpec `json:",inline"`
 }
 
 // KubeletConfiguration is the part of the kubelet's configuration that changes
@@ -335,6 +338,7 @@ func (np *NodePool) Validate() error {
 	if w := np.Spec.Weight; w != nil && (*w < 1 || *w > 100) {
 		add(spec.Child("weight"), "must be between 1 and 100, got %d", *w)
 	}
+	np.Spec.Template.Spec.NodeCostSpec.validate(tmpl.Child("spec"), add)
 	if d := np.Spec.Disruption.ConsolidateAfter; d != nil && d.Duration < 0 {
 		add(spec.Child("disruption", "consolidateAfter"), "must not be negative, got %s", d.Duration)
 	}
@@ -444,6 +448,8 @@ func (np *NodePool) Template(types []*offerings.InstanceType, used corev1.Resour
 		StartupTaints: cloneTaints(np.Spec.Template.Spec.StartupTaints),
 		Limits:        limits,
 		InstanceTypes: kept,
+		NodeCosts:     np.Spec.Template.Spec.NodeCosts(),
+		Burstable:     np.Spec.Template.Spec.BurstablePolicy,
 	}, nil
 }
 

@@ -680,9 +680,12 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 		return nil, fmt.Errorf("registering node %s: %w", node.Name, err)
 	}
 	p.metrics.NodesLaunched.WithLabelValues(pool, node.Labels[offerings.LabelCapacityType]).Inc()
+	bill, list := LaunchedNodeCost(claim, node)
+	p.metrics.LaunchedHourlyCost.WithLabelValues(pool, "bill").Add(bill)
+	p.metrics.LaunchedHourlyCost.WithLabelValues(pool, "list").Add(list)
 	log.InfoContext(ctx, "launched node", "node", node.Name, "providerID", node.Spec.ProviderID,
 		"instanceType", node.Labels[offerings.LabelInstanceType], "zone", node.Labels[offerings.LabelZone],
-		"capacityType", node.Labels[offerings.LabelCapacityType])
+		"capacityType", node.Labels[offerings.LabelCapacityType], "hourlyBill", bill, "hourlyListPrice", list)
 	return node, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -167,6 +168,12 @@ func TestSpotWalkthrough(t *testing.T) {
 	}
 	if got := metricValue(e.metrics.NodesLaunched.WithLabelValues("spot", "spot")); got != 1 {
 		t.Errorf("nodes launched metric = %v", got)
+	}
+	// The node's bill is its offering's list price plus the default root
+	// volume (20 GiB gp3).
+	bill, list := metricValue(e.metrics.LaunchedHourlyCost.WithLabelValues("spot", "bill")), metricValue(e.metrics.LaunchedHourlyCost.WithLabelValues("spot", "list"))
+	if list <= 0 || math.Abs(bill-list-(offerings.NodeCosts{}).Hourly()) > 1e-9 {
+		t.Errorf("launched hourly cost: bill %v, list %v; want the bill %v above the list price", bill, list, (offerings.NodeCosts{}).Hourly())
 	}
 
 	// The node becomes Ready and the pods bind.

@@ -39,6 +39,13 @@ type NodeTemplate struct {
 	// InstanceTypes are the types this template may launch, with offerings
 	// whose Available flags reflect current capacity.
 	InstanceTypes []*offerings.InstanceType
+	// NodeCosts is what each node costs besides its instance (root volume,
+	// public IPv4, a stated per-node charge); the solver minimises the bill
+	// that includes it (offerings.NodeBill).
+	NodeCosts offerings.NodeCosts
+	// Burstable says how burstable types are used and priced; "" is
+	// offerings.BurstableBaseline.
+	Burstable offerings.BurstablePolicy
 }
 
 // ExistingNode is a node that already exists or is being launched, with the
@@ -91,7 +98,8 @@ type NodeClaim struct {
 	// placed on the claim.
 	Requirements Requirements
 	// InstanceTypes holds every type that fits all pods and daemonset
-	// overhead and has a compatible available offering, cheapest first,
+	// overhead, has a compatible available offering and is billed no more
+	// than ClaimPriceTolerance above the cheapest, cheapest bill first,
 	// capped at Input.MaxInstanceTypes.
 	InstanceTypes []*offerings.InstanceType
 	// Pods are the pods placed on the claim, in placement order.
@@ -130,10 +138,37 @@ func (c *NodeClaim) CheapestOffering() (*offerings.InstanceType, offerings.Offer
 	return bestType, best, bestType != nil
 }
 
-// Price is the hourly price of the claim's cheapest offering (0 if none).
+// Price is the claim's hourly bill (offerings.NodeBill): the least, over its
+// types and their offerings, of the offering's price plus the template's
+// per-node costs plus, under BurstableCredits, the surplus credits its pods'
+// and daemonsets' cpu requests would cost. 0 if no offering is available.
 func (c *NodeClaim) Price() float64 {
+	_, _, bill, _ := c.CheapestBill()
+	return bill
+}
+
+// ListPrice is the hourly list price of the claim's cheapest offering, the
+// instance alone (0 if none).
+func (c *NodeClaim) ListPrice() float64 {
 	_, o, _ := c.CheapestOffering()
 	return o.Price
+}
+
+// CheapestBill returns the type and offering with the lowest bill the claim
+// could be launched as, that bill, and false if none is available.
+func (c *NodeClaim) CheapestBill() (*offerings.InstanceType, offerings.Offering, float64, bool) {
+	var bestType *offerings.InstanceType
+	var best offerings.Offering
+	bestBill := 0.0
+	requested := c.PodRequests.Cpu().MilliValue() + c.DaemonSetRequests.Cpu().MilliValue()
+	for _, it := range c.InstanceTypes {
+		for _, o := range c.Offerings(it) {
+			if bill := offerings.NodeBill(it, o, c.Template.NodeCosts, c.Template.Burstable, requested); bestType == nil || bill < bestBill {
+				bestType, best, bestBill = it, o, bill
+			}
+		}
+	}
+	return bestType, best, bestBill, bestType != nil
 }
 
 // Labels returns the labels the node will carry that the claim already fixes:

@@ -19,7 +19,23 @@
 // accepts a pod when some instance type still holds everything (pods plus
 // the daemonsets that would run on that type) and growing into it costs no
 // more than a node of the pod's own, counting the spare room each leaves at
-// its dual value, capped by the demand still to come.
+// its dual value, capped by the demand still to come and by the room's free
+// pod slots (join.go).
+//
+// # The bill
+//
+// Prices are bills (offerings.NodeBill): each offering's price plus the
+// template's NodeCosts, with burstable types used as its BurstablePolicy
+// says: under Baseline (the default) a t3/t3a/t4g/t2 type offers pods only
+// the cpu it sustains, under Credits its surplus credits are priced as if
+// its whole cpu were requested while packing and at the claim's real
+// requests when the list is made, under Exclude it is left out (cost.go). A
+// claim lists only types billed within ClaimPriceTolerance (10%) of its
+// own bill, since EC2 may launch any of them. Where pods carry no node
+// requirements, topology or host ports and no existing node or limit is in
+// play, part-full claims that one cheaper node holds are merged, and no
+// plan bills more than BestSingleTypeFleet: the best single-type fleet
+// packed first-fit-decreasing (fleet.go).
 //
 // # Constraints
 //

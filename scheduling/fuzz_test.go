@@ -944,7 +944,8 @@ func checkClaim(t reporter, in Input, c *NodeClaim, maxTypes int) {
 		}
 	}
 	listed := map[*offerings.InstanceType]bool{}
-	prev := -1.0
+	bills := map[*offerings.InstanceType]float64{}
+	prev, cheapest := -1.0, -1.0
 	for _, it := range c.InstanceTypes {
 		listed[it] = true
 		if !slices.Contains(c.Template.InstanceTypes, it) {
@@ -955,14 +956,18 @@ func checkClaim(t reporter, in Input, c *NodeClaim, maxTypes int) {
 			t.Errorf("claim %s lists %s, which has no available offering its requirements (%s) allow", c.Hostname, it.Name, c.Requirements.String())
 			continue
 		}
-		price := offs[0].Price
-		for _, o := range offs {
-			price = min(price, o.Price)
-		}
+		price := typeBill(in, c, it, offs, podReqs)
 		if price < prev {
-			t.Errorf("claim %s instance types not cheapest first: %v (%s costs %g after %g)", c.Hostname, typeNames(c.InstanceTypes), it.Name, price, prev)
+			t.Errorf("claim %s instance types not cheapest bill first: %v (%s costs %g after %g)", c.Hostname, typeNames(c.InstanceTypes), it.Name, price, prev)
 		}
 		prev = price
+		if cheapest < 0 || price < cheapest {
+			cheapest = price
+		}
+		bills[it] = price
+		if _, burstable := it.BurstableBaselineMilli(); burstable && c.Template.Burstable == offerings.BurstableExclude {
+			t.Errorf("claim %s lists burstable %s, which its nodepool excludes", c.Hostname, it.Name)
+		}
 		if why := typeViolates(c.Template, &c.Requirements, it); why != "" {
 			t.Errorf("claim %s lists %s: %s", c.Hostname, it.Name, why)
 		}
@@ -977,11 +982,16 @@ func checkClaim(t reporter, in Input, c *NodeClaim, maxTypes int) {
 		need := copyUnits(podReqs)
 		need[corev1.ResourcePods] += int64(len(c.Pods))
 		addUnits(need, daemonSetOverhead(in.DaemonSetPods, c.Template, it, offs, labelsFor(c)))
-		alloc := it.Allocatable()
+		alloc := podAllocatable(c.Template, it)
 		for name, n := range need {
-			if have := units(name, alloc[name]); n > have {
+			if have := alloc[name]; n > have {
 				t.Errorf("claim %s lists %s, which lacks room: %s %d needed (pods and daemonsets), %d allocatable", c.Hostname, it.Name, name, n, have)
 			}
+		}
+	}
+	for it, bill := range bills {
+		if bill > cheapest*(1+ClaimPriceTolerance)+1e-9 {
+			t.Errorf("claim %s lists %s billed $%g, over %g%% above the claim's $%g", c.Hostname, it.Name, bill, 100*ClaimPriceTolerance, cheapest)
 		}
 	}
 	for _, p := range c.Pods {
@@ -1019,17 +1029,47 @@ func checkClaim(t reporter, in Input, c *NodeClaim, maxTypes int) {
 		need := copyUnits(podReqs)
 		need[corev1.ResourcePods] += int64(len(c.Pods))
 		addUnits(need, daemonSetOverhead(in.DaemonSetPods, c.Template, it, allowedOfferings(&c.Template.Requirements, it), c.Template.Labels))
-		alloc := it.Allocatable()
+		if _, burstable := it.BurstableBaselineMilli(); burstable && c.Template.Burstable == offerings.BurstableExclude {
+			continue
+		}
+		alloc := podAllocatable(c.Template, it)
 		fitsAll := true
 		for name, n := range need {
-			if n > units(name, alloc[name]) {
+			if n > alloc[name] {
 				fitsAll = false
 			}
 		}
-		if fitsAll {
+		if fitsAll && typeBill(in, c, it, offs, podReqs) <= cheapest*(1+ClaimPriceTolerance)+1e-9 {
 			t.Errorf("claim %s (%s) omits %s, which fits its pods and daemonsets", c.Hostname, typeNamesShort(c.InstanceTypes), it.Name)
 		}
 	}
+}
+
+// typeBill is what a node of type it costs per hour carrying claim c's pods
+// and the daemonsets that run on it, at the cheapest of offs.
+func typeBill(in Input, c *NodeClaim, it *offerings.InstanceType, offs []offerings.Offering, podReqs map[corev1.ResourceName]int64) float64 {
+	cpu := podReqs[corev1.ResourceCPU] + daemonSetOverhead(in.DaemonSetPods, c.Template, it, offs, labelsFor(c))[corev1.ResourceCPU]
+	bill := -1.0
+	for _, o := range offs {
+		if b := offerings.NodeBill(it, o, c.Template.NodeCosts, c.Template.Burstable, cpu); bill < 0 || b < bill {
+			bill = b
+		}
+	}
+	return bill
+}
+
+// podAllocatable is what a node of type it offers pods under tmpl, in
+// units: allocatable, with a burstable type's cpu cut to what it sustains
+// under the Baseline policy.
+func podAllocatable(tmpl *NodeTemplate, it *offerings.InstanceType) map[corev1.ResourceName]int64 {
+	out := map[corev1.ResourceName]int64{}
+	for name, q := range it.Allocatable() {
+		out[name] = units(name, q)
+	}
+	if _, burstable := it.BurstableBaselineMilli(); burstable && (tmpl.Burstable == "" || tmpl.Burstable == offerings.BurstableBaseline) {
+		out[corev1.ResourceCPU] = min(out[corev1.ResourceCPU], it.BaselineAllocatableCPUMilli())
+	}
+	return out
 }
 
 func typeNamesShort(types []*offerings.InstanceType) string {
@@ -1309,6 +1349,17 @@ func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
 	// The invariant checker must itself fail on bad plans, or the fuzz
 	// target proves nothing.
 	catalog := testCatalog()
+	// The m6g types that hold both pods priced within ClaimPriceTolerance
+	// of each other, ascending, so the claim lists several; m6g.8xlarge
+	// far above them.
+	for _, it := range catalog {
+		price := map[string]float64{"m6g.xlarge": 0.060, "m6g.2xlarge": 0.061, "m6g.4xlarge": 0.062, "m6g.8xlarge": 0.2}[it.Name]
+		for i := range it.Offerings {
+			if price > 0 {
+				it.Offerings[i].Price = price
+			}
+		}
+	}
 	a := makePod("a", "1", "1Gi")
 	b := makePod("b", "1", "1Gi", withNodeSelector(offerings.LabelArch, "arm64"), withHostPort(80))
 	in := Input{Pods: []*corev1.Pod{a, b}, Templates: []*NodeTemplate{defaultTemplate(catalog)}}
@@ -1335,7 +1386,7 @@ func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
 	portTaken := makeNode("ports", "4", "8Gi", map[string]string{offerings.LabelArch: "arm64"})
 	onPortTaken := Input{Pods: []*corev1.Pod{b}, Nodes: []ExistingNode{{Node: portTaken, Pods: []*corev1.Pod{makePod("web", "", "", withHostPort(80))}}}}
 	limited := defaultTemplate(catalog)
-	limited.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}
+	limited.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}
 	withLimit := Input{Pods: []*corev1.Pod{a}, Templates: []*NodeTemplate{limited}}
 
 	cases := map[string]func() (Input, *Plan){
@@ -1365,6 +1416,11 @@ func TestCheckPlanCatchesBrokenPlans(t *testing.T) {
 		"type of the wrong arch": func() (Input, *Plan) {
 			p := solve(t, in)
 			p.NodeClaims[0].InstanceTypes = append(p.NodeClaims[0].InstanceTypes, catalogTypes(catalog, "m5.8xlarge")...)
+			return in, p
+		},
+		"type billed over the tolerance": func() (Input, *Plan) {
+			p := solve(t, in)
+			p.NodeClaims[0].InstanceTypes = append(p.NodeClaims[0].InstanceTypes, catalogTypes(catalog, "m6g.8xlarge")...)
 			return in, p
 		},
 		"types not cheapest first": func() (Input, *Plan) {

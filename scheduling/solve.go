@@ -3,7 +3,6 @@ package scheduling
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -47,11 +46,15 @@ type solver struct {
 	hints map[hintKey]int
 	// narrowShared caches claim type lists narrowed to topology domains.
 	narrowShared map[sharedNarrowKey]*typeList
-	// remaining is the cpu and memory of pods not yet placed.
-	remaining [2]int64
+	// remaining is the cpu and memory of pods not yet placed, and
+	// remainingPods their number.
+	remaining     [2]int64
+	remainingPods int64
 	// variantTemplates counts the variant templates compiled (see id).
 	variantTemplates int32
 	runs             runMemo
+	// join memoizes joinRuleFor (see join.go).
+	join joinMemo
 }
 
 type nodeState struct {
@@ -266,9 +269,10 @@ func (s *solver) solve() *Plan {
 		s.remaining[0] += p.requests[dimCPU]
 		s.remaining[1] += p.requests[dimMemory]
 	}
-	for _, p := range s.pods {
+	for i, p := range s.pods {
 		s.remaining[0] -= p.requests[dimCPU]
 		s.remaining[1] -= p.requests[dimMemory]
+		s.remainingPods = int64(len(s.pods) - i - 1)
 		if p.class.err != nil {
 			s.unschedulable(p, p.class.err.Error())
 			continue
@@ -277,6 +281,8 @@ func (s *solver) solve() *Plan {
 			s.unschedulable(p, reason)
 		}
 	}
+	s.mergeClaims()
+	s.noWorseThanOneType()
 	return s.finish()
 }
 
@@ -835,54 +841,6 @@ func (s *solver) narrowList(c *claim, src []int32, filter *variantTemplate, cand
 	return nl
 }
 
-// worthTrying reports whether, before any narrowing, the claim has a type
-// that holds p and the join rule would accept. Its types keep their order
-// and prices, so the first type that fits is the claim's new cheapest, and
-// no type dearer than the join rule's ceiling can be worth growing into.
-func (s *solver) worthTrying(c *claim, p *podInfo, alone int32, alonePrice float64) bool {
-	ceiling := math.Inf(1)
-	for i, t := range c.list.front {
-		if c.list.frontPrices[i] > ceiling {
-			return false
-		}
-		if s.typeFits(c, t, p.requests) {
-			return i == 0 || s.worthJoining(c, p, t, c.list.frontPrices[i], alone, alonePrice)
-		}
-		if i == 0 {
-			ceiling = s.joinCeiling(c, p, alone, alonePrice)
-		}
-	}
-	return false
-}
-
-// apartCost is the price of keeping p off claim c, less the value of the
-// room that leaves on c's cheapest type and on p's own node.
-func (s *solver) apartCost(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
-	cur, own := c.ct.types[c.list.front[0]].avail, c.ct.types[alone].avail
-	room := c.ct.duals.roomValue(cur[dimCPU]-c.requests[dimCPU]+own[dimCPU]-p.requests[dimCPU], cur[dimMemory]-c.requests[dimMemory]+own[dimMemory]-p.requests[dimMemory], &s.remaining)
-	return c.list.frontPrices[0] + alonePrice - room
-}
-
-// joinCeiling bounds the price of any type worth growing c into for p: the
-// room a join leaves is worth at most what the remaining pods can fill.
-func (s *solver) joinCeiling(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
-	d := &c.ct.duals
-	return s.apartCost(c, p, alone, alonePrice) + d.cpu*float64(s.remaining[0]) + d.memory*float64(s.remaining[1]) + 1e-9
-}
-
-// worthJoining decides whether p should grow claim c from its cheapest type
-// to type grown (at price), rather than get a node of type alone by itself:
-// it compares the two outcomes' prices less the value of the room each
-// leaves for pods still to come (see value.go).
-func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, alone int32, alonePrice float64) bool {
-	if c.list.front[0] == grown && price <= c.list.frontPrices[0] {
-		return true
-	}
-	next := c.ct.types[grown].avail
-	joinRoom := c.ct.duals.roomValue(next[dimCPU]-c.requests[dimCPU]-p.requests[dimCPU], next[dimMemory]-c.requests[dimMemory]-p.requests[dimMemory], &s.remaining)
-	return price-joinRoom <= s.apartCost(c, p, alone, alonePrice)+1e-9
-}
-
 // typeFits reports whether type t holds the claim's pods plus extra, within
 // the template's limits.
 func (s *solver) typeFits(c *claim, t int32, extra vec) bool {
@@ -1193,26 +1151,22 @@ func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, req v
 func (s *solver) finish() *Plan {
 	for _, c := range s.claims {
 		claim := &NodeClaim{
-			Template:      c.ct.t,
-			Hostname:      c.hostname,
-			Requirements:  c.reqs,
-			InstanceTypes: make([]*offerings.InstanceType, 0, min(len(c.list.all), s.maxTypes)),
-			Pods:          c.pods,
-			PodRequests:   s.dims.list(c.requests),
+			Template:     c.ct.t,
+			Hostname:     c.hostname,
+			Requirements: c.reqs,
+			Pods:         c.pods,
+			PodRequests:  s.dims.list(c.requests),
 		}
-		for _, t := range c.list.all {
-			ti := &c.ct.types[t]
-			if c.ct.limitedResources && (ti.capacity[dimCPU] > c.reservedCPU || ti.capacity[dimMemory] > c.reservedMem) {
-				continue // beyond what reserveLimits set aside
-			}
-			if fits(c.requests, ti.avail) {
-				claim.InstanceTypes = append(claim.InstanceTypes, ti.it)
-				if len(claim.InstanceTypes) == s.maxTypes {
-					break
-				}
-			}
+		types := s.claimTypes(c)
+		claim.InstanceTypes = make([]*offerings.InstanceType, len(types))
+		for i, t := range types {
+			claim.InstanceTypes[i] = c.ct.types[t].it
 		}
-		claim.DaemonSetRequests = s.dims.list(c.ct.types[c.list.front[0]].daemonSet)
+		first := c.list.front[0]
+		if len(types) > 0 {
+			first = types[0]
+		}
+		claim.DaemonSetRequests = s.dims.list(c.ct.types[first].daemonSet)
 		s.plan.NodeClaims = append(s.plan.NodeClaims, claim)
 	}
 	for _, n := range s.nodes {

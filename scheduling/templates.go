@@ -40,6 +40,10 @@ type typeInfo struct {
 	daemonSet vec
 	capacity  vec
 	offers    []offer
+	// surplusAtFull is, under BurstableCredits, the surplus credits a node
+	// of this burstable type pays with its whole cpu requested; offers
+	// include it (see cost.go).
+	surplusAtFull float64
 }
 
 // untoleratedTaint returns the first NoSchedule/NoExecute taint (and, unless
@@ -87,6 +91,9 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 			continue
 		}
 		ti.avail, ti.capacity, ti.daemonSet = dims.vecOf(it.Allocatable()), dims.vecOf(it.Capacity), make(vec, dims.len())
+		if !billedType(t, &ti) {
+			continue
+		}
 		for i, ds := range daemonSets {
 			if runs[i].admits(ct, &ti) {
 				ti.daemonSet.add(ds.requests)

@@ -36,7 +36,7 @@ func TestDualsIgnoreTypesTooSmallForMostPods(t *testing.T) {
 	for _, it := range types[1:] {
 		a := it.Allocatable()
 		value := d.cpu*float64(a.Cpu().MilliValue()) + d.memory*float64(a.Memory().Value())
-		price := it.Offerings[0].Price
+		price := it.Offerings[0].Price + (offerings.NodeCosts{}).Hourly()
 		if value > price*1.0001 {
 			t.Errorf("%s: room valued at $%.4f, more than its price $%.4f", it.Name, value, price)
 		}

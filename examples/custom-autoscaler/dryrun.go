@@ -111,20 +111,21 @@ func clusterInput(ctx context.Context, cluster provisioning.Cluster, pools []*pr
 // formatPlan renders a plan as the dry run prints it.
 func formatPlan(plan *scheduling.Plan) string {
 	var b strings.Builder
-	var cost float64
+	var bill, list float64
 	for _, c := range plan.NodeClaims {
-		cost += c.Price()
+		bill += c.Price()
+		list += c.ListPrice()
 	}
-	fmt.Fprintf(&b, "plan: %d new nodes ($%.4f/hour), %d pods onto existing nodes, %d unschedulable\n",
-		len(plan.NodeClaims), cost, placedOnExisting(plan), len(plan.Unschedulable))
+	fmt.Fprintf(&b, "plan: %d new nodes ($%.4f/hour billed, $%.4f/hour list), %d pods onto existing nodes, %d unschedulable\n",
+		len(plan.NodeClaims), bill, list, placedOnExisting(plan), len(plan.Unschedulable))
 	for _, c := range plan.NodeClaims {
-		it, o, _ := c.CheapestOffering()
+		it, o, nodeBill, _ := c.CheapestBill()
 		name := "-"
 		if it != nil {
 			name = it.Name
 		}
-		fmt.Fprintf(&b, "  launch nodepool=%s cheapest=%s %s %s $%.4f/h (of %d types) pods=%s\n",
-			c.Template.NodePool, name, o.CapacityType, o.Zone, o.Price, len(c.InstanceTypes), podNames(c.Pods))
+		fmt.Fprintf(&b, "  launch nodepool=%s cheapest=%s %s %s $%.4f/h billed, $%.4f/h list (of %d types) pods=%s\n",
+			c.Template.NodePool, name, o.CapacityType, o.Zone, nodeBill, o.Price, len(c.InstanceTypes), podNames(c.Pods))
 	}
 	for _, e := range plan.ExistingNodes {
 		fmt.Fprintf(&b, "  existing node=%s pods=%s\n", e.Node.Name, podNames(e.Pods))

@@ -152,8 +152,8 @@ func TestDryRunAgainstFakeCluster(t *testing.T) {
 	}
 	text := out.String()
 	for _, re := range []string{
-		`(?m)^plan: \d+ new nodes \(\$\d+\.\d{4}/hour\), 1 pods onto existing nodes, 1 unschedulable$`,
-		`(?m)^  launch nodepool=default cheapest=\S+ (spot|on-demand) us-east-1\w \$\d+\.\d{4}/h \(of \d+ types\) pods=.*default/web-`,
+		`(?m)^plan: \d+ new nodes \(\$\d+\.\d{4}/hour billed, \$\d+\.\d{4}/hour list\), 1 pods onto existing nodes, 1 unschedulable$`,
+		`(?m)^  launch nodepool=default cheapest=\S+ (spot|on-demand) us-east-1\w \$\d+\.\d{4}/h billed, \$\d+\.\d{4}/h list \(of \d+ types\) pods=.*default/web-`,
 		`(?m)^  existing node=node-a pods=default/small$`,
 		`(?m)^  unschedulable pod=default/huge: `,
 	} {

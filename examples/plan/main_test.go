@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/scheduling"
 )
 
 func runPlan(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -103,20 +105,23 @@ func TestScenarioJSON(t *testing.T) {
 	for _, it := range catalog {
 		byName[it.Name] = it
 	}
-	var hourly float64
+	var hourly, list float64
 	for _, c := range p.NodeClaims {
 		hourly += c.Price
+		list += c.ListPrice
 		if len(c.InstanceTypes) == 0 || c.InstanceTypes[0] != c.Cheapest.InstanceType {
 			t.Errorf("claim %s: first instance type %v is not the cheapest offering's %q", c.NodePool, c.InstanceTypes[:min(1, len(c.InstanceTypes))], c.Cheapest.InstanceType)
 		}
-		if c.Price != c.Cheapest.Price || c.Price <= 0 {
-			t.Errorf("claim %s: price %v, cheapest offering %v", c.NodePool, c.Price, c.Cheapest.Price)
+		// The bill is the cheapest offering plus the default root volume
+		// (20 GiB gp3); the list price is the offering alone.
+		if want := c.Cheapest.Price + (offerings.NodeCosts{}).Hourly(); math.Abs(c.Price-want) > 2e-6 || c.ListPrice != c.Cheapest.Price || c.Price <= 0 {
+			t.Errorf("claim %s: price %v, list price %v, cheapest offering %v: want the bill %v", c.NodePool, c.Price, c.ListPrice, c.Cheapest.Price, want)
 		}
 		if c.Labels[offerings.LabelNodePool] != c.NodePool {
 			t.Errorf("claim %s: labels %v lack the nodepool label", c.NodePool, c.Labels)
 		}
 		// Cheapest first: each type's cheapest allowed offering is no
-		// cheaper than the claim's price.
+		// cheaper than the claim's list price, nor more than 10% above its bill.
 		for _, name := range c.InstanceTypes {
 			it := byName[name]
 			if it == nil {
@@ -125,8 +130,11 @@ func TestScenarioJSON(t *testing.T) {
 			o, ok := it.CheapestOffering(func(o offerings.Offering) bool {
 				return slices.Contains(c.Zones, o.Zone) && slices.Contains(c.CapacityTypes, o.CapacityType)
 			})
-			if ok && o.Price < c.Price-1e-9 {
-				t.Errorf("claim %s: %s offers %v, cheaper than the claim's price %v", c.NodePool, name, o.Price, c.Price)
+			if ok && o.Price < c.ListPrice-1e-9 {
+				t.Errorf("claim %s: %s offers %v, cheaper than the claim's list price %v", c.NodePool, name, o.Price, c.ListPrice)
+			}
+			if bill := o.Price + (offerings.NodeCosts{}).Hourly(); ok && bill > c.Price*(1+scheduling.ClaimPriceTolerance)+1e-6 {
+				t.Errorf("claim %s: %s bills %v, over the tolerance above the claim's %v", c.NodePool, name, bill, c.Price)
 			}
 		}
 		switch c.NodePool {
@@ -166,6 +174,9 @@ func TestScenarioJSON(t *testing.T) {
 	if diff := p.Cost.Hourly - hourly; diff > 1e-5 || diff < -1e-5 {
 		t.Errorf("cost.hourly = %v, sum of claim prices = %v", p.Cost.Hourly, hourly)
 	}
+	if diff := p.Cost.ListHourly - list; diff > 1e-5 || diff < -1e-5 || p.Cost.ListHourly >= p.Cost.Hourly {
+		t.Errorf("cost.listHourly = %v, sum of claim list prices = %v, bill %v", p.Cost.ListHourly, list, p.Cost.Hourly)
+	}
 	if p.Cost.LowerBound == nil || *p.Cost.LowerBound <= 0 || *p.Cost.LowerBound > p.Cost.Hourly {
 		t.Errorf("cost.lowerBound = %v, want in (0, %v]", p.Cost.LowerBound, p.Cost.Hourly)
 	}
@@ -180,12 +191,12 @@ func TestScenarioText(t *testing.T) {
 	// The text is the JSON's content, laid out for people.
 	for _, re := range []string{
 		`(?m)^New nodes: ` + strconv.Itoa(len(p.NodeClaims)) + `$`,
-		`(?m)^#\s+NODEPOOL\s+CHEAPEST OFFERING\s+\$/HOUR\s+PODS\s+CPU\s+MEMORY`,
-		`(?m)^\d+\s+stateful\s+\S+ on-demand us-east-1a\s+\d+\.\d{4}\s+2\s+4\s+16Gi\s`,
+		`(?m)^#\s+NODEPOOL\s+CHEAPEST OFFERING\s+\$/HOUR\s+LIST \$/HOUR\s+PODS\s+CPU\s+MEMORY`,
+		`(?m)^\d+\s+stateful\s+\S+ on-demand us-east-1a\s+\d+\.\d{4}\s+\d+\.\d{4}\s+2\s+4\s+16Gi\s`,
 		`(?m)^#\d+ stateful: default/db-0 default/db-1$`,
 		`(?m)^Placed on existing nodes:\n  node-a: default/web-\d$`,
 		`(?m)^Unschedulable pods: 1\n  default/huge: .*cpu`,
-		`(?m)^Cost: \$\d+\.\d{4}/hour \(lower bound \$\d+\.\d{4}/hour, ratio \d+\.\d\d\)$`,
+		`(?m)^Cost: \$\d+\.\d{4}/hour billed, \$\d+\.\d{4}/hour list \(lower bound \$\d+\.\d{4}/hour, ratio \d+\.\d\d\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("text output does not match %s:\n%s", re, out)

@@ -37,6 +37,7 @@ type claimJSON struct {
 	Requests          map[string]string `json:"requests"`
 	DaemonSetRequests map[string]string `json:"daemonSetRequests"`
 	Price             float64           `json:"price"`
+	ListPrice         float64           `json:"listPrice"`
 	Cheapest          offeringJSON      `json:"cheapest"`
 }
 
@@ -58,7 +59,8 @@ type podErrorJSON struct {
 }
 
 type costJSON struct {
-	Hourly float64 `json:"hourly"`
+	Hourly     float64 `json:"hourly"`
+	ListHourly float64 `json:"listHourly"`
 	// LowerBound is null when no instance type can hold the requests.
 	LowerBound *float64 `json:"lowerBound"`
 }
@@ -95,7 +97,7 @@ func newReport(plan *scheduling.Plan, in scheduling.Input) *report {
 		ExistingNodes: []existingJSON{},
 		Unschedulable: []podErrorJSON{},
 	}}
-	var hourly float64
+	var hourly, listHourly float64
 	var cpuMilli, memBytes int64
 	for _, c := range plan.NodeClaims {
 		zones, cts := map[string]bool{}, map[string]bool{}
@@ -129,12 +131,14 @@ func newReport(plan *scheduling.Plan, in scheduling.Input) *report {
 			Requests:          resourceStrings(requests),
 			DaemonSetRequests: resourceStrings(c.DaemonSetRequests),
 			Price:             round6(c.Price()),
+			ListPrice:         round6(c.ListPrice()),
 		}
-		if it, o, ok := c.CheapestOffering(); ok {
+		if it, o, _, ok := c.CheapestBill(); ok {
 			cj.Cheapest = offeringJSON{InstanceType: it.Name, Zone: o.Zone, CapacityType: o.CapacityType, Price: round6(o.Price)}
 		}
 		r.plan.NodeClaims = append(r.plan.NodeClaims, cj)
 		hourly += c.Price()
+		listHourly += c.ListPrice()
 		cpuMilli += c.PodRequests.Cpu().MilliValue()
 		memBytes += c.PodRequests.Memory().Value()
 	}
@@ -145,6 +149,7 @@ func newReport(plan *scheduling.Plan, in scheduling.Input) *report {
 		r.plan.Unschedulable = append(r.plan.Unschedulable, podErrorJSON{Pod: podName(e.Pod), Reason: e.Reason})
 	}
 	r.plan.Cost.Hourly = round6(hourly)
+	r.plan.Cost.ListHourly = round6(listHourly)
 	// The bound is taken over every type some NodePool may launch, for the
 	// requests of the pods the plan puts on new nodes: the same quantity the
 	// repository's benchmarks report as cost/lb.
@@ -179,15 +184,15 @@ func (r *report) writeText(w io.Writer) error {
 	fmt.Fprintf(w, "New nodes: %d\n", len(p.NodeClaims))
 	if len(p.NodeClaims) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "#\tNODEPOOL\tCHEAPEST OFFERING\t$/HOUR\tPODS\tCPU\tMEMORY\tINSTANCE TYPES (cheapest first)\tZONES\tCAPACITY TYPES")
+		fmt.Fprintln(tw, "#\tNODEPOOL\tCHEAPEST OFFERING\t$/HOUR\tLIST $/HOUR\tPODS\tCPU\tMEMORY\tINSTANCE TYPES (cheapest first)\tZONES\tCAPACITY TYPES")
 		for i, c := range p.NodeClaims {
 			types := c.InstanceTypes
 			shown := strings.Join(types[:min(len(types), maxTypesShown)], ",")
 			if len(types) > maxTypesShown {
 				shown += fmt.Sprintf(",... (%d)", len(types))
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s %s %s\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\n",
-				i+1, c.NodePool, c.Cheapest.InstanceType, c.Cheapest.CapacityType, c.Cheapest.Zone, c.Price,
+			fmt.Fprintf(tw, "%d\t%s\t%s %s %s\t%.4f\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\n",
+				i+1, c.NodePool, c.Cheapest.InstanceType, c.Cheapest.CapacityType, c.Cheapest.Zone, c.Price, c.ListPrice,
 				c.Requests["pods"], orDash(c.Requests["cpu"]), orDash(c.Requests["memory"]), shown,
 				zoneList(c.Zones), strings.Join(c.CapacityTypes, ","))
 		}
@@ -212,6 +217,9 @@ func (r *report) writeText(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "\nCost: $%.4f/hour", p.Cost.Hourly)
+	if p.Cost.ListHourly != p.Cost.Hourly {
+		fmt.Fprintf(w, " billed, $%.4f/hour list", p.Cost.ListHourly)
+	}
 	if lb := p.Cost.LowerBound; lb != nil && *lb > 0 {
 		fmt.Fprintf(w, " (lower bound $%.4f/hour, ratio %.2f)", *lb, p.Cost.Hourly / *lb)
 	}

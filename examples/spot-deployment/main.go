@@ -247,6 +247,6 @@ func (s *sim) summary() {
 	if st.onDemandCost > 0 {
 		saving = 100 * (1 - st.cost/st.onDemandCost)
 	}
-	fmt.Fprintf(s.out, "compute cost:          $%.4f (the same nodes on-demand: $%.4f, %.0f%% saved)\n", st.cost, st.onDemandCost, saving)
+	fmt.Fprintf(s.out, "compute cost:          $%.4f billed, $%.4f list (the same nodes on-demand: $%.4f billed, %.0f%% saved)\n", st.cost, st.listCost, st.onDemandCost, saving)
 	fmt.Fprintf(s.out, "EC2 instances live:    %d\n", len(s.ec2.LiveInstances()))
 }

@@ -56,6 +56,8 @@ type sim struct {
 	unavailable *offerings.UnavailableOfferings
 	catalog     []*offerings.InstanceType
 	log         *slog.Logger
+	// nodeCosts are the applied NodePools' per-node costs, by name.
+	nodeCosts map[string]offerings.NodeCosts
 
 	// The interruption handler, its clock, and the number of timers it had
 	// armed before the last clock step.
@@ -112,8 +114,9 @@ type stats struct {
 	removed       int
 	podsEvicted   int
 	notices       int
-	cost          float64 // USD, node lifetimes x offering price
-	onDemandCost  float64 // the same nodes at on-demand prices
+	cost          float64 // USD, node lifetimes x bill (offerings.NodeBill)
+	listCost      float64 // node lifetimes x offering list price
+	onDemandCost  float64 // the same nodes billed at on-demand prices
 	nodeSeconds   float64
 	maxPending    time.Duration
 	pendingSince  map[string]time.Time
@@ -204,7 +207,9 @@ func (s *sim) applyNodePools(yamlDocs string) error {
 	if err := s.prov.SetNodePools(pools); err != nil {
 		return err
 	}
+	s.nodeCosts = map[string]offerings.NodeCosts{}
 	for _, np := range pools {
+		s.nodeCosts[np.Name] = np.Spec.Template.Spec.NodeCosts()
 		reqs, _ := np.Requirements()
 		cts, _ := reqs.Get(offerings.LabelCapacityType).Values()
 		s.logf("NodePool %s applied: capacity types %s, labels %s, consolidateAfter %s",
@@ -425,9 +430,12 @@ func podList(pods []*corev1.Pod) string {
 	return strings.Join(names, ", ")
 }
 
-// price returns the hourly price of the node's offering, and the on-demand
-// price of its type.
-func (s *sim) price(labels map[string]string) (price, onDemand float64) {
+// price returns the node's hourly bill (offerings.NodeBill with its
+// NodePool's per-node costs; the walkthrough's pools keep the default
+// Baseline policy, so no surplus credits), its offering's list price, and
+// the bill of the same type on-demand.
+func (s *sim) price(labels map[string]string) (bill, list, onDemand float64) {
+	costs := s.nodeCosts[labels[offerings.LabelNodePool]]
 	for _, it := range s.catalog {
 		if it.Name != labels[offerings.LabelInstanceType] {
 			continue
@@ -437,20 +445,20 @@ func (s *sim) price(labels map[string]string) (price, onDemand float64) {
 				continue
 			}
 			if o.CapacityType == labels[offerings.LabelCapacityType] {
-				price = o.Price
+				bill, list = offerings.NodeBill(it, o, costs, offerings.BurstableBaseline, 0), o.Price
 			}
 			if o.CapacityType == offerings.CapacityTypeOnDemand {
-				onDemand = o.Price
+				onDemand = offerings.NodeBill(it, o, costs, offerings.BurstableBaseline, 0)
 			}
 		}
 	}
-	return price, onDemand
+	return bill, list, onDemand
 }
 
 func (s *sim) describeNode(n *corev1.Node) string {
-	price, _ := s.price(n.Labels)
-	return fmt.Sprintf("%s (%s %s %s, NodePool %s, $%.4f/h)", n.Name, n.Labels[offerings.LabelInstanceType],
-		n.Labels[offerings.LabelCapacityType], n.Labels[offerings.LabelZone], n.Labels[offerings.LabelNodePool], price)
+	bill, list, _ := s.price(n.Labels)
+	return fmt.Sprintf("%s (%s %s %s, NodePool %s, $%.4f/h billed, $%.4f/h list)", n.Name, n.Labels[offerings.LabelInstanceType],
+		n.Labels[offerings.LabelCapacityType], n.Labels[offerings.LabelZone], n.Labels[offerings.LabelNodePool], bill, list)
 }
 
 // observe diffs the cluster against the last observation and prints what
@@ -484,8 +492,9 @@ func (s *sim) observe() {
 		if _, ok := curNodes[name]; !ok {
 			old := s.nodes[name]
 			life := now.Sub(old.created)
-			price, od := s.price(old.labels)
-			s.stats.cost += price * life.Hours()
+			bill, list, od := s.price(old.labels)
+			s.stats.cost += bill * life.Hours()
+			s.stats.listCost += list * life.Hours()
 			s.stats.onDemandCost += od * life.Hours()
 			s.stats.nodeSeconds += life.Seconds()
 			s.stats.removed++

@@ -1,0 +1,313 @@
+package scheduling
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/fleetpack/fleetpack/offerings"
+)
+
+// SingleTypeFleet is the yardstick every plan is held to: all pods on nodes
+// of one instance type, packed first-fit-decreasing.
+type SingleTypeFleet struct {
+	// Template and InstanceType are what the fleet is made of.
+	Template     *NodeTemplate
+	InstanceType *offerings.InstanceType
+	// Nodes is the fleet's size, Bill its hourly bill (offerings.NodeBill
+	// of every node at the type's cheapest offering).
+	Nodes int
+	Bill  float64
+}
+
+// BestSingleTypeFleet returns the cheapest fleet of one instance type that
+// holds every pod of in: for each type of the highest-weight templates,
+// pods in the solver's order (largest first), each on the first node with
+// room, daemonsets counted on every node; the fleet with the lowest bill
+// wins, names breaking ties. ok is false when no type holds every pod, or
+// when the bound does not apply: existing nodes, pods with node
+// requirements (selectors, affinity, preferences), topology constraints or
+// host ports, or templates with limits. Solve never returns a plan that
+// bills more than this fleet.
+func BestSingleTypeFleet(in Input) (SingleTypeFleet, bool) {
+	s, err := newSolver(in)
+	if err != nil {
+		return SingleTypeFleet{}, false
+	}
+	s.sortPods()
+	f, ok := s.bestFleet(math.Inf(1))
+	if !ok {
+		return SingleTypeFleet{}, false
+	}
+	return SingleTypeFleet{Template: f.vt.ct.t, InstanceType: f.vt.ct.types[f.t].it, Nodes: f.nodes, Bill: f.bill}, true
+}
+
+// fleet is a single-type packing: the node (bin) of each pod of s.pods.
+type fleet struct {
+	vt    *variantTemplate
+	t     int32
+	price float64
+	nodes int
+	bill  float64
+	bin   []int32
+}
+
+// fleetTemplates returns, when the single-type bound applies to s's pods,
+// the variant template of every highest-weight template that can hold them
+// all (pods then share one requirement-free variant).
+func (s *solver) fleetTemplates() []*variantTemplate {
+	if len(s.nodes) > 0 || len(s.pods) == 0 || len(s.templates) == 0 {
+		return nil
+	}
+	var v *variant
+	for _, p := range s.pods {
+		if p.class.err != nil || p.topo != nil || len(p.hostPorts) > 0 {
+			return nil
+		}
+		pv := p.class.variants[0]
+		if pv.preferences || pv.toleratePNS || len(pv.reqs.Items()) > 0 {
+			return nil
+		}
+		if v == nil {
+			v = pv
+		}
+	}
+	var out []*variantTemplate
+	for _, ct := range s.templates {
+		if ct.t.Weight != s.templates[0].t.Weight {
+			break
+		}
+		if len(ct.t.Limits) > 0 {
+			continue
+		}
+		// Every pod's class is requirement-free; they differ only in
+		// tolerations, which must all admit the template.
+		ok := true
+		var vt *variantTemplate
+		for _, p := range s.pods {
+			pvt := s.variantTemplate(p.class.variants[0], ct)
+			if !pvt.ok {
+				ok = false
+				break
+			}
+			if vt == nil {
+				vt = pvt
+			}
+		}
+		if ok {
+			out = append(out, vt)
+		}
+	}
+	return out
+}
+
+// bestFleet finds the cheapest single-type fleet billed below limit, with
+// s.pods sorted. Types are tried cheapest lower bound first, and a packing
+// stops as soon as it bills as much as the best so far.
+func (s *solver) bestFleet(limit float64) (fleet, bool) {
+	type candidate struct {
+		vt    *variantTemplate
+		t     int32
+		price float64
+		lower float64
+	}
+	total := make(vec, s.dims.len())
+	for _, p := range s.pods {
+		total.add(p.requests)
+	}
+	var cands []candidate
+	for _, vt := range s.fleetTemplates() {
+		for i, t := range vt.list.all {
+			avail := vt.ct.types[t].avail
+			nodes := 0.0
+			for d, need := range total {
+				if need == 0 {
+					continue
+				}
+				if avail[d] <= 0 {
+					nodes = math.Inf(1)
+					break
+				}
+				nodes = max(nodes, math.Ceil(float64(need)/float64(avail[d])))
+			}
+			lower := nodes * (vt.list.allPrices[i] - vt.ct.types[t].surplusAtFull)
+			if lower < limit {
+				cands = append(cands, candidate{vt, t, vt.list.allPrices[i], lower})
+			}
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(a.lower, b.lower) })
+	var best fleet
+	found := false
+	bins := make([]int32, len(s.pods))
+	for _, c := range cands {
+		if c.lower >= limit {
+			break
+		}
+		if f, ok := s.packOneType(c.vt, c.t, c.price, limit, bins); ok {
+			f.bin = slices.Clone(bins)
+			best, found, limit = f, true, f.bill
+		}
+	}
+	return best, found
+}
+
+// packOneType packs s.pods first-fit on nodes of type t, writing each pod's
+// node into bins, and returns the fleet unless it bills limit or more.
+func (s *solver) packOneType(vt *variantTemplate, t int32, price, limit float64, bins []int32) (fleet, bool) {
+	ti := &vt.ct.types[t]
+	n := len(ti.avail)
+	var free []int64
+	var cpu []int64 // requested cpu per node, daemonsets included
+	nodes := 0
+	start := 0
+	for i, p := range s.pods {
+		if !fits(p.requests, ti.avail) {
+			return fleet{}, false
+		}
+		// An identical pod cannot fit any node before the previous one's.
+		if i == 0 || !slices.Equal(p.requests, s.pods[i-1].requests) {
+			start = 0
+		}
+		placed := -1
+		for j := start; j < nodes; j++ {
+			if fits(p.requests, free[j*n:(j+1)*n]) {
+				placed = j
+				break
+			}
+		}
+		if placed < 0 {
+			if float64(nodes+1)*(price-ti.surplusAtFull) >= limit {
+				return fleet{}, false
+			}
+			free = append(free, ti.avail...)
+			cpu = append(cpu, ti.daemonSet[dimCPU])
+			placed = nodes
+			nodes++
+		}
+		vec(free[placed*n : (placed+1)*n]).sub(p.requests)
+		cpu[placed] += p.requests[dimCPU]
+		bins[i], start = int32(placed), placed
+	}
+	bill := float64(nodes) * price
+	if ti.surplusAtFull > 0 {
+		bill = 0
+		for _, c := range cpu {
+			bill += price - ti.surplusAtFull + ti.it.SurplusCreditHourly(c)
+		}
+	}
+	if bill >= limit {
+		return fleet{}, false
+	}
+	return fleet{vt: vt, t: t, price: price, nodes: nodes, bill: bill}, true
+}
+
+// planBill is the bill of the open claims: each at its cheapest type for
+// its pods.
+func (s *solver) planBill() float64 {
+	bill := 0.0
+	for _, c := range s.claims {
+		if c.ct.t.Burstable != offerings.BurstableCredits {
+			bill += c.list.frontPrices[0]
+			continue
+		}
+		cheapest := math.Inf(1)
+		for i, t := range c.list.all {
+			if fits(c.requests, c.ct.types[t].avail) {
+				cheapest = min(cheapest, claimBill(c, t, c.list.allPrices[i]))
+			}
+		}
+		bill += cheapest
+	}
+	return bill
+}
+
+// noWorseThanOneType replaces the claims with the best single-type fleet
+// when that bills less: the guarantee BestSingleTypeFleet states. It runs
+// only when every pod went to a new claim.
+func (s *solver) noWorseThanOneType() {
+	if len(s.plan.Unschedulable) > 0 || len(s.claims) == 0 || s.fleetTemplates() == nil {
+		return
+	}
+	current := s.planBill()
+	f, ok := s.bestFleet(current * (1 - 1e-9))
+	if !ok {
+		return
+	}
+	claims := make([]*claim, f.nodes)
+	for i := range claims {
+		claims[i] = &claim{ct: f.vt.ct, absorbed: []*variantTemplate{f.vt}, reqs: f.vt.reqs.Clone(),
+			list:     typeList{all: f.vt.list.all, allPrices: f.vt.list.allPrices, front: []int32{f.t}, frontPrices: []float64{f.price}, maxAvail: f.vt.list.maxAvail},
+			requests: make(vec, s.dims.len()), index: i, hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, i+1)}
+	}
+	for i, p := range s.pods {
+		c := claims[f.bin[i]]
+		c.requests.add(p.requests)
+		c.pods = append(c.pods, p.pod)
+	}
+	s.claims = claims
+}
+
+// mergeWindow is how many of the next-dearer claims each claim tries to
+// merge with.
+const mergeWindow = 16
+
+// mergeClaims merges pairs of claims whose pods one node bills less for than
+// the two: greedy placement leaves part-full nodes behind (most when nodes
+// carry no daemonsets, so a new node looks cheap), and a pair of them often
+// fits a type cheaper than both. It runs where the single-type bound does
+// (fleetTemplates: no topology, host ports, node requirements or limits,
+// so any two claims of a template may share a node) and outside Credits
+// mode, whose bills depend on load. Claims are taken cheapest first; each
+// tries the next mergeWindow claims of its template.
+func (s *solver) mergeClaims() {
+	vts := s.fleetTemplates()
+	if vts == nil || len(s.claims) < 2 {
+		return
+	}
+	mergeable := map[*compiledTemplate]bool{}
+	for _, vt := range vts {
+		mergeable[vt.ct] = vt.ct.t.Burstable != offerings.BurstableCredits
+	}
+	order := slices.Clone(s.claims)
+	slices.SortStableFunc(order, func(a, b *claim) int { return cmp.Compare(a.list.frontPrices[0], b.list.frontPrices[0]) })
+	gone := map[*claim]bool{}
+	merged := make(vec, s.dims.len())
+	for i, a := range order {
+		if gone[a] || !mergeable[a.ct] {
+			continue
+		}
+		for _, b := range order[i+1 : min(len(order), i+1+mergeWindow)] {
+			if gone[b] || b.ct != a.ct {
+				continue
+			}
+			copy(merged, a.requests)
+			merged.add(b.requests)
+			for k, t := range a.list.front {
+				if a.list.frontPrices[k] >= a.list.frontPrices[0]+b.list.frontPrices[0] {
+					break
+				}
+				if fits(merged, a.ct.types[t].avail) {
+					a.list.front, a.list.frontPrices = a.list.front[k:], a.list.frontPrices[k:]
+					copy(a.requests, merged)
+					a.pods = append(a.pods, b.pods...)
+					gone[b] = true
+					break
+				}
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	kept := s.claims[:0]
+	for _, c := range s.claims {
+		if !gone[c] {
+			c.index = len(kept)
+			c.hostname = fmt.Sprintf("%s%04d", claimHostnamePrefix, len(kept)+1)
+			kept = append(kept, c)
+		}
+	}
+	s.claims = kept
+}
