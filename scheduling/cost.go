@@ -73,9 +73,9 @@ func (s *solver) claimTypes(c *claim) []int32 {
 	var kept []billed
 	cheapest := -1.0
 	credits := c.ct.t.Burstable == offerings.BurstableCredits
-	for i, t := range c.all {
+	for i, t := range c.list.all {
 		ti := &c.ct.types[t]
-		if cheapest >= 0 && !credits && c.allPrices[i] > cheapest*(1+ClaimPriceTolerance)+1e-12 {
+		if cheapest >= 0 && !credits && c.list.allPrices[i] > cheapest*(1+ClaimPriceTolerance)+1e-12 {
 			break // sorted by price, which is the bill outside Credits mode
 		}
 		if c.ct.limitedResources && (ti.capacity[dimCPU] > c.reservedCPU || ti.capacity[dimMemory] > c.reservedMem) {
@@ -84,7 +84,7 @@ func (s *solver) claimTypes(c *claim) []int32 {
 		if !fits(c.requests, ti.avail) {
 			continue
 		}
-		bill := claimBill(c, t, c.allPrices[i])
+		bill := claimBill(c, t, c.list.allPrices[i])
 		if cheapest < 0 || bill < cheapest {
 			cheapest = bill
 		}

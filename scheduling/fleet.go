@@ -118,7 +118,7 @@ func (s *solver) bestFleet(limit float64) (fleet, bool) {
 	}
 	var cands []candidate
 	for _, vt := range s.fleetTemplates() {
-		for i, t := range vt.types {
+		for i, t := range vt.list.all {
 			avail := vt.ct.types[t].avail
 			nodes := 0.0
 			for d, need := range total {
@@ -131,9 +131,9 @@ func (s *solver) bestFleet(limit float64) (fleet, bool) {
 				}
 				nodes = max(nodes, math.Ceil(float64(need)/float64(avail[d])))
 			}
-			lower := nodes * (vt.prices[i] - vt.ct.types[t].surplusAtFull)
+			lower := nodes * (vt.list.allPrices[i] - vt.ct.types[t].surplusAtFull)
 			if lower < limit {
-				cands = append(cands, candidate{vt, t, vt.prices[i], lower})
+				cands = append(cands, candidate{vt, t, vt.list.allPrices[i], lower})
 			}
 		}
 	}
@@ -209,13 +209,13 @@ func (s *solver) planBill() float64 {
 	bill := 0.0
 	for _, c := range s.claims {
 		if c.ct.t.Burstable != offerings.BurstableCredits {
-			bill += c.prices[0]
+			bill += c.list.frontPrices[0]
 			continue
 		}
 		cheapest := math.Inf(1)
-		for i, t := range c.all {
+		for i, t := range c.list.all {
 			if fits(c.requests, c.ct.types[t].avail) {
-				cheapest = min(cheapest, claimBill(c, t, c.allPrices[i]))
+				cheapest = min(cheapest, claimBill(c, t, c.list.allPrices[i]))
 			}
 		}
 		bill += cheapest
@@ -238,7 +238,7 @@ func (s *solver) noWorseThanOneType() {
 	claims := make([]*claim, f.nodes)
 	for i := range claims {
 		claims[i] = &claim{ct: f.vt.ct, absorbed: []*variantTemplate{f.vt}, reqs: f.vt.reqs.Clone(),
-			all: f.vt.types, allPrices: f.vt.prices, types: []int32{f.t}, prices: []float64{f.price}, maxAvail: f.vt.maxAvail,
+			list:     typeList{all: f.vt.list.all, allPrices: f.vt.list.allPrices, front: []int32{f.t}, frontPrices: []float64{f.price}, maxAvail: f.vt.list.maxAvail},
 			requests: make(vec, s.dims.len()), index: i, hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, i+1)}
 	}
 	for i, p := range s.pods {
@@ -271,7 +271,7 @@ func (s *solver) mergeClaims() {
 		mergeable[vt.ct] = vt.ct.t.Burstable != offerings.BurstableCredits
 	}
 	order := slices.Clone(s.claims)
-	slices.SortStableFunc(order, func(a, b *claim) int { return cmp.Compare(a.prices[0], b.prices[0]) })
+	slices.SortStableFunc(order, func(a, b *claim) int { return cmp.Compare(a.list.frontPrices[0], b.list.frontPrices[0]) })
 	gone := map[*claim]bool{}
 	merged := make(vec, s.dims.len())
 	for i, a := range order {
@@ -284,12 +284,12 @@ func (s *solver) mergeClaims() {
 			}
 			copy(merged, a.requests)
 			merged.add(b.requests)
-			for k, t := range a.types {
-				if a.prices[k] >= a.prices[0]+b.prices[0] {
+			for k, t := range a.list.front {
+				if a.list.frontPrices[k] >= a.list.frontPrices[0]+b.list.frontPrices[0] {
 					break
 				}
 				if fits(merged, a.ct.types[t].avail) {
-					a.types, a.prices = a.types[k:], a.prices[k:]
+					a.list.front, a.list.frontPrices = a.list.front[k:], a.list.frontPrices[k:]
 					copy(a.requests, merged)
 					a.pods = append(a.pods, b.pods...)
 					gone[b] = true

@@ -1,5 +1,7 @@
 package scheduling
 
+import "math"
+
 // The join rule: whether a pod should grow an open claim into a bigger
 // (dearer) type, or get a node of its own. Both outcomes are priced, and
 // each is credited with the room it leaves for the pods still to come,
@@ -98,17 +100,27 @@ func (s *solver) joinRuleFor(c *claim, p *podInfo, alone int32, alonePrice float
 	if m.c != c || m.p != p || m.alone != alone || m.alonePrice != alonePrice {
 		*m = joinMemo{c: c, p: p, alone: alone, alonePrice: alonePrice,
 			rule: newJoinRule(c.ct.duals, s.remaining, s.remainingPods, cpuMemPods(c.requests), cpuMemPods(p.requests),
-				c.types[0], cpuMemPods(c.ct.types[c.types[0]].avail), c.prices[0], cpuMemPods(c.ct.types[alone].avail), alonePrice)}
+				c.list.front[0], cpuMemPods(c.ct.types[c.list.front[0]].avail), c.list.frontPrices[0], cpuMemPods(c.ct.types[alone].avail), alonePrice)}
 	}
 	return &m.rule
 }
 
 // worthTrying reports whether, before any narrowing, the claim has a type
-// that holds p and the join rule would accept.
+// that holds p and the join rule would accept. Its types keep their order
+// and prices, so the first type that fits is the claim's new cheapest, and
+// by the invariant no type dearer than the ceiling can be worth growing
+// into.
 func (s *solver) worthTrying(c *claim, p *podInfo, alone int32, alonePrice float64) bool {
-	for i, t := range c.types {
+	ceiling := math.Inf(1)
+	for i, t := range c.list.front {
+		if c.list.frontPrices[i] > ceiling {
+			return false
+		}
 		if s.typeFits(c, t, p.requests) {
-			return i == 0 || s.worthJoining(c, p, t, c.prices[i], alone, alonePrice)
+			return i == 0 || s.worthJoining(c, p, t, c.list.frontPrices[i], alone, alonePrice)
+		}
+		if i == 0 {
+			ceiling = s.joinCeiling(c, p, alone, alonePrice)
 		}
 	}
 	return false

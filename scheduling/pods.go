@@ -17,6 +17,9 @@ type podInfo struct {
 	class     *podClass
 	// size orders pods for packing, largest first.
 	size float64
+	// shape numbers the pod's requests: pods sorted next to each other
+	// with equal requests share it (see sortPods).
+	shape int32
 	// groups are the topology groups whose selectors pick the pod.
 	groups      []*topoGroup
 	groupsKnown bool

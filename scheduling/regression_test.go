@@ -305,3 +305,42 @@ func TestHostnameSpreadWithoutTemplatesUsesExistingNodes(t *testing.T) {
 		t.Fatalf("want the pod on n1 (skew 2-1 = 1 allowed); unschedulable=%v placements=%d", plan.Unschedulable, len(plan.ExistingNodes))
 	}
 }
+
+// TestRunMemoResumesBeforeChangedClaims checks where a run of identical
+// pods resumes once pods of another kind with the same requests came in
+// between: at the previous pod's claim, unless a pod was placed since on an
+// earlier claim or node, which may now answer differently.
+func TestRunMemoResumesBeforeChangedClaims(t *testing.T) {
+	topo := newTopology(nil, nil, nil, nil)
+	web, batch := &podClass{}, &podClass{}
+	vWeb, vBatch := &variant{class: web}, &variant{class: batch}
+	pod := func(class *podClass) *podInfo {
+		return &podInfo{class: class, requests: vec{1000, 1 << 30}, shape: 1}
+	}
+	first, next, other := pod(web), pod(web), pod(batch)
+	var r runMemo
+	check := func(step string, p *podInfo, v *variant, wantNode, wantClaim int) {
+		t.Helper()
+		if n, c, _ := r.resumeFrom(topo, p, v, levelAll); n != wantNode || c != wantClaim {
+			t.Errorf("%s: resumes at node %d, claim %d; want node %d, claim %d", step, n, c, wantNode, wantClaim)
+		}
+	}
+	check("nothing placed yet", next, vWeb, 0, 0)
+	r.changed(5)
+	r.remember(topo, lastPlacement{pod: first, variant: vWeb, level: levelAll, node: 2, claim: 5}, -1)
+	check("right after an identical pod", next, vWeb, 2, 5)
+	check("a pod of another class", other, vBatch, 0, 0)
+	r.changed(7)
+	r.remember(topo, lastPlacement{pod: other, variant: vBatch, level: levelAll, node: 2, claim: 7}, -1)
+	check("after a placement on a later claim", next, vWeb, 2, 5)
+	check("the other run", pod(batch), vBatch, 2, 7)
+	r.changed(3)
+	check("after a placement on an earlier claim", next, vWeb, 2, 3)
+	r.changed(-1 - 1)
+	check("after a placement on an earlier node", next, vWeb, 1, 3)
+	if n, c, _ := r.resumeFrom(topo, next, vWeb, levelNoAffinity); n != 0 || c != 0 {
+		t.Errorf("another relaxation level resumes at node %d, claim %d; want the start", n, c)
+	}
+	bigger := &podInfo{class: web, requests: vec{2000, 1 << 30}, shape: 2}
+	check("other requests", bigger, vWeb, 0, 0)
+}
