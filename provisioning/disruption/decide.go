@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -61,12 +62,20 @@ type engine struct {
 	// poolBill and poolCost are each pool's hourly bill and disruption
 	// cost, for Balanced.
 	poolBill, poolCost map[string]float64
-	// free is each existing node's spare cpu and memory, for the bounds
-	// that skip hopeless simulations; spare is their sum.
-	free  map[string][2]int64
-	spare [2]int64
+	// rooms are the schedulable nodes with spare cpu and memory, in the
+	// solver's (name) order, for the bound that skips hopeless simulations.
+	rooms []room
+	// roomOf indexes rooms by node name; scratch is mayFit's copy of their
+	// free room.
+	roomOf  map[string]int
+	scratch [][2]int64
 	// shapes are the templates' instance types, cheapest first.
 	shapes []shape
+}
+
+type room struct {
+	name string
+	free [2]int64
 }
 
 type shape struct {
@@ -87,7 +96,6 @@ func (e *engine) compile(cands []*candidate) error {
 	for _, c := range cands {
 		sin.Pods = append(sin.Pods, c.moving...)
 	}
-	e.free = make(map[string][2]int64, len(e.in.Nodes))
 	for i := range e.in.Nodes {
 		n := &e.in.Nodes[i]
 		sin.Nodes = append(sin.Nodes, scheduling.ExistingNode{Node: n.Node, Pods: n.Pods})
@@ -101,9 +109,16 @@ func (e *engine) compile(cands []*candidate) error {
 			r := podRequests(pod)
 			f[0], f[1] = f[0]-r[0], f[1]-r[1]
 		}
-		e.free[n.Node.Name] = f
-		e.spare[0], e.spare[1] = e.spare[0]+max(f[0], 0), e.spare[1]+max(f[1], 0)
+		if f[0] > 0 && f[1] > 0 {
+			e.rooms = append(e.rooms, room{n.Node.Name, f})
+		}
 	}
+	slices.SortFunc(e.rooms, func(a, b room) int { return strings.Compare(a.name, b.name) })
+	e.roomOf = make(map[string]int, len(e.rooms))
+	for i, r := range e.rooms {
+		e.roomOf[r.name] = i
+	}
+	e.scratch = make([][2]int64, len(e.rooms))
 	for _, c := range cands {
 		e.poolCost[c.Pool] += c.cost
 	}
@@ -330,23 +345,49 @@ func (e *engine) singleNode(cands []*candidate) (*Command, error) {
 	return nil, nil
 }
 
-// mayFit is the cheap bound: the set's pods fit in the spare room of the
-// other nodes, or some instance type that holds them all costs less than
-// the set less the least saving.
+// mayFit is the cheap bound that spares most simulations: the set's pods,
+// largest first, go first-fit into the spare cpu and memory of the other
+// nodes, as the solver would place them; what is left must fit one
+// instance type cheaper than the set less the least saving. Constraints
+// other than cpu and memory only make placing harder, so a set this
+// rejects would fail its simulation too, short of the solver packing
+// better than first-fit.
 func (e *engine) mayFit(set []*candidate) bool {
-	var need [2]int64
+	for i, r := range e.rooms {
+		e.scratch[i] = r.free
+	}
+	for name := range e.taken {
+		if i, ok := e.roomOf[name]; ok {
+			e.scratch[i] = [2]int64{}
+		}
+	}
+	var pods [][2]int64
 	var price float64
-	spare := e.spare
 	for _, c := range set {
 		for _, pod := range c.moving {
-			r := podRequests(pod)
-			need[0], need[1] = need[0]+r[0], need[1]+r[1]
+			pods = append(pods, podRequests(pod))
 		}
 		price += c.Price
-		f := e.free[c.Node.Node.Name]
-		spare[0], spare[1] = spare[0]-max(f[0], 0), spare[1]-max(f[1], 0)
+		if i, ok := e.roomOf[c.Node.Node.Name]; ok {
+			e.scratch[i] = [2]int64{}
+		}
 	}
-	if need[0] <= spare[0] && need[1] <= spare[1] {
+	slices.SortFunc(pods, func(a, b [2]int64) int { return cmp.Or(cmp.Compare(b[0], a[0]), cmp.Compare(b[1], a[1])) })
+	var left [2]int64
+	for _, r := range pods {
+		placed := false
+		for i := range e.scratch {
+			if f := &e.scratch[i]; f[0] >= r[0] && f[1] >= r[1] {
+				f[0], f[1] = f[0]-r[0], f[1]-r[1]
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			left[0], left[1] = left[0]+r[0], left[1]+r[1]
+		}
+	}
+	if left == [2]int64{} {
 		return true
 	}
 	budget := price - e.minSaving(set)
@@ -354,7 +395,7 @@ func (e *engine) mayFit(set []*candidate) bool {
 		if s.price >= budget {
 			return false
 		}
-		if s.cpu >= need[0]-max(spare[0], 0) && s.mem >= need[1]-max(spare[1], 0) {
+		if s.cpu >= left[0] && s.mem >= left[1] {
 			return true
 		}
 	}
