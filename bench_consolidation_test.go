@@ -378,4 +378,3 @@ func summary(d *disruption.Decision) string {
 	}
 	return out
 }
-
