@@ -433,3 +433,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Karpenter's own NodePool manifests are accepted as they are.
+func TestKarpenterNodePool(t *testing.T) {
+	dir := t.TempDir()
+	pool := filepath.Join(dir, "pool.yaml")
+	if err := os.WriteFile(pool, []byte(`apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: default}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+      requirements: [{key: karpenter.sh/capacity-type, operator: In, values: [spot]}]
+  disruption: {consolidationPolicy: WhenEmptyOrUnderutilized, consolidateAfter: 1m}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := runJSON(t, "-f", pool, "-f", "testdata/workloads.yaml")
+	if len(p.NodeClaims) == 0 || p.NodeClaims[0].NodePool != "default" {
+		t.Fatalf("claims = %+v", p.NodeClaims)
+	}
+}
