@@ -18,6 +18,96 @@ import (
 // first method that finds one (drift, expiration, multi-node, single-node).
 // It is pure: the same input gives the same decision.
 func Decide(in Input) (*Decision, error) {
+	e, cands, err := newEngine(&in)
+	if err != nil || len(cands) == 0 {
+		return e.d, err
+	}
+	if cmd := e.empty(cands); cmd != nil {
+		e.d.Commands = append(e.d.Commands, *cmd)
+	}
+	for _, method := range []func([]*candidate) (*Command, error){e.drift, e.expiration, e.multiNode, e.singleNode} {
+		cmd, err := method(e.untaken(cands))
+		if err != nil {
+			return nil, err
+		}
+		if cmd != nil {
+			e.d.Commands = append(e.d.Commands, *cmd)
+			break
+		}
+	}
+	return e.d, nil
+}
+
+// Validate re-checks cmd against a later snapshot, as the controller does
+// after its validation delay: every candidate must still be one and hold
+// the same pods (else the pods churned), budgets must still allow it, and
+// a fresh simulation must still place every pod with no more replacements
+// and, for consolidation, still save. It returns the command to carry out,
+// with the fresh simulation's replacements, or an error saying why not.
+func Validate(in Input, cmd Command) (*Command, error) {
+	e, cands, err := newEngine(&in)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*candidate, len(cands))
+	for _, c := range cands {
+		byName[c.Node.Node.Name] = c
+	}
+	want := map[string]bool{}
+	for _, p := range cmd.Pods {
+		want[p.Namespace+"/"+p.Name+"/"+string(p.UID)] = true
+	}
+	var set []*candidate
+	for _, name := range cmd.Candidates {
+		c := byName[name]
+		if c == nil {
+			reason := SkipReason("gone")
+			for _, s := range e.d.Skipped {
+				if s.Node == name {
+					reason = s.Reason
+				}
+			}
+			return nil, fmt.Errorf("node %s is no longer a candidate (%s)", name, reason)
+		}
+		for _, p := range c.moving {
+			if !want[p.Namespace+"/"+p.Name+"/"+string(p.UID)] {
+				return nil, fmt.Errorf("pods churned: %s/%s is new on node %s", p.Namespace, p.Name, name)
+			}
+			delete(want, p.Namespace+"/"+p.Name+"/"+string(p.UID))
+		}
+		set = append(set, c)
+	}
+	if len(want) > 0 {
+		return nil, fmt.Errorf("pods churned: %d of the command's pods left its nodes", len(want))
+	}
+	if got := e.within(set, cmd.Reason, 0); len(got) < len(set) {
+		return nil, fmt.Errorf("budgets or PodDisruptionBudgets no longer allow %d nodes", len(set))
+	}
+	if cmd.Method == MethodEmpty {
+		return e.command(cmd.Method, cmd.Reason, set, nil), nil
+	}
+	plan, err := e.simulate(set)
+	if err != nil {
+		return nil, err
+	}
+	claims := plan.NodeClaims
+	switch cmd.Method {
+	case MethodDrift, MethodExpiration:
+		if len(plan.Unschedulable) > 0 {
+			return nil, fmt.Errorf("%d pods no longer fit: %s", len(plan.Unschedulable), plan.Unschedulable[0].Reason)
+		}
+	default:
+		var ok bool
+		if claims, ok = e.worthIt(set, plan, len(cmd.Replacements)); !ok {
+			return nil, fmt.Errorf("the move no longer saves with at most %d replacements", len(cmd.Replacements))
+		}
+	}
+	return e.command(cmd.Method, cmd.Reason, set, claims), nil
+}
+
+// newEngine sorts the snapshot into candidates and compiles it for
+// simulation.
+func newEngine(in *Input) (*engine, []*candidate, error) {
 	pools := make(map[string]*Pool, len(in.Pools))
 	for i := range in.Pools {
 		p := &in.Pools[i]
@@ -26,29 +116,15 @@ func Decide(in Input) (*Decision, error) {
 		}
 		pools[p.Name] = p
 	}
-	d := &Decision{}
-	cands := in.candidates(d, pools)
+	e := &engine{in: in, d: &Decision{}, pools: pools, budgets: newBudgets(in, pools)}
+	cands := in.candidates(e.d, pools)
 	if len(cands) == 0 {
-		return d, nil
+		return e, nil, nil
 	}
-	e := &engine{in: &in, d: d, pools: pools, budgets: newBudgets(&in, pools)}
 	if err := e.compile(cands); err != nil {
-		return nil, err
+		return e, nil, err
 	}
-	if cmd := e.empty(cands); cmd != nil {
-		d.Commands = append(d.Commands, *cmd)
-	}
-	for _, method := range []func([]*candidate) (*Command, error){e.drift, e.expiration, e.multiNode, e.singleNode} {
-		cmd, err := method(e.untaken(cands))
-		if err != nil {
-			return nil, err
-		}
-		if cmd != nil {
-			d.Commands = append(d.Commands, *cmd)
-			break
-		}
-	}
-	return d, nil
+	return e, cands, nil
 }
 
 type engine struct {

@@ -2,11 +2,13 @@ package disruption
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/fleetpack/fleetpack/offerings"
@@ -341,5 +343,34 @@ func TestPodDisruptionCost(t *testing.T) {
 	p.Spec.Priority = nil
 	if c := PodDisruptionCost(p); c != 0.1 {
 		t.Errorf("lowest cost %v, want the floor 0.1", c)
+	}
+}
+
+func TestValidateCatchesChurn(t *testing.T) {
+	w := newWorld(t, "m5")
+	w.addNode("huge", "m5.4xlarge", offerings.CapacityTypeOnDemand, pod("1", "2Gi"))
+	d := w.decide()
+	if len(d.Commands) != 1 {
+		t.Fatalf("commands %v", d.Commands)
+	}
+	cmd := d.Commands[0]
+	if got, err := Validate(w.in, cmd); err != nil || len(got.Replacements) != 1 {
+		t.Fatalf("unchanged cluster: %v, %v", got, err)
+	}
+	// A pod arrived on the candidate: churn.
+	w.in.Nodes[0].Pods = append(w.in.Nodes[0].Pods, pod("1", "2Gi"))
+	if _, err := Validate(w.in, cmd); err == nil || !strings.Contains(err.Error(), "pods churned") {
+		t.Fatalf("new pod: %v", err)
+	}
+	w.in.Nodes[0].Pods = w.in.Nodes[0].Pods[:1]
+	w.in.Nodes[0].Node.Annotations = map[string]string{AnnotationDoNotDisrupt: "true"}
+	if _, err := Validate(w.in, cmd); err == nil || !strings.Contains(err.Error(), "no longer a candidate (do_not_disrupt_node)") {
+		t.Fatalf("annotated since: %v", err)
+	}
+	// The pod grew into the whole node: the move no longer saves.
+	w.in.Nodes[0].Node.Annotations = nil
+	w.in.Nodes[0].Pods[0].Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("15")
+	if _, err := Validate(w.in, cmd); err == nil || !strings.Contains(err.Error(), "no longer saves") {
+		t.Fatalf("grown pod: %v", err)
 	}
 }
