@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fleetpack/fleetpack/offerings"
@@ -193,6 +195,33 @@ func evictablePods(s *snapshot) map[string][]*corev1.Pod {
 	return out
 }
 
+// evictPods asks the Eviction API to evict each pod not already going,
+// counting outcomes on counter (evicted, blocked, error). It returns how many
+// were evicted and which were refused, to retry. This is the one applying
+// step of every drain (orphans, consolidation).
+func (p *Provisioner) evictPods(ctx context.Context, log *slog.Logger, pods []*corev1.Pod, counter *prometheus.CounterVec) (int, []string) {
+	evicted, blocked := 0, []string{}
+	for _, pod := range pods {
+		if pod.DeletionTimestamp != nil {
+			continue // already going; wait for it
+		}
+		err := p.cluster.Evict(ctx, pod)
+		switch {
+		case err == nil || IsNotFound(err):
+			evicted++
+			counter.WithLabelValues("evicted").Inc()
+		case IsEvictionBlocked(err):
+			blocked = append(blocked, PodKey(pod))
+			counter.WithLabelValues("blocked").Inc()
+		default:
+			blocked = append(blocked, PodKey(pod))
+			counter.WithLabelValues("error").Inc()
+			log.ErrorContext(ctx, "evicting pod", "pod", PodKey(pod), "error", err)
+		}
+	}
+	return evicted, blocked
+}
+
 // startOrphanDrain cordons node and finds or launches capacity for its pods.
 // Caller holds passMu.
 func (p *Provisioner) startOrphanDrain(ctx context.Context, s *snapshot, node *corev1.Node, pods []*corev1.Pod) error {
@@ -257,25 +286,7 @@ func (p *Provisioner) stepOrphanDrain(ctx context.Context, s *snapshot, name str
 	d.replacements = nil
 	pods := evictablePods(s)[name]
 	if len(pods) > 0 && !s.now.Before(d.nextEvict) {
-		evicted, blocked := 0, []string{}
-		for _, pod := range pods {
-			if pod.DeletionTimestamp != nil {
-				continue // already going; wait for it
-			}
-			err := p.cluster.Evict(ctx, pod)
-			switch {
-			case err == nil || IsNotFound(err):
-				evicted++
-				p.metrics.OrphanEvictions.WithLabelValues("evicted").Inc()
-			case IsEvictionBlocked(err):
-				blocked = append(blocked, PodKey(pod))
-				p.metrics.OrphanEvictions.WithLabelValues("blocked").Inc()
-			default:
-				blocked = append(blocked, PodKey(pod))
-				p.metrics.OrphanEvictions.WithLabelValues("error").Inc()
-				log.ErrorContext(ctx, "evicting pod", "pod", PodKey(pod), "error", err)
-			}
-		}
+		evicted, blocked := p.evictPods(ctx, log, pods, p.metrics.OrphanEvictions)
 		if len(blocked) > 0 {
 			d.nextEvict = s.now.Add(orphanDrainRetry)
 			log.InfoContext(ctx, "drain waiting on pods whose eviction was refused", "pods", strings.Join(blocked, ","), "retryAt", d.nextEvict)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fleetpack/fleetpack/cloudprovider"
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning/disruption"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
 
@@ -92,6 +93,8 @@ type Options struct {
 	// Metrics receives the provisioner's metrics; nil builds an unregistered
 	// set.
 	Metrics *Metrics
+	// Consolidation turns on and configures consolidation (Consolidate).
+	Consolidation ConsolidationOptions
 }
 
 // Provisioner turns pending pods into nodes and empty nodes into money saved.
@@ -128,6 +131,10 @@ type Provisioner struct {
 	// poolsChanged wakes Run after SetNodePools, so a missing pool's grace
 	// period is timed even when the cluster is quiet.
 	poolsChanged chan struct{}
+
+	// consolidation is the consolidation controller's state; only
+	// Consolidate and ConsolidationPlan use it, under passMu.
+	consolidation *consolidator
 
 	// hooks let tests observe the Run loop; nil in production.
 	hooks *runHooks
@@ -211,6 +218,9 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Consolidation.ValidationDelay <= 0 {
+		opts.Consolidation.ValidationDelay = DefaultValidationDelay
+	}
 	if opts.Metrics == nil {
 		opts.Metrics, _ = NewMetrics(nil)
 	}
@@ -219,6 +229,7 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 		log: opts.Logger, metrics: opts.Metrics,
 		nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}, emptySince: map[string]time.Time{},
 		poolGone: map[string]time.Time{}, orphanDrains: map[string]*orphanDrain{}, poolsChanged: make(chan struct{}, 1),
+		consolidation: &consolidator{quiet: map[string]podsMark{}},
 	}
 	if err := p.SetNodePools(pools); err != nil {
 		return nil, err
@@ -662,6 +673,12 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 		node.Labels = map[string]string{}
 	}
 	node.Labels[LabelManagedBy] = ManagedBy
+	if np := p.pool(pool); np != nil {
+		if node.Annotations == nil {
+			node.Annotations = map[string]string{}
+		}
+		node.Annotations[disruption.AnnotationTemplateHash] = np.TemplateHash()
+	}
 	if err := p.cluster.CreateNode(ctx, node); err != nil {
 		p.metrics.LaunchFailures.WithLabelValues(pool, "register_failed").Inc()
 		// The context may be what failed; terminate regardless of it.
@@ -930,6 +947,9 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 				}
 				continue
 			}
+		}
+		if p.opts.Consolidation.Enabled {
+			continue // consolidation removes empty nodes, as its first method
 		}
 		p.mu.Lock()
 		if busy[name] {

@@ -1,0 +1,382 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning/disruption"
+)
+
+// DefaultValidationDelay is how long a consolidation decision waits before
+// it is checked again and carried out.
+const DefaultValidationDelay = 15 * time.Second
+
+// TaintKeyDisrupted marks (NoSchedule) the nodes a consolidation move is
+// removing, so no new pod lands on them.
+const TaintKeyDisrupted = "fleetpack.dev/disrupted"
+
+// ConsolidationOptions configures consolidation (see package disruption).
+type ConsolidationOptions struct {
+	// Enabled turns consolidation on: drift, expiration, multi- and
+	// single-node moves, and empty-node removal as its first method (which
+	// RemoveEmptyNodes then leaves to it). The cluster must implement
+	// NodeTainter.
+	Enabled bool
+	// ValidationDelay is how long a decision waits before it is validated
+	// against a fresh snapshot and carried out.
+	ValidationDelay time.Duration
+}
+
+// consolidator is the consolidation controller's own state: when each
+// node's pods last changed, and the one move in flight.
+type consolidator struct {
+	quiet map[string]podsMark
+	move  *move
+}
+
+type podsMark struct {
+	key   string
+	since time.Time
+}
+
+// move is a consolidation command being carried out.
+type move struct {
+	cmd   disruption.Command
+	phase movePhase
+	// due is when a deciding move is validated.
+	due time.Time
+	// replacements are the launched replacement nodes; started is when.
+	replacements []string
+	started      time.Time
+	nextEvict    time.Time
+}
+
+type movePhase int
+
+const (
+	phaseValidating movePhase = iota
+	phaseReplacing
+	phaseDraining
+)
+
+// Consolidate moves consolidation one step on, as Run calls it: with no
+// move in flight it decides one (disruption.Decide over a snapshot) and
+// waits ValidationDelay; then it validates it again (disruption.Validate:
+// same pods, fresh simulation) and taints the candidates NoSchedule and
+// launches the replacements; once they are Ready it drains the candidates
+// through the Eviction API and terminates them. A replacement that fails
+// or is not Ready within LaunchTimeout abandons the move and untaints the
+// candidates. It returns the nodes removed and when it next needs to run
+// (zero: on the next cluster change).
+func (p *Provisioner) Consolidate(ctx context.Context) ([]string, time.Time, error) {
+	if !p.opts.Consolidation.Enabled {
+		return nil, time.Time{}, nil
+	}
+	tainter, ok := p.cluster.(NodeTainter)
+	if !ok {
+		return nil, time.Time{}, errors.New("consolidation needs a Cluster that implements NodeTainter")
+	}
+	p.passMu.Lock()
+	defer p.passMu.Unlock()
+	s, err := p.snapshot(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	c := p.consolidation
+	c.observe(s)
+	m := c.move
+	switch {
+	case m == nil:
+		return nil, p.decideMove(ctx, s), nil
+	case m.phase == phaseValidating && s.now.Before(m.due):
+		return nil, m.due, nil
+	case m.phase == phaseValidating:
+		return nil, p.startMove(ctx, s, tainter), nil
+	case m.phase == phaseReplacing:
+		if !p.replacementsReady(ctx, s, tainter) {
+			if c.move == nil {
+				return nil, s.now, nil
+			}
+			return nil, m.started.Add(p.opts.LaunchTimeout), nil
+		}
+	}
+	return p.drainMove(ctx, s)
+}
+
+// observe notes when each node's movable pods last changed.
+func (c *consolidator) observe(s *snapshot) {
+	keys := map[string][]string{}
+	for _, pod := range s.pods {
+		if pod.Spec.NodeName != "" && MovesOnDrain(pod) {
+			keys[pod.Spec.NodeName] = append(keys[pod.Spec.NodeName], string(pod.UID))
+		}
+	}
+	for name, node := range s.nodes {
+		uids := keys[name]
+		slices.Sort(uids)
+		key := strings.Join(uids, ",")
+		old, seen := c.quiet[name]
+		switch {
+		case !seen:
+			// First sight (or a restart): the latest of the node's Ready
+			// time and its pods' starts stands in.
+			since := readySince(node)
+			for _, pod := range s.pods {
+				if pod.Spec.NodeName == name && pod.CreationTimestamp.After(since) {
+					since = pod.CreationTimestamp.Time
+				}
+			}
+			c.quiet[name] = podsMark{key: key, since: since}
+		case old.key != key:
+			c.quiet[name] = podsMark{key: key, since: s.now}
+		}
+	}
+	for name := range c.quiet {
+		if _, ok := s.nodes[name]; !ok {
+			delete(c.quiet, name)
+		}
+	}
+}
+
+// disruptionInput builds the decision's snapshot from the solver input of
+// the provisioning pass, so both see the same nodes and pods.
+func (p *Provisioner) disruptionInput(ctx context.Context, s *snapshot) (disruption.Input, error) {
+	catalog, err := p.cloud.InstanceTypes(ctx)
+	if err != nil {
+		return disruption.Input{}, fmt.Errorf("getting instance types: %w", err)
+	}
+	sin := p.input(ctx, s, nil, nil, catalog)
+	in := disruption.Input{
+		Now: s.now, DaemonSetPods: sin.DaemonSetPods, Templates: sin.Templates, Namespaces: sin.Namespaces,
+		MaxInstanceTypes: sin.MaxInstanceTypes, Moves: MovesOnDrain,
+	}
+	for _, np := range p.NodePools() {
+		pool, err := np.DisruptionPool()
+		if err != nil {
+			return disruption.Input{}, err
+		}
+		in.Pools = append(in.Pools, pool)
+	}
+	if l, ok := p.cluster.(PDBLister); ok {
+		if in.PDBs, err = l.ListPDBs(ctx); err != nil {
+			return disruption.Input{}, err
+		}
+	}
+	inFlight := map[string]bool{}
+	if m := p.consolidation.move; m != nil {
+		for _, n := range m.replacements {
+			inFlight[n] = true
+		}
+	}
+	for _, n := range sin.Nodes {
+		node := s.nodes[n.Node.Name] // with its startup taints, to tell initialized
+		dn := disruption.Node{
+			Node: node, Pods: n.Pods, Pool: node.Labels[offerings.LabelNodePool], Managed: IsManaged(node),
+			Price: nodePrice(node, catalog), QuietSince: p.consolidation.quiet[node.Name].since,
+			Disrupting: inFlight[node.Name] || slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == TaintKeyDisrupted }),
+		}
+		for _, pod := range n.Pods {
+			dn.Nominated = dn.Nominated || pod.Spec.NodeName == ""
+		}
+		in.Nodes = append(in.Nodes, dn)
+	}
+	return in, nil
+}
+
+// nodePrice is what node costs per hour: the price of its offering. It is
+// the one place consolidation prices an existing node.
+func nodePrice(node *corev1.Node, catalog []*offerings.InstanceType) float64 {
+	for _, it := range catalog {
+		if it.Name != node.Labels[offerings.LabelInstanceType] {
+			continue
+		}
+		for _, o := range it.Offerings {
+			if o.Zone == node.Labels[offerings.LabelZone] && o.CapacityType == node.Labels[offerings.LabelCapacityType] {
+				return o.Price
+			}
+		}
+	}
+	return 0
+}
+
+// decideMove runs a decision and, if it finds a move, holds it for
+// validation. It returns when to run next.
+func (p *Provisioner) decideMove(ctx context.Context, s *snapshot) time.Time {
+	in, err := p.disruptionInput(ctx, s)
+	if err != nil {
+		p.log.ErrorContext(ctx, "consolidation: building the snapshot", "error", err)
+		return s.now.Add(p.opts.RetryInterval)
+	}
+	start := p.clock.Now()
+	d, err := disruption.Decide(in)
+	if err != nil {
+		p.metrics.ConsolidationDecisions.WithLabelValues("", "error").Inc()
+		p.log.ErrorContext(ctx, "consolidation: deciding", "error", err)
+		return s.now.Add(p.opts.RetryInterval)
+	}
+	p.metrics.ConsolidationSkipped.Reset()
+	for _, sk := range d.Skipped {
+		p.metrics.ConsolidationSkipped.WithLabelValues(string(sk.Reason)).Inc()
+		p.log.DebugContext(ctx, "consolidation: node skipped", "node", sk.Node, "reason", sk.Reason)
+	}
+	if len(d.Commands) == 0 {
+		return d.Wake
+	}
+	cmd := d.Commands[0]
+	p.consolidation.move = &move{cmd: cmd, phase: phaseValidating, due: s.now.Add(p.opts.Consolidation.ValidationDelay)}
+	p.metrics.ConsolidationDecisions.WithLabelValues(string(cmd.Method), "decided").Inc()
+	p.log.InfoContext(ctx, "consolidation: decided, validating after the delay", "move", cmd.String(),
+		"simulations", d.Simulations, "took", p.clock.Since(start), "validateAt", p.consolidation.move.due)
+	return p.consolidation.move.due
+}
+
+// startMove validates the held move against a fresh snapshot, then taints
+// its candidates and launches its replacements.
+func (p *Provisioner) startMove(ctx context.Context, s *snapshot, tainter NodeTainter) time.Time {
+	c := p.consolidation
+	m := c.move
+	in, err := p.disruptionInput(ctx, s)
+	var cmd *disruption.Command
+	if err == nil {
+		cmd, err = disruption.Validate(in, m.cmd)
+	}
+	if err != nil {
+		c.move = nil
+		p.metrics.ConsolidationValidationFailures.WithLabelValues(string(m.cmd.Method)).Inc()
+		p.metrics.ConsolidationDecisions.WithLabelValues(string(m.cmd.Method), "invalid").Inc()
+		p.log.InfoContext(ctx, "consolidation: move abandoned at validation", "move", m.cmd.String(), "reason", err)
+		return s.now
+	}
+	m.cmd = *cmd
+	taint := corev1.Taint{Key: TaintKeyDisrupted, Effect: corev1.TaintEffectNoSchedule}
+	for i, name := range m.cmd.Candidates {
+		if err := tainter.TaintNode(ctx, name, taint); err != nil {
+			p.log.WarnContext(ctx, "consolidation: tainting a candidate failed; move abandoned", "node", name, "error", err)
+			p.abandon(ctx, tainter, m.cmd.Candidates[:i], "error")
+			return s.now
+		}
+	}
+	for _, claim := range m.cmd.Replacements {
+		node, err := p.launch(ctx, claim)
+		if err != nil {
+			p.log.WarnContext(ctx, "consolidation: replacement failed to launch; candidates untainted", "move", m.cmd.String(), "error", err)
+			p.abandon(ctx, tainter, m.cmd.Candidates, "replacement_failed")
+			return s.now
+		}
+		m.replacements = append(m.replacements, node.Name)
+	}
+	m.phase, m.started = phaseReplacing, s.now
+	p.log.InfoContext(ctx, "consolidation: validated; candidates tainted, replacements launched", "move", m.cmd.String(), "replacements", m.replacements)
+	if len(m.replacements) == 0 {
+		m.phase = phaseDraining
+	}
+	return s.now
+}
+
+// abandon untaints nodes and drops the move, counting outcome.
+func (p *Provisioner) abandon(ctx context.Context, tainter NodeTainter, nodes []string, outcome string) {
+	m := p.consolidation.move
+	for _, name := range nodes {
+		if err := tainter.UntaintNode(ctx, name, TaintKeyDisrupted); err != nil && !IsNotFound(err) {
+			p.log.ErrorContext(ctx, "consolidation: untainting a candidate failed", "node", name, "error", err)
+		}
+	}
+	p.metrics.ConsolidationDecisions.WithLabelValues(string(m.cmd.Method), outcome).Inc()
+	p.consolidation.move = nil
+}
+
+// replacementsReady reports whether every replacement is Ready; one that is
+// gone, or not Ready within LaunchTimeout, abandons the move.
+func (p *Provisioner) replacementsReady(ctx context.Context, s *snapshot, tainter NodeTainter) bool {
+	m := p.consolidation.move
+	ready := true
+	for _, name := range m.replacements {
+		node := s.nodes[name]
+		if node == nil || node.DeletionTimestamp != nil || !s.now.Before(m.started.Add(p.opts.LaunchTimeout)) && !IsNodeReady(node) {
+			p.log.WarnContext(ctx, "consolidation: replacement did not come up; candidates untainted", "move", m.cmd.String(), "replacement", name)
+			p.abandon(ctx, tainter, m.cmd.Candidates, "replacement_failed")
+			return false
+		}
+		ready = ready && IsNodeReady(node)
+	}
+	if ready {
+		m.phase = phaseDraining
+	}
+	return ready
+}
+
+// drainMove evicts the candidates' pods and terminates each candidate once
+// only pods that stay with it are left.
+func (p *Provisioner) drainMove(ctx context.Context, s *snapshot) ([]string, time.Time, error) {
+	m := p.consolidation.move
+	log := p.log.With("method", m.cmd.Method)
+	pods := evictablePods(s)
+	var removed []string
+	var errs []error
+	left := 0
+	for _, name := range m.cmd.Candidates {
+		node := s.nodes[name]
+		if node == nil {
+			continue
+		}
+		if ps := pods[name]; len(ps) > 0 {
+			left++
+			if !s.now.Before(m.nextEvict) {
+				if _, blocked := p.evictPods(ctx, log.With("node", name), ps, p.metrics.ConsolidationEvictions); len(blocked) > 0 {
+					m.nextEvict = s.now.Add(orphanDrainRetry)
+					log.InfoContext(ctx, "consolidation: drain waiting on pods whose eviction was refused", "node", name, "pods", strings.Join(blocked, ","))
+				}
+			}
+			continue
+		}
+		if err := p.terminate(ctx, node, node.Labels[offerings.LabelNodePool], "consolidation_"+strings.ReplaceAll(string(m.cmd.Method), "-", "_")); err != nil {
+			errs = append(errs, err)
+			left++
+			continue
+		}
+		removed = append(removed, name)
+	}
+	if left == 0 {
+		p.metrics.ConsolidationDecisions.WithLabelValues(string(m.cmd.Method), "done").Inc()
+		p.metrics.ConsolidationSaving.WithLabelValues(string(m.cmd.Method)).Observe(m.cmd.Saving)
+		log.InfoContext(ctx, "consolidation: move done", "move", m.cmd.String(), "took", s.now.Sub(m.started))
+		if rec, ok := p.cluster.(EventRecorder); ok {
+			for _, name := range m.cmd.Candidates {
+				if node := s.nodes[name]; node != nil {
+					rec.Event(ctx, node, corev1.EventTypeNormal, "Consolidated", m.cmd.String())
+				}
+			}
+		}
+		p.consolidation.move = nil
+		return removed, s.now, errors.Join(errs...)
+	}
+	next := m.nextEvict
+	if !next.After(s.now) {
+		next = s.now.Add(orphanDrainRetry)
+	}
+	return removed, next, errors.Join(errs...)
+}
+
+// ConsolidationPlan is what consolidation would do now, without doing it:
+// for what-if tools.
+func (p *Provisioner) ConsolidationPlan(ctx context.Context) (*disruption.Decision, error) {
+	p.passMu.Lock()
+	defer p.passMu.Unlock()
+	s, err := p.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.consolidation.observe(s)
+	in, err := p.disruptionInput(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return disruption.Decide(in)
+}
