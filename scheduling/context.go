@@ -168,6 +168,6 @@ func (c *Context) solver(pods []*podInfo, without map[string]bool) *solver {
 		fresh.placed = nil
 		s.nodes = append(s.nodes, &fresh)
 	}
-	s.topology = newTopology(s, c.in.Namespaces)
+	s.topology = newTopology(s.pods, s.nodes, s.templates, c.in.Namespaces)
 	return s
 }

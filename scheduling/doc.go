@@ -39,8 +39,19 @@
 // Pods with identical node constraints share a class whose compatibility
 // with each template is worked out once; each claim keeps its candidate
 // types cheapest first and scans only their Pareto front; zones and capacity
-// types are bitmasks; runs of identical pods resume where the previous one
-// went; topology-bound pods start where the last pod bound for the same
-// domain went, and one-per-node pods look only at claims still free for
-// them. docs/benchmarks.md has the figures.
+// types are bitmasks; runs of identical pods resume where the last one went,
+// even with other workloads' pods in between, and a claim remembers the last
+// pod its join rule refused; topology-bound pods start where the last pod
+// bound for the same domain went, and one-per-node pods look only at claims
+// still free for them. docs/benchmarks.md has the figures.
+//
+// # How it is built
+//
+// solve.go places pods: for each attempt (a variant of the pod at a
+// relaxation level) it tries existing nodes, then offers the pod to open
+// claims in some order, then to a new claim. Deciding and committing are
+// apart: offer and newClaimOffer evaluate a claim and write only memos; add
+// and addToNode commit. The solver asks topology.go through a per-attempt
+// query (which nodes and claims the pod's spread and affinity allow, and
+// which domains a claim may narrow to) and tells it what was placed.
 package scheduling

@@ -305,3 +305,38 @@ func TestHostnameSpreadWithoutTemplatesUsesExistingNodes(t *testing.T) {
 		t.Fatalf("want the pod on n1 (skew 2-1 = 1 allowed); unschedulable=%v placements=%d", plan.Unschedulable, len(plan.ExistingNodes))
 	}
 }
+
+// TestRunMemoResumesBeforeChangedClaims checks where a run of identical
+// pods resumes once other pods came in between: at the previous pod's claim,
+// unless a pod was placed since on an earlier claim or node, which may now
+// answer differently.
+func TestRunMemoResumesBeforeChangedClaims(t *testing.T) {
+	topo := newTopology(nil, nil, nil, nil)
+	class := &podClass{}
+	v := &variant{class: class}
+	pod := func(cpu int64) *podInfo { return &podInfo{class: class, requests: vec{cpu, 1 << 30}} }
+	first, next, other := pod(1000), pod(1000), pod(500)
+	var r runMemo
+	check := func(step string, p *podInfo, wantNode, wantClaim int) {
+		t.Helper()
+		if n, c := r.resumeFrom(topo, p, v, levelAll); n != wantNode || c != wantClaim {
+			t.Errorf("%s: resumes at node %d, claim %d; want node %d, claim %d", step, n, c, wantNode, wantClaim)
+		}
+	}
+	check("nothing placed yet", next, 0, 0)
+	r.changed(5)
+	r.remember(topo, lastPlacement{pod: first, variant: v, level: levelAll, node: 2, claim: 5})
+	check("right after an identical pod", next, 2, 5)
+	check("a pod of other requests", other, 0, 0)
+	r.changed(7)
+	r.remember(topo, lastPlacement{pod: other, variant: v, level: levelAll, node: 2, claim: 7})
+	check("after a placement on a later claim", next, 2, 5)
+	check("the other run", pod(500), 2, 7)
+	r.changed(3)
+	check("after a placement on an earlier claim", next, 2, 3)
+	r.changed(-1 - 1)
+	check("after a placement on an earlier node", next, 1, 3)
+	if n, c := r.resumeFrom(topo, next, v, levelNoAffinity); n != 0 || c != 0 {
+		t.Errorf("another relaxation level resumes at node %d, claim %d; want the start", n, c)
+	}
+}

@@ -28,6 +28,8 @@ type scenario struct {
 	Templates   []scenarioTemplate `json:"templates"`
 	Nodes       []scenarioNode     `json:"nodes,omitempty"`
 	DaemonSets  []corev1.Pod       `json:"daemonSets,omitempty"`
+	// Namespaces give namespaceSelectors the labels to match.
+	Namespaces []corev1.Namespace `json:"namespaces,omitempty"`
 	// Pods are pending pods; the annotation replicasAnnotation: "N" stands
 	// for N copies named <name>-0 ... <name>-(N-1).
 	Pods []corev1.Pod `json:"pods"`
@@ -97,6 +99,9 @@ func (sc *scenario) input() (Input, error) {
 			n.Pods = append(n.Pods, &sc.Nodes[i].Pods[j])
 		}
 		in.Nodes = append(in.Nodes, n)
+	}
+	for i := range sc.Namespaces {
+		in.Namespaces = append(in.Namespaces, &sc.Namespaces[i])
 	}
 	for i := range sc.DaemonSets {
 		in.DaemonSetPods = append(in.DaemonSetPods, &sc.DaemonSets[i])

@@ -3,6 +3,7 @@ package scheduling
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -41,17 +42,15 @@ type solver struct {
 	maxTypes  int
 	topology  *topology
 	plan      Plan
-	// scanPod is the pod scanning the claims, and aloneMemo what aloneIn
-	// found for it (see beginScan).
-	scanPod   *podInfo
+	// aloneMemo is what aloneIn found for the pod of the current attempt.
 	aloneMemo []aloneEntry
 	// hints remember where the last pod bound for a domain went.
 	hints map[hintKey]int
 	// narrowShared caches claim type lists narrowed to topology domains.
-	narrowShared map[sharedNarrowKey]*narrowedTypes
+	narrowShared map[sharedNarrowKey]*typeList
 	// remaining is the cpu and memory of pods not yet placed.
 	remaining [2]int64
-	last      lastPlacement
+	runs      runMemo
 }
 
 type nodeState struct {
@@ -78,27 +77,52 @@ type claim struct {
 	values map[string][]string
 	// narrowCache holds narrowings of the claim probed since its
 	// requirements last changed.
-	narrowCache map[narrowKey]*narrowedTypes
-	// all is every candidate type, cheapest first under reqs; some may no
-	// longer fit (finish filters them). It may be shared with a
-	// variantTemplate and is never written in place.
-	all       []int32
-	allPrices []float64
-	// types is the part of all's Pareto front (see paretoFront) from the
-	// cheapest type that holds the claim: the only types a join can grow
-	// into. Also shared, resliced only.
-	types    []int32
-	prices   []float64
-	requests vec
-	// maxAvail is, per dimension, the most any of types offers; a pod
-	// that needs more than maxAvail-requests cannot join.
-	maxAvail    vec
+	narrowCache map[narrowKey]*typeList
+	// list holds the candidate types under reqs; some may no longer fit
+	// (finish filters them). Its front starts at the cheapest type that
+	// holds the claim: the only types a join can grow into.
+	list        typeList
+	requests    vec
 	pods        []*corev1.Pod
 	ports       []hostPort
 	index       int
 	hostname    string
 	reservedCPU int64
 	reservedMem int64
+	// refused is the last pod the join rule turned away since the claim
+	// last changed (see offer).
+	refused refusal
+}
+
+// refusal is what decided a join-rule refusal: the pod's requests, its
+// variant template, and whether its own node was priced in the claim's
+// domain (see offer).
+type refusal struct {
+	requests vec
+	vt       *variantTemplate
+	bound    bool
+}
+
+// typeList is a list of candidate instance types (indices into a
+// template's types) under some requirements: every one, cheapest first,
+// and the Pareto front of those (see paretoFront), with their prices, and
+// the most any of them offers per dimension. Claims and variant templates
+// share lists and never write them in place; a claim reslices its front.
+type typeList struct {
+	all, front             []int32
+	allPrices, frontPrices []float64
+	maxAvail               vec
+}
+
+// firstHolding is the index in l's front of the cheapest type that holds
+// claim c with extra added, or -1.
+func (s *solver) firstHolding(c *claim, l *typeList, extra vec) int {
+	for i, t := range l.front {
+		if s.typeFits(c, t, extra) {
+			return i
+		}
+	}
+	return -1
 }
 
 // isEphemeralTaint reports taints put on every node while it starts; pods
@@ -214,43 +238,51 @@ func (s *solver) place(p *podInfo) (string, bool) {
 	var reason string
 	for _, at := range s.attempts(p) {
 		v, level := at.variant, at.level
-		nodeStart, claimStart := s.resumeFrom(p, v, level)
-		if i := s.placeOnNode(p, v, level, nodeStart); i >= 0 {
-			s.last = lastPlacement{pod: p, variant: v, level: level, node: i}
+		q := s.topology.query(p, v, level, p.topo != nil && p.topo.hostnameSpread && s.canOpen(v))
+		s.aloneMemo = s.aloneMemo[:0]
+		nodeStart, claimStart := s.runs.resumeFrom(s.topology, p, v, level)
+		last := lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes)}
+		if i := s.placeOnNode(q, nodeStart); i >= 0 {
+			last.node = i
+			s.runs.remember(s.topology, last)
 			return "", true
 		}
-		hint, hinted := s.topology.domainHint(p, v, level)
+		hint, hinted := q.hint()
 		hk := hintKey{variant: v, level: level, domain: hint}
-		var i int
-		switch free, ok := s.topology.freeClaims(p, level); {
+		var order iter.Seq[int]
+		switch free, ok := q.freeClaims(); {
 		case ok:
-			i = s.placeOnClaimList(p, v, level, free, claimStart)
+			order = listFrom(free, claimStart)
 		case hinted:
-			i = s.placeOnClaimFrom(p, v, level, s.hints[hk])
+			// Pods whose topology makes each claim's answer change as
+			// others are placed cannot resume as plain pods do. Pods bound
+			// for the same domain usually fit where the last one went,
+			// and a scan from there finds it at once where a scan from
+			// the first claim would ask every claim of every other domain
+			// first. Every claim is still asked before a new one is made.
+			order = around(s.hints[hk], len(s.claims))
 		default:
-			i = s.placeOnClaim(p, v, level, claimStart)
+			order = from(claimStart, len(s.claims))
 		}
-		if i >= 0 {
-			// An identical next pod starts looking at the claim this one
-			// joined. Claims before it either refused this pod or were
-			// outbid by it; skipping them keeps runs of identical pods
-			// linear and, measured, packs no worse.
-			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: i}
-			if hinted {
-				s.hints[hk] = i
+		i := s.placeOnClaim(q, order)
+		if i < 0 {
+			var ok bool
+			if reason, ok = s.placeOnNewClaim(q); !ok {
+				continue
 			}
-			return "", true
+			i = len(s.claims) - 1
 		}
-		var ok bool
-		if reason, ok = s.placeOnNewClaim(p, v, level); ok {
-			s.last = lastPlacement{pod: p, variant: v, level: level, node: len(s.nodes), claim: len(s.claims) - 1}
-			if hinted {
-				s.hints[hk] = len(s.claims) - 1
-			}
-			return "", true
+		// An identical next pod starts looking at the claim this one
+		// joined. Claims before it either refused this pod or were outbid
+		// by it; skipping them keeps runs of identical pods linear and,
+		// measured, packs no worse.
+		last.claim = i
+		s.runs.remember(s.topology, last)
+		if hinted {
+			s.hints[hk] = i
 		}
+		return "", true
 	}
-	s.last = lastPlacement{}
 	return reason, false
 }
 
@@ -272,7 +304,7 @@ func (s *solver) attempts(p *podInfo) []attempt {
 			plain = append(plain, v)
 		}
 	}
-	levels := s.topology.levels(p)
+	levels, softSpread := s.topology.relaxations(p)
 	out := make([]attempt, 0, len(p.class.variants)+2*len(levels))
 	for _, l := range levels {
 		out = append(out, attempt{plain[0], l})
@@ -281,7 +313,7 @@ func (s *solver) attempts(p *podInfo) []attempt {
 	for _, v := range plain[1:] {
 		out = append(out, attempt{v, last})
 	}
-	if s.topology.softSpread(p) {
+	if softSpread {
 		last = levelNoSoftSpread
 		for _, v := range plain {
 			if !v.preferences {
@@ -295,28 +327,86 @@ func (s *solver) attempts(p *podInfo) []attempt {
 	return out
 }
 
-// lastPlacement remembers where the previous pod went. Pods of one workload
-// are sorted next to each other; when the next pod is identical (same class,
-// same requests, no topology constraints), the nodes and claims before the
-// previous pod's are unchanged since they turned that pod away, so the search
-// resumes there instead of asking each of them again. Existing nodes would
-// answer the same; a claim's join rule could in principle answer differently
-// as fewer pods remain, and the solver accepts that approximation for a
-// search linear in the number of workloads rather than of pods.
+// lastPlacement remembers where a pod went. Pods of one workload are sorted
+// next to each other; when a later pod is identical (same class, same
+// requests, no topology beyond hostnames), the nodes and claims before that
+// pod's are unchanged since they turned it away, unless a pod was placed on
+// one of them since, so the search resumes there instead of asking each of
+// them again. Existing nodes would answer the same; a claim's join rule
+// could in principle answer differently as fewer pods remain, and the solver
+// accepts that approximation for a search linear in the number of workloads
+// rather than of pods.
 type lastPlacement struct {
 	pod         *podInfo
 	variant     *variant
 	level       int
 	node, claim int
+	// seq is how many placements runMemo had logged when it was
+	// remembered.
+	seq int
 }
 
-func (s *solver) resumeFrom(p *podInfo, v *variant, level int) (int, int) {
-	l := &s.last
-	if l.pod == nil || l.variant != v || l.level != level || l.pod.class != p.class || !s.topology.independent(p) ||
-		!slices.Equal(l.pod.requests, p.requests) || !slices.Equal(l.pod.hostPorts, p.hostPorts) || !s.topology.sameTopology(l.pod, p) {
+// runMemo keeps the last placement of each of a few recent kinds of pod, so
+// that runs of identical pods resume where they left off even when pods of
+// other workloads (of the same size, sorted among them) come in between.
+type runMemo struct {
+	recent []lastPlacement
+	// changes logs every placement in order: a claim's index, or -1-i for
+	// existing node i.
+	changes []int
+}
+
+// maxRecentRuns bounds the kinds of pod runMemo remembers: pods are sorted
+// by size, so only the workloads of about the current size interleave.
+const maxRecentRuns = 16
+
+func (r *runMemo) find(t *topology, p *podInfo, v *variant, level int) int {
+	for i := range r.recent {
+		l := &r.recent[i]
+		if l.variant == v && l.level == level && l.pod.class == p.class && slices.Equal(l.pod.requests, p.requests) &&
+			slices.Equal(l.pod.hostPorts, p.hostPorts) && t.alike(l.pod, p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// resumeFrom returns the first existing node and claim worth asking about p.
+func (r *runMemo) resumeFrom(t *topology, p *podInfo, v *variant, level int) (int, int) {
+	i := r.find(t, p, v, level)
+	if i < 0 {
 		return 0, 0
 	}
-	return l.node, l.claim
+	node, claim := r.recent[i].node, r.recent[i].claim
+	for _, ch := range r.changes[r.recent[i].seq:] {
+		if ch < 0 {
+			node = min(node, -1-ch)
+		} else {
+			claim = min(claim, ch)
+		}
+	}
+	return node, claim
+}
+
+// changed logs a placement on a claim (its index) or on existing node i
+// (-1-i).
+func (r *runMemo) changed(change int) { r.changes = append(r.changes, change) }
+
+// remember keeps l, the placement just logged, for pods like l.pod.
+func (r *runMemo) remember(t *topology, l lastPlacement) {
+	l.seq = len(r.changes)
+	if !t.alike(l.pod, l.pod) {
+		return
+	}
+	switch i := r.find(t, l.pod, l.variant, l.level); {
+	case i >= 0:
+		r.recent[i] = l
+	case len(r.recent) < maxRecentRuns:
+		r.recent = append(r.recent, l)
+	default:
+		copy(r.recent, r.recent[1:])
+		r.recent[len(r.recent)-1] = l
+	}
 }
 
 func (s *solver) variantTemplate(v *variant, ct *compiledTemplate) *variantTemplate {
@@ -328,9 +418,10 @@ func (s *solver) variantTemplate(v *variant, ct *compiledTemplate) *variantTempl
 	return vt
 }
 
-// placeOnNode puts p on the first existing node from start that takes it and
-// returns its index, or -1.
-func (s *solver) placeOnNode(p *podInfo, v *variant, level, start int) int {
+// placeOnNode puts the pod on the first existing node from start that takes
+// it and returns its index, or -1.
+func (s *solver) placeOnNode(q *topoQuery, start int) int {
+	p, v := q.p, q.v
 	for i := start; i < len(s.nodes); i++ {
 		n := s.nodes[i]
 		if !n.schedulable || !fits(p.requests, n.free) || portsConflict(n.ports, p.hostPorts) {
@@ -339,16 +430,23 @@ func (s *solver) placeOnNode(p *podInfo, v *variant, level, start int) int {
 		if _, bad := untoleratedTaint(n.taints, p.class.tolerations, v.toleratePNS); bad {
 			continue
 		}
-		if !v.reqs.MatchesLabels(n.labels) || !s.topology.allowsNode(p, v, level, n) {
+		if !v.reqs.MatchesLabels(n.labels) || !q.allowsNode(n) {
 			continue
 		}
-		n.free.sub(p.requests)
-		n.ports = append(n.ports, p.hostPorts...)
-		n.placed = append(n.placed, p.pod)
-		s.topology.record(p, n.node.Labels, n.node, nil)
+		s.addToNode(i, p)
 		return i
 	}
 	return -1
+}
+
+// addToNode puts p on existing node i.
+func (s *solver) addToNode(i int, p *podInfo) {
+	n := s.nodes[i]
+	n.free.sub(p.requests)
+	n.ports = append(n.ports, p.hostPorts...)
+	n.placed = append(n.placed, p.pod)
+	s.topology.placed(p, n)
+	s.runs.changed(-1 - i)
 }
 
 // hintKey names a kind of pod (variant, level) bound for one topology domain.
@@ -361,192 +459,185 @@ type hintKey struct {
 	domain  string
 }
 
-// placeOnClaimFrom is placeOnClaim starting at claim start and wrapping
-// around, for pods whose topology makes each claim's answer change as
-// others are placed (so the search cannot resume as for plain pods). Pods
-// bound for the same domain usually fit where the last one went, and a scan
-// from there finds it at once where a scan from the first claim would ask
-// every claim of every other domain first. Every claim is still asked
-// before a new one is made.
-func (s *solver) placeOnClaimFrom(p *podInfo, v *variant, level, start int) int {
-	s.beginScan(p, v, level)
-	defer s.endScan()
-	n := len(s.claims)
-	for k := 0; k < n; k++ {
-		i := (start + k) % n
-		if s.tryClaim(s.claims[i], p, v, level) {
+// from lists claims start to n-1.
+func from(start, n int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := start; i < n && yield(i); i++ {
+		}
+	}
+}
+
+// around lists claims start to n-1, then 0 to start-1.
+func around(start, n int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for k := 0; k < n && yield((start+k)%n); k++ {
+		}
+	}
+}
+
+// listFrom lists the claims of list (ascending indices) from start.
+func listFrom(list []int, start int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		i, _ := slices.BinarySearch(list, start)
+		for _, c := range list[i:] {
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// placeOnClaim adds the pod to the first open claim in order that takes
+// it and returns that claim's index, or -1. First fit plans cheaper than
+// weighing several accepting claims for the least price rise: that rule
+// saved 10% while spare cpu was priced by burstable types (see value.go),
+// and with room priced by the types that hold the median pod it cost 2% to
+// 5% more on every benchmark size.
+func (s *solver) placeOnClaim(q *topoQuery, order iter.Seq[int]) int {
+	for i := range order {
+		if o, ok := s.offer(s.claims[i], q); ok {
+			s.add(s.claims[i], q.p, o)
 			return i
 		}
 	}
 	return -1
 }
 
-// placeOnClaimList tries the listed claims (ascending indices) from start.
-func (s *solver) placeOnClaimList(p *podInfo, v *variant, level int, list []int, start int) int {
-	s.beginScan(p, v, level)
-	defer s.endScan()
-	for _, i := range list[sortSearch(list, start):] {
-		if s.tryClaim(s.claims[i], p, v, level) {
-			return i
-		}
-	}
-	return -1
+// joinOffer is how a claim would take a pod: under variant template vt,
+// and, when list is not nil, with its requirements narrowed to reqs and
+// its candidate types to list (the claim reslices the front).
+type joinOffer struct {
+	vt   *variantTemplate
+	reqs Requirements
+	list *typeList
 }
 
-func sortSearch(list []int, x int) int {
-	i, _ := slices.BinarySearch(list, x)
-	return i
-}
-
-// placeOnClaim adds p to the first open claim from start that takes it
-// and returns that claim's index, or -1. First fit plans cheaper than
-// weighing several accepting claims for the least price rise: that rule saved
-// 10% while spare cpu was priced by burstable types (see value.go), and with
-// room priced by the types that hold the median pod it cost 2% to 5% more
-// on every benchmark size.
-func (s *solver) placeOnClaim(p *podInfo, v *variant, level, start int) int {
-	s.beginScan(p, v, level)
-	defer s.endScan()
-	for i := start; i < len(s.claims); i++ {
-		if s.tryClaim(s.claims[i], p, v, level) {
-			return i
-		}
-	}
-	return -1
-}
-
-// tryClaim adds p to c if some type still holds everything and the claim's
-// price rises by no more than a node of p's own would cost.
-func (s *solver) tryClaim(c *claim, p *podInfo, v *variant, level int) bool {
+// offer decides whether claim c takes the pod of q: some type still holds
+// everything, topology allows it, and the claim's price rises by no more
+// than a node of the pod's own would cost. It writes nothing but memos;
+// add carries the offer out.
+func (s *solver) offer(c *claim, q *topoQuery) (joinOffer, bool) {
+	p := q.p
 	for d, r := range p.requests {
-		if r > c.maxAvail[d]-c.requests[d] {
-			return false
+		if r > c.list.maxAvail[d]-c.requests[d] {
+			return joinOffer{}, false
 		}
 	}
-	if portsConflict(c.ports, p.hostPorts) || s.topology.quickReject(p, v, level, c) {
-		return false
-	}
-	vt := s.variantTemplate(v, c.ct)
+	vt := s.variantTemplate(q.v, c.ct)
 	if !vt.ok {
-		return false
+		return joinOffer{}, false
+	}
+	// An identical pod was refused by the join rule, and the claim has not
+	// changed since: skip the rule's scan of the claim's types. As for
+	// runs of identical pods (see lastPlacement), the rule could answer
+	// otherwise with fewer pods to come; the solver accepts that. A
+	// template under limits is left out: its limits change as other claims
+	// reserve capacity.
+	if r := &c.refused; r.vt == vt && r.bound == q.bound && slices.Equal(r.requests, p.requests) {
+		return joinOffer{}, false
+	}
+	if portsConflict(c.ports, p.hostPorts) || q.rulesOut(c) {
+		return joinOffer{}, false
 	}
 	aloneType, alonePrice, ok := vt.alone(p.requests)
 	if !ok {
-		return false
+		return joinOffer{}, false
 	}
 	// A pod bound to a topology domain could not have a node of its own
 	// just anywhere: price that node in the claim's domain, or joining an
 	// on-demand claim in the one zone spread allows looks worse than a
 	// Spot node in a zone the pod may not use.
-	bound := s.topology.domainBound(p, level)
-	if bound {
-		if aloneType, alonePrice, ok = s.aloneIn(c, c.all, c.allPrices, p); !ok {
-			return false
+	if q.bound {
+		if aloneType, alonePrice, ok = s.aloneIn(c, c.list.all, c.list.allPrices, p); !ok {
+			return joinOffer{}, false
 		}
+	}
+	// The cheapest front type that holds the pod must be worth growing
+	// into: narrowing the requirements or the domain only removes types
+	// and raises prices. Under the same requirements that settles it.
+	if !s.worthTrying(c, p, aloneType, alonePrice) {
+		if !c.ct.limitedResources {
+			c.refused = refusal{requests: p.requests, vt: vt, bound: q.bound}
+		}
+		return joinOffer{}, false
+	}
+	absorbed := slices.Contains(c.absorbed, vt)
+	if absorbed && !q.constrains() {
+		return joinOffer{vt: vt}, true
 	}
 	reqs := &c.reqs
-	absorbed := slices.Contains(c.absorbed, vt)
-	var cands []candidate
-	if !absorbed || s.topology.constrains(p, level) {
-		// The cheapest front type that holds the pod must be worth
-		// growing into before requirements and topology are worked out:
-		// narrowing only removes types and raises prices.
-		if !s.worthTrying(c, p, aloneType, alonePrice) {
-			return false
+	var cache map[string][]string
+	if absorbed {
+		if c.values == nil {
+			c.values = map[string][]string{}
 		}
-		var cache map[string][]string
-		if absorbed {
-			if c.values == nil {
-				c.values = map[string][]string{}
-			}
-			cache = c.values
-		} else {
-			// Declared here, not above: its address escapes, and a heap
-			// allocation on every probe showed up as most of the topology
-			// benchmark's allocations.
-			merged := c.reqs.Intersect(vt.reqs)
-			if c.ct.keyConflict(&merged) != nil {
-				return false
-			}
-			reqs = &merged
+		cache = c.values
+	} else {
+		// Declared here, not above: its address escapes, and a heap
+		// allocation on every probe showed up as most of the topology
+		// benchmark's allocations.
+		merged := c.reqs.Intersect(vt.reqs)
+		if c.ct.keyConflict(&merged) != nil {
+			return joinOffer{}, false
 		}
-		if cands, ok = s.topology.claimRequirements(p, v, level, c, reqs, c.all, cache); !ok {
-			return false
-		}
+		reqs = &merged
 	}
-	if cands == nil && reqs == &c.reqs {
-		// Same requirements: the types keep their order and prices, so
-		// the first type that fits is the new cheapest, and no type dearer
-		// than the join rule's ceiling can be worth growing into.
-		ceiling := math.Inf(1)
-		for i, t := range c.types {
-			if c.prices[i] > ceiling {
-				return false
-			}
-			if s.typeFits(c, t, p.requests) {
-				if i > 0 && !s.worthJoining(c, p, t, c.prices[i], aloneType, alonePrice) {
-					return false
-				}
-				s.commit(c, p, vt, nil, nil)
-				return true
-			}
-			if i == 0 {
-				ceiling = s.joinCeiling(c, p, aloneType, alonePrice)
-			}
-		}
-		return false
-	}
-	if cands == nil {
+	cands, _, ok := q.claimRequirements(c, reqs, c.list.all, cache)
+	switch {
+	case !ok:
+		return joinOffer{}, false
+	case cands == nil && absorbed:
+		return joinOffer{vt: vt}, true
+	case cands == nil:
 		cands = []candidate{{base: reqs}}
 	}
-	// Candidates come emptiest domain first. The first domain with a type
-	// that holds the pod decides, as before, except that the equally empty
-	// domains after it compete with it on price (Spot prices differ by
-	// zone): the cheapest the join rule accepts wins, the first of equals.
-	best, bestNL, bestPrice, decided, load := -1, (*narrowedTypes)(nil), 0.0, false, 0
+	return s.offerInDomain(c, q, vt, absorbed, cands)
+}
+
+// offerInDomain is offer for a claim whose requirements narrow, to cands,
+// tried in order: candidates come emptiest domain first. The first domain
+// with a type that holds the pod decides, except that the equally empty
+// domains after it compete with it on price (Spot prices differ by zone):
+// the cheapest the join rule accepts wins, the first of equals.
+func (s *solver) offerInDomain(c *claim, q *topoQuery, vt *variantTemplate, absorbed bool, cands []candidate) (joinOffer, bool) {
+	p := q.p
+	aloneType, alonePrice, _ := vt.alone(p.requests)
+	best, bestList, bestPrice, decided, load := -1, (*typeList)(nil), 0.0, false, 0
 	for i := range cands {
 		if decided && cands[i].load != load {
 			break
 		}
-		nl := s.narrowed(c, vt, absorbed, &cands[i])
-		if bound {
-			if aloneType, alonePrice, ok = s.aloneIn(c, nl.all, nl.allPrices, p); !ok {
+		list := s.narrowed(c, vt, absorbed, &cands[i])
+		if q.bound {
+			var ok bool
+			if aloneType, alonePrice, ok = s.aloneIn(c, list.all, list.allPrices, p); !ok {
 				continue
 			}
 		}
-		for j, t := range nl.front {
-			if !s.typeFits(c, t, p.requests) {
-				continue
-			}
+		if j := s.firstHolding(c, list, p.requests); j >= 0 {
 			decided, load = true, cands[i].load
-			if s.worthJoining(c, p, t, nl.frontPrices[j], aloneType, alonePrice) && (best < 0 || nl.frontPrices[j] < bestPrice) {
-				best, bestNL, bestPrice = i, nl, nl.frontPrices[j]
+			if price := list.frontPrices[j]; s.worthJoining(c, p, list.front[j], price, aloneType, alonePrice) && (best < 0 || price < bestPrice) {
+				best, bestList, bestPrice = i, list, price
 			}
-			break
 		}
 	}
 	if best < 0 {
-		return false
+		return joinOffer{}, false
 	}
-	r := cands[best].reqs()
-	s.commit(c, p, vt, &r, bestNL)
-	return true
+	return joinOffer{vt: vt, reqs: cands[best].reqs(), list: bestList}, true
 }
 
 // aloneIn returns the cheapest of types (sorted cheapest first) that holds
-// p by itself.
+// p, the pod of the current attempt, by itself.
 func (s *solver) aloneIn(c *claim, types []int32, prices []float64, p *podInfo) (int32, float64, bool) {
 	if len(types) == 0 {
 		return 0, 0, false
 	}
-	// Claims share their type lists, so during p's scan the same few lists
-	// come back claim after claim.
-	scanning := s.scanPod == p
-	if scanning {
-		for _, e := range s.aloneMemo {
-			if e.src == &types[0] && e.n == len(types) {
-				return e.t, e.price, e.ok
-			}
+	// Claims share their type lists, so during an attempt the same few
+	// lists come back claim after claim.
+	for _, e := range s.aloneMemo {
+		if e.src == &types[0] && e.n == len(types) {
+			return e.t, e.price, e.ok
 		}
 	}
 	e := aloneEntry{src: &types[0], n: len(types)}
@@ -556,9 +647,7 @@ func (s *solver) aloneIn(c *claim, types []int32, prices []float64, p *podInfo) 
 			break
 		}
 	}
-	if scanning {
-		s.aloneMemo = append(s.aloneMemo, e)
-	}
+	s.aloneMemo = append(s.aloneMemo, e)
 	return e.t, e.price, e.ok
 }
 
@@ -569,25 +658,6 @@ type aloneEntry struct {
 	t     int32
 	price float64
 	ok    bool
-}
-
-// beginScan starts p's scan of the claims: until endScan, or a placement,
-// answers that depend only on p and the claims' shared lists are kept.
-func (s *solver) beginScan(p *podInfo, v *variant, level int) {
-	s.scanPod, s.aloneMemo = p, s.aloneMemo[:0]
-	s.topology.beginScan(p, v, level)
-}
-
-func (s *solver) endScan() {
-	s.scanPod = nil
-	s.topology.endScan()
-}
-
-// narrowedTypes is a claim's candidate list under narrower requirements.
-type narrowedTypes struct {
-	all, front             []int32
-	allPrices, frontPrices []float64
-	maxAvail               vec
 }
 
 type narrowKey struct {
@@ -603,7 +673,7 @@ type narrowKey struct {
 // domain is narrowed once per solve, not once per claim or probe. Under
 // resource limits a claim's list also depends on what the limits leave, so
 // limited templates narrow per claim.
-func (s *solver) narrowed(c *claim, vt *variantTemplate, absorbed bool, cand *candidate) *narrowedTypes {
+func (s *solver) narrowed(c *claim, vt *variantTemplate, absorbed bool, cand *candidate) *typeList {
 	filter := vt
 	if absorbed {
 		filter = nil
@@ -613,14 +683,14 @@ func (s *solver) narrowed(c *claim, vt *variantTemplate, absorbed bool, cand *ca
 		if nl, ok := c.narrowCache[key]; ok {
 			return nl
 		}
-		nl := s.narrowList(c, c.all, filter, cand)
+		nl := s.narrowList(c, c.list.all, filter, cand)
 		if c.narrowCache == nil {
-			c.narrowCache = map[narrowKey]*narrowedTypes{}
+			c.narrowCache = map[narrowKey]*typeList{}
 		}
 		c.narrowCache[key] = nl
 		return nl
 	}
-	return s.sharedNarrowList(c, c.all, filter, cand)
+	return s.sharedNarrowList(c, c.list.all, filter, cand)
 }
 
 type sharedNarrowKey struct {
@@ -629,9 +699,9 @@ type sharedNarrowKey struct {
 	narrowKey
 }
 
-func (s *solver) sharedNarrowList(c *claim, src []int32, filter *variantTemplate, cand *candidate) *narrowedTypes {
+func (s *solver) sharedNarrowList(c *claim, src []int32, filter *variantTemplate, cand *candidate) *typeList {
 	if len(src) == 0 {
-		return &narrowedTypes{}
+		return &typeList{}
 	}
 	key := sharedNarrowKey{src: &src[0], n: len(src), narrowKey: narrowKey{vt: filter, key: cand.key, value: cand.value, prefix: cand.prefix}}
 	if nl, ok := s.narrowShared[key]; ok {
@@ -639,7 +709,7 @@ func (s *solver) sharedNarrowList(c *claim, src []int32, filter *variantTemplate
 	}
 	nl := s.narrowList(c, src, filter, cand)
 	if s.narrowShared == nil {
-		s.narrowShared = map[sharedNarrowKey]*narrowedTypes{}
+		s.narrowShared = map[sharedNarrowKey]*typeList{}
 	}
 	s.narrowShared[key] = nl
 	return nl
@@ -647,8 +717,8 @@ func (s *solver) sharedNarrowList(c *claim, src []int32, filter *variantTemplate
 
 // narrowList filters src to the types that satisfy cand (and filter, if
 // set), sorted cheapest first under cand, with their front.
-func (s *solver) narrowList(c *claim, src []int32, filter *variantTemplate, cand *candidate) *narrowedTypes {
-	nl := &narrowedTypes{}
+func (s *solver) narrowList(c *claim, src []int32, filter *variantTemplate, cand *candidate) *typeList {
+	nl := &typeList{}
 	reqs := cand.reqs()
 	mask := c.ct.ox.mask(&reqs)
 	for _, t := range src {
@@ -673,11 +743,20 @@ func (s *solver) narrowList(c *claim, src []int32, filter *variantTemplate, cand
 }
 
 // worthTrying reports whether, before any narrowing, the claim has a type
-// that holds p and the join rule would accept.
+// that holds p and the join rule would accept. Its types keep their order
+// and prices, so the first type that fits is the claim's new cheapest, and
+// no type dearer than the join rule's ceiling can be worth growing into.
 func (s *solver) worthTrying(c *claim, p *podInfo, alone int32, alonePrice float64) bool {
-	for i, t := range c.types {
+	ceiling := math.Inf(1)
+	for i, t := range c.list.front {
+		if c.list.frontPrices[i] > ceiling {
+			return false
+		}
 		if s.typeFits(c, t, p.requests) {
-			return i == 0 || s.worthJoining(c, p, t, c.prices[i], alone, alonePrice)
+			return i == 0 || s.worthJoining(c, p, t, c.list.frontPrices[i], alone, alonePrice)
+		}
+		if i == 0 {
+			ceiling = s.joinCeiling(c, p, alone, alonePrice)
 		}
 	}
 	return false
@@ -686,9 +765,9 @@ func (s *solver) worthTrying(c *claim, p *podInfo, alone int32, alonePrice float
 // apartCost is the price of keeping p off claim c, less the value of the
 // room that leaves on c's cheapest type and on p's own node.
 func (s *solver) apartCost(c *claim, p *podInfo, alone int32, alonePrice float64) float64 {
-	cur, own := c.ct.types[c.types[0]].avail, c.ct.types[alone].avail
+	cur, own := c.ct.types[c.list.front[0]].avail, c.ct.types[alone].avail
 	room := c.ct.duals.roomValue(cur[dimCPU]-c.requests[dimCPU]+own[dimCPU]-p.requests[dimCPU], cur[dimMemory]-c.requests[dimMemory]+own[dimMemory]-p.requests[dimMemory], &s.remaining)
-	return c.prices[0] + alonePrice - room
+	return c.list.frontPrices[0] + alonePrice - room
 }
 
 // joinCeiling bounds the price of any type worth growing c into for p: the
@@ -703,7 +782,7 @@ func (s *solver) joinCeiling(c *claim, p *podInfo, alone int32, alonePrice float
 // it compares the two outcomes' prices less the value of the room each
 // leaves for pods still to come (see value.go).
 func (s *solver) worthJoining(c *claim, p *podInfo, grown int32, price float64, alone int32, alonePrice float64) bool {
-	if c.types[0] == grown && price <= c.prices[0] {
+	if c.list.front[0] == grown && price <= c.list.frontPrices[0] {
 		return true
 	}
 	next := c.ct.types[grown].avail
@@ -730,33 +809,30 @@ func (s *solver) typeFits(c *claim, t int32, extra vec) bool {
 	return true
 }
 
-// commit adds p to c. nl, when not nil, holds the claim's types under its
-// new requirements reqs; otherwise requirements stay and the claim's front
-// drops the types before first, which are too small now.
-func (s *solver) commit(c *claim, p *podInfo, vt *variantTemplate, reqs *Requirements, nl *narrowedTypes) {
-	if nl != nil {
-		c.reqs = reqs.Clone()
-		c.all, c.allPrices = nl.all, nl.allPrices
-		c.types, c.prices = nl.front, nl.frontPrices
-		c.maxAvail = nl.maxAvail
+// add puts p on claim c as offer o says: under narrower requirements and
+// types if o has them, counted in the claim's requests and the topology.
+func (s *solver) add(c *claim, p *podInfo, o joinOffer) {
+	if o.list != nil {
+		c.reqs = o.reqs
+		c.list = *o.list
 		// Requirements only narrow, so every variant absorbed before
 		// stays absorbed.
-		c.absorbed = append(c.absorbed, vt)
+		c.absorbed = append(c.absorbed, o.vt)
 		c.values = nil
 		c.narrowCache = nil
 	}
-	// Placing p changes the counts a scan's memo holds.
-	s.endScan()
 	c.requests.add(p.requests)
 	c.pods = append(c.pods, p.pod)
 	c.ports = append(c.ports, p.hostPorts...)
+	c.refused = refusal{}
 	// Front types cheaper than the first that holds the grown claim never
 	// will again.
-	for len(c.types) > 1 && !s.typeFits(c, c.types[0], nil) {
-		c.types, c.prices = c.types[1:], c.prices[1:]
+	for len(c.list.front) > 1 && !s.typeFits(c, c.list.front[0], nil) {
+		c.list.front, c.list.frontPrices = c.list.front[1:], c.list.frontPrices[1:]
 	}
 	s.reserveLimits(c)
-	s.topology.record(p, nil, nil, c)
+	s.topology.placed(p, c)
+	s.runs.changed(c.index)
 }
 
 // maxAvail is the per-dimension maximum avail over types.
@@ -823,7 +899,7 @@ func (s *solver) reserveLimits(c *claim) {
 	budgetCPU, budgetMem := c.ct.remainingCPU+c.reservedCPU, c.ct.remainingMemory+c.reservedMem
 	var maxCPU, maxMem int64
 	n := 0
-	for _, t := range c.all {
+	for _, t := range c.list.all {
 		ti := &c.ct.types[t]
 		if !fits(c.requests, ti.avail) || ti.capacity[dimCPU] > budgetCPU || ti.capacity[dimMemory] > budgetMem {
 			continue
@@ -840,75 +916,20 @@ func (s *solver) reserveLimits(c *claim) {
 
 // placeOnNewClaim opens a claim from the first template (by weight) that can
 // hold the pod, or returns why none can.
-func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, bool) {
+func (s *solver) placeOnNewClaim(q *topoQuery) (string, bool) {
 	reasons := make([]string, 0, len(s.templates))
 	for _, ct := range s.templates {
-		vt := s.variantTemplate(v, ct)
-		if !vt.ok {
-			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, vt.reason))
-			continue
-		}
-		if ct.remainingNodes < 1 {
-			reasons = append(reasons, fmt.Sprintf("nodepool %s: node limit reached", ct.t.NodePool))
-			continue
-		}
-		if portsConflict(ct.daemonSetPorts, p.hostPorts) {
-			reasons = append(reasons, fmt.Sprintf("nodepool %s: a daemonset takes a host port the pod needs", ct.t.NodePool))
-			continue
-		}
 		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, len(s.claims)+1),
 			ports: slices.Clone(ct.daemonSetPorts)}
-		s.topology.failure = topoFailure{}
-		if vt.values == nil {
-			vt.values = map[string][]string{}
-		}
-		cands, ok := s.topology.claimRequirements(p, v, level, c, &vt.reqs, vt.types, vt.values)
-		if !ok {
-			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, s.topology.reason()))
-			continue
-		}
-		placed := false
-		if cands == nil {
-			placed = s.newClaimTypes(c, vt, nil, p.requests)
-			if placed {
-				// A copy: plans hand claims' requirements to callers,
-				// who may change them.
-				c.reqs = vt.reqs.Clone()
-			}
-		}
-		// Among the emptiest domains, the cheapest (see tryClaim).
-		best, bestNL, bestType := -1, (*narrowedTypes)(nil), 0
-		for i := range cands {
-			if best >= 0 && cands[i].load != cands[best].load {
-				break
-			}
-			if nl, j := s.newClaimList(c, vt, &cands[i], p.requests); nl != nil && (best < 0 || nl.frontPrices[j] < bestNL.frontPrices[bestType]) {
-				best, bestNL, bestType = i, nl, j
-			}
-		}
-		if best >= 0 {
-			s.useNewClaimList(c, bestNL, bestType)
-			c.reqs = cands[best].reqs()
-			placed = true
-		}
-		if !placed {
-			reason := s.resourceReason(ct, vt, p.requests)
-			if cands != nil && s.newClaimTypes(c, vt, nil, p.requests) {
-				// The pod fits; the topology domains it may use do not.
-				reason = s.topologyOfferingReason()
-			}
+		o, reason := s.newClaimOffer(c, q)
+		if o.list == nil {
 			reasons = append(reasons, fmt.Sprintf("nodepool %s: %s", ct.t.NodePool, reason))
 			continue
 		}
-		c.absorbed = append(c.absorbed, vt)
 		ct.remainingNodes--
 		s.claims = append(s.claims, c)
-		s.topology.claimAdded(c.index)
-		c.requests.add(p.requests)
-		c.pods = append(c.pods, p.pod)
-		c.ports = append(c.ports, p.hostPorts...)
-		s.reserveLimits(c)
-		s.topology.record(p, nil, nil, c)
+		s.topology.opened(c.index)
+		s.add(c, q.p, o)
 		return "", true
 	}
 	if len(s.templates) == 0 {
@@ -918,6 +939,59 @@ func (s *solver) placeOnNewClaim(p *podInfo, v *variant, level int) (string, boo
 		return strings.TrimPrefix(reasons[0], "nodepool "+s.templates[0].t.NodePool+": "), false
 	}
 	return strings.Join(reasons, "; "), false
+}
+
+// newClaimOffer decides how c, a claim not yet open, would take the pod of
+// q: with which requirements and types. Without a list it says why c
+// cannot.
+func (s *solver) newClaimOffer(c *claim, q *topoQuery) (joinOffer, string) {
+	ct, p := c.ct, q.p
+	vt := s.variantTemplate(q.v, ct)
+	switch {
+	case !vt.ok:
+		return joinOffer{}, vt.reason
+	case ct.remainingNodes < 1:
+		return joinOffer{}, "node limit reached"
+	case portsConflict(ct.daemonSetPorts, p.hostPorts):
+		return joinOffer{}, "a daemonset takes a host port the pod needs"
+	}
+	if vt.values == nil {
+		vt.values = map[string][]string{}
+	}
+	cands, why, ok := q.claimRequirements(c, &vt.reqs, vt.list.all, vt.values)
+	if !ok {
+		return joinOffer{}, s.topology.explain(why)
+	}
+	if cands == nil {
+		if list := s.newClaimList(c, vt, nil); s.firstHolding(c, list, p.requests) >= 0 {
+			// A copy: plans hand claims' requirements to callers, who
+			// may change them.
+			return joinOffer{vt: vt, reqs: vt.reqs.Clone(), list: list}, ""
+		}
+		return joinOffer{}, s.resourceReason(ct, vt, p.requests)
+	}
+	// Among the emptiest domains, the cheapest (see offerInDomain).
+	best, bestList, bestPrice := -1, (*typeList)(nil), 0.0
+	for i := range cands {
+		if best >= 0 && cands[i].load != cands[best].load {
+			break
+		}
+		list := s.newClaimList(c, vt, &cands[i])
+		if j := s.firstHolding(c, list, p.requests); j >= 0 && (best < 0 || list.frontPrices[j] < bestPrice) {
+			best, bestList, bestPrice = i, list, list.frontPrices[j]
+		}
+	}
+	if best >= 0 {
+		return joinOffer{vt: vt, reqs: cands[best].reqs(), list: bestList}, ""
+	}
+	if s.firstHolding(c, s.newClaimList(c, vt, nil), p.requests) < 0 {
+		return joinOffer{}, s.resourceReason(ct, vt, p.requests)
+	}
+	// The pod fits; the topology domains it may use do not.
+	if why.kind != failNone {
+		return joinOffer{}, s.topology.explain(why)
+	}
+	return joinOffer{}, "no instance type has an available offering in the topology domains the pod may use"
 }
 
 // canOpen reports whether some template could make a new node for pods of
@@ -931,58 +1005,23 @@ func (s *solver) canOpen(v *variant) bool {
 	return false
 }
 
-// topologyOfferingReason explains a pod whose allowed topology domains have
-// no instance type with an available offering.
-func (s *solver) topologyOfferingReason() string {
-	if s.topology.failure.kind != failNone {
-		return s.topology.reason()
-	}
-	return "no instance type has an available offering in the topology domains the pod may use"
-}
-
-// newClaimTypes gives new claim c the types of vt (narrowed to cand, if
-// not nil) from the cheapest that holds req, and reports whether one does.
-func (s *solver) newClaimTypes(c *claim, vt *variantTemplate, cand *candidate, req vec) bool {
-	nl, i := s.newClaimList(c, vt, cand, req)
-	if nl == nil {
-		return false
-	}
-	s.useNewClaimList(c, nl, i)
-	return true
-}
-
-// newClaimList returns the type list a new claim c of vt would have under
-// cand (nil: vt's own) and the index in its front of the cheapest type that
-// holds req, or nil.
-func (s *solver) newClaimList(c *claim, vt *variantTemplate, cand *candidate, req vec) (*narrowedTypes, int) {
-	var nl *narrowedTypes
+// newClaimList returns the types a new claim c of vt would have under cand
+// (nil: vt's own requirements).
+func (s *solver) newClaimList(c *claim, vt *variantTemplate, cand *candidate) *typeList {
 	switch {
 	case cand == nil && !c.ct.limitedResources:
 		// The common case shares the variant's lists instead of copying
 		// hundreds of types per claim.
-		nl = &narrowedTypes{all: vt.types, allPrices: vt.prices, front: vt.front, frontPrices: vt.frontPrices, maxAvail: vt.maxAvail}
+		return &vt.list
 	case cand == nil:
 		// Under resource limits the lists drop types too big for what
 		// the limits leave.
-		nl = s.narrowList(c, vt.types, nil, &candidate{base: &vt.reqs})
+		return s.narrowList(c, vt.list.all, nil, &candidate{base: &vt.reqs})
 	case c.ct.limitedResources:
-		nl = s.narrowList(c, vt.types, nil, cand)
+		return s.narrowList(c, vt.list.all, nil, cand)
 	default:
-		nl = s.sharedNarrowList(c, vt.types, nil, cand)
+		return s.sharedNarrowList(c, vt.list.all, nil, cand)
 	}
-	for i, t := range nl.front {
-		if s.typeFits(c, t, req) {
-			return nl, i
-		}
-	}
-	return nil, 0
-}
-
-// useNewClaimList gives c the list nl, its front starting at index first.
-func (s *solver) useNewClaimList(c *claim, nl *narrowedTypes, first int) {
-	c.all, c.allPrices = nl.all, nl.allPrices
-	c.types, c.prices = nl.front[first:], nl.frontPrices[first:]
-	c.maxAvail = nl.maxAvail
 }
 
 // offeringReason explains a pod that some instance type of the template
@@ -1024,17 +1063,17 @@ func (s *solver) resourceReason(ct *compiledTemplate, vt *variantTemplate, req v
 		return reason
 	}
 	for d, r := range req {
-		if r > vt.maxAvail[d] {
-			if vt.maxAvail[d] <= 0 {
+		if max := vt.list.maxAvail[d]; r > max {
+			if max <= 0 {
 				return fmt.Sprintf("no instance type has %s %s after overhead; none offers %s", s.dims.format(d, r), s.dims.names[d], s.dims.names[d])
 			}
-			return fmt.Sprintf("no instance type has %s %s after overhead; largest allocatable is %s", s.dims.format(d, r), s.dims.names[d], s.dims.format(d, vt.maxAvail[d]))
+			return fmt.Sprintf("no instance type has %s %s after overhead; largest allocatable is %s", s.dims.format(d, r), s.dims.names[d], s.dims.format(d, max))
 		}
 	}
 	if ct.limitedResources {
 		probe := &claim{ct: ct, requests: make(vec, s.dims.len())}
 		limited := true
-		for _, t := range vt.types {
+		for _, t := range vt.list.all {
 			if fits(req, ct.types[t].avail) && s.typeFits(probe, t, req) {
 				limited = false
 				break
@@ -1062,11 +1101,11 @@ func (s *solver) finish() *Plan {
 			Template:      c.ct.t,
 			Hostname:      c.hostname,
 			Requirements:  c.reqs,
-			InstanceTypes: make([]*offerings.InstanceType, 0, min(len(c.all), s.maxTypes)),
+			InstanceTypes: make([]*offerings.InstanceType, 0, min(len(c.list.all), s.maxTypes)),
 			Pods:          c.pods,
 			PodRequests:   s.dims.list(c.requests),
 		}
-		for _, t := range c.all {
+		for _, t := range c.list.all {
 			ti := &c.ct.types[t]
 			if c.ct.limitedResources && (ti.capacity[dimCPU] > c.reservedCPU || ti.capacity[dimMemory] > c.reservedMem) {
 				continue // beyond what reserveLimits set aside
@@ -1078,7 +1117,7 @@ func (s *solver) finish() *Plan {
 				}
 			}
 		}
-		claim.DaemonSetRequests = s.dims.list(c.ct.types[c.types[0]].daemonSet)
+		claim.DaemonSetRequests = s.dims.list(c.ct.types[c.list.front[0]].daemonSet)
 		s.plan.NodeClaims = append(s.plan.NodeClaims, claim)
 	}
 	for _, n := range s.nodes {

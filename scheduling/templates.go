@@ -189,17 +189,11 @@ type variantTemplate struct {
 	reason string
 	// reqs is the template's requirements narrowed by the variant's.
 	reqs Requirements
-	// types are indices into ct.types that satisfy reqs, cheapest first.
-	types  []int32
-	prices []float64 // parallel to types
-	// front is the Pareto front of types (see paretoFront).
-	front       []int32
-	frontPrices []float64
-	member      []uint64 // bitset over ct.types
+	// list holds the indices into ct.types that satisfy reqs.
+	list   typeList
+	member []uint64 // bitset over ct.types
 	// values caches the topology domains reqs allow, per key.
 	values map[string][]string
-	// maxAvail is, per dimension, the largest avail among types.
-	maxAvail vec
 	// alone caches the cheapest type that fits a pod alone, for the last
 	// request vector asked about.
 	aloneReq   vec
@@ -220,7 +214,8 @@ func compileVariantTemplate(ct *compiledTemplate, v *variant, tolerations []core
 		return vt
 	}
 	vt.member = make([]uint64, (len(ct.types)+63)/64)
-	vt.maxAvail = make(vec, dims.len())
+	l := &vt.list
+	l.maxAvail = make(vec, dims.len())
 	mask := ct.ox.mask(&vt.reqs)
 	for i := range ct.types {
 		ti := &ct.types[i]
@@ -228,19 +223,19 @@ func compileVariantTemplate(ct *compiledTemplate, v *variant, tolerations []core
 			continue
 		}
 		price, _ := ti.price(mask)
-		vt.types = append(vt.types, int32(i))
-		vt.prices = append(vt.prices, price)
+		l.all = append(l.all, int32(i))
+		l.allPrices = append(l.allPrices, price)
 		vt.member[i/64] |= 1 << (i % 64)
-		for d := range vt.maxAvail {
-			vt.maxAvail[d] = max(vt.maxAvail[d], ti.avail[d])
+		for d := range l.maxAvail {
+			l.maxAvail[d] = max(l.maxAvail[d], ti.avail[d])
 		}
 	}
-	if len(vt.types) == 0 {
+	if len(l.all) == 0 {
 		vt.reason = noTypeReason(ct, &vt.reqs)
 		return vt
 	}
-	sortByPrice(ct, vt.types, vt.prices)
-	vt.front, vt.frontPrices = paretoFront(ct, vt.types, vt.prices)
+	sortByPrice(ct, l.all, l.allPrices)
+	l.front, l.frontPrices = paretoFront(ct, l.all, l.allPrices)
 	vt.ok = true
 	return vt
 }
@@ -277,9 +272,9 @@ func (vt *variantTemplate) alone(req vec) (int32, float64, bool) {
 		return vt.aloneType, vt.alonePrice, vt.aloneOK
 	}
 	vt.aloneReq, vt.aloneOK = req, false
-	for i, t := range vt.types {
+	for i, t := range vt.list.all {
 		if fits(req, vt.ct.types[t].avail) {
-			vt.aloneType, vt.alonePrice, vt.aloneOK = t, vt.prices[i], true
+			vt.aloneType, vt.alonePrice, vt.aloneOK = t, vt.list.allPrices[i], true
 			break
 		}
 	}

@@ -25,6 +25,13 @@ import (
 // on that key to one value, and its instance types then keep only those with
 // an available offering there.
 //
+// The solver asks topology through a handful of calls: relaxations (the
+// levels to try a pod at), alike (whether two pods meet the same
+// constraints), query (one attempt's questions about nodes and claims:
+// allowsNode, rulesOut, claimRequirements, hint, freeClaims), and opened and
+// placed, which keep the counts. Rejections come back as topoFailure values,
+// which explain turns into reasons.
+//
 // Preferences are relaxed in this order, each only when the pod cannot be
 // placed with it: preferred pod affinity (level 1), preferred pod
 // anti-affinity (level 2), preferred node affinity and PreferNoSchedule
@@ -91,59 +98,82 @@ type podTopology struct {
 	// levels is how many relaxation levels differ for this pod.
 	softAffinity, softAnti, softSpread bool
 	hostnameOnly                       bool
+	// hostnameSpread: some spread is over hostnames, whose domains grow
+	// with every node a template can still make (see minCount).
+	hostnameSpread bool
 }
 
 type topology struct {
-	s          *solver
+	// templates and nodes are the solver's, fixed for the solve: where
+	// the domains a pod may use come from.
+	templates  []*compiledTemplate
+	nodes      []*nodeState
 	groups     map[string]*topoGroup
 	groupList  []*topoGroup
 	nsLabels   map[string]map[string]string
 	matchCache map[string][]*topoGroup
 	keyBuf     []byte
 	keysBuf    []string
-	// failure is the last constraint that turned a pod away, for reasons;
-	// it is formatted only when a pod ends up unschedulable.
-	failure topoFailure
-	// memo serves quickReject during one scan of the claims for one pod.
-	memo scanMemo
+	// q is the current attempt's query (see query); its buffers are reused.
+	q topoQuery
+	// none stands in for the constraints of a pod that has none.
+	none podTopology
 }
 
-// scanMemo caches quickReject's verdict per (key, domain) while one pod
-// scans the claims: nothing is placed during a scan, so the counts behind a
-// verdict cannot change, and a pod spread over zones would otherwise ask
-// the same few zones once per claim. Hostname domains are not cached: each
-// claim has its own.
-type scanMemo struct {
-	pod     *podInfo
-	variant *variant
-	level   int
-	keys    []string
-	entries []memoEntry
+// topoQuery is one attempt at placing pod p (variant v, relaxation level
+// level): what topology asks of the nodes and claims it may go to. Nothing
+// is placed during an attempt but at its end, so the keys it constrains,
+// and rulesOut's verdict per (key, domain), hold until then; placed ends
+// it. A pod spread over zones would otherwise ask the same few zones once
+// per claim. Hostname domains are not cached: each claim has its own.
+type topoQuery struct {
+	t *topology
+	p *podInfo
+	// pt is p's topology, or t.none.
+	pt    *podTopology
+	v     *variant
+	level int
+	// canOpen: a template can still make a node for p, so a hostname is
+	// always a domain with no pods.
+	canOpen bool
+	// keys are the topology keys on which a node or claim holding p must
+	// be one domain (see keys).
+	keys []string
+	// bound: p must land in particular domains of a key other than the
+	// hostname (see domainBound).
+	bound bool
+	memo  []memoEntry
 }
 
 type memoEntry struct {
 	key, value string
 	allowed    bool
-	failure    topoFailure
 }
 
-// beginScan starts a memo for p's scan of the claims; endScan, or any
-// placement, ends it.
-func (t *topology) beginScan(p *podInfo, v *variant, level int) {
-	m := &t.memo
-	m.pod, m.variant, m.level = nil, nil, 0
-	m.entries = m.entries[:0]
-	if len(t.groupList) == 0 {
-		return
+// query starts an attempt at placing p as variant v at level; canOpen
+// says whether a template can still make a node for it. The query is valid
+// until the next query or placement.
+func (t *topology) query(p *podInfo, v *variant, level int, canOpen bool) *topoQuery {
+	q := &t.q
+	*q = topoQuery{t: t, p: p, pt: p.topo, v: v, level: level, canOpen: canOpen, keys: q.keys[:0], memo: q.memo[:0]}
+	if q.pt == nil {
+		q.pt = &t.none
 	}
-	m.keys = append(m.keys[:0], t.keys(p, p.topo, level)...)
-	m.pod, m.variant, m.level = p, v, level
+	if len(t.groupList) > 0 {
+		q.keys = append(q.keys, t.keys(p, p.topo, level)...)
+	}
+	q.bound = t.domainBound(p, level)
+	return q
 }
 
-func (t *topology) endScan() { t.memo.pod = nil }
+// constrains reports whether the pod has topology to check at this level.
+func (q *topoQuery) constrains() bool { return len(q.keys) > 0 }
 
-func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
-	t := &topology{s: s, groups: map[string]*topoGroup{}, matchCache: map[string][]*topoGroup{}}
+// newTopology compiles the topology of pods (a pod whose constraints are
+// malformed gets a class carrying the error) and counts the pods running
+// on nodes.
+func newTopology(pods []*podInfo, nodes []*nodeState, templates []*compiledTemplate, namespaces []*corev1.Namespace) *topology {
+	t := &topology{templates: templates, nodes: nodes, groups: map[string]*topoGroup{}, matchCache: map[string][]*topoGroup{}}
 	if len(namespaces) > 0 {
 		t.nsLabels = map[string]map[string]string{}
 		for _, ns := range namespaces {
@@ -158,7 +188,7 @@ func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
 		}
 	}
 	shared := map[string]*podTopology{}
-	for _, p := range s.pods {
+	for _, p := range pods {
 		if !hasTopology(p.pod) {
 			continue
 		}
@@ -175,7 +205,7 @@ func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
 		p.topo = pt
 	}
 	// Pods already running count, and their anti-affinity binds newcomers.
-	for _, n := range s.nodes {
+	for _, n := range nodes {
 		for _, pod := range n.pods {
 			if a := pod.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
 				for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
@@ -190,7 +220,7 @@ func newTopology(s *solver, namespaces []*corev1.Namespace) *topology {
 			}
 		}
 	}
-	for _, n := range s.nodes {
+	for _, n := range nodes {
 		for _, pod := range n.pods {
 			for _, g := range t.matching(pod) {
 				if v, ok := nodeDomain(n.node, g.key); ok {
@@ -327,6 +357,7 @@ func (t *topology) compile(pod *corev1.Pod) (*podTopology, error) {
 		pt.spreads = append(pt.spreads, sc)
 		pt.softSpread = pt.softSpread || !sc.hard
 		pt.hostnameOnly = pt.hostnameOnly && g.key == offerings.LabelHostname
+		pt.hostnameSpread = pt.hostnameSpread || g.key == offerings.LabelHostname
 	}
 	a := pod.Spec.Affinity
 	addTerms := func(field string, terms []corev1.PodAffinityTerm, anti, required bool) error {
@@ -397,11 +428,13 @@ func (t *topology) matching(pod *corev1.Pod) []*topoGroup {
 	return out
 }
 
-// levels lists the relaxation levels worth trying for p, strictest first.
-func (t *topology) levels(p *podInfo) []int {
+// relaxations lists the relaxation levels worth trying for p, strictest
+// first, and whether p has ScheduleAnyway spread to relax after its node
+// preferences (see attempts).
+func (t *topology) relaxations(p *podInfo) ([]int, bool) {
 	pt := p.topo
 	if pt == nil {
-		return []int{levelAll}
+		return []int{levelAll}, false
 	}
 	out := []int{levelAll}
 	if pt.softAffinity {
@@ -410,21 +443,22 @@ func (t *topology) levels(p *podInfo) []int {
 	if pt.softAnti {
 		out = append(out, levelNoAnti)
 	}
-	return out
-}
-
-// softSpread reports whether p has ScheduleAnyway constraints to relax last.
-func (t *topology) softSpread(p *podInfo) bool {
-	pt := p.topo
-	return pt != nil && pt.softSpread
+	return out, pt.softSpread
 }
 
 // independent reports whether nodes and claims that turned p away keep doing
 // so while other pods are placed elsewhere: true without topology, and with
 // constraints on hostnames only, whose domains change only when a pod joins.
-func (t *topology) independent(p *podInfo) bool {
+func independent(p *podInfo) bool {
 	pt := p.topo
 	return pt == nil || pt.hostnameOnly
+}
+
+// alike reports whether b is independent (see above) and meets the same
+// topology as a, so that the nodes and claims that turned a away would turn
+// b away too.
+func (t *topology) alike(a, b *podInfo) bool {
+	return independent(b) && (a == b || t.sameTopology(a, b))
 }
 
 func nodeDomain(node *corev1.Node, key string) (string, bool) {
@@ -454,11 +488,11 @@ func (t *topology) affinityEnforced(a *affinityTerm, level int) bool {
 // minCount is the smallest count over the domains eligible for the pod;
 // fewer eligible domains than minDomains make it zero, as in Kubernetes.
 // Hostnames are unbounded: a new node is always a domain with no pods.
-func (t *topology) minCount(sc *spreadConstraint, v *variant) (int, string) {
-	if sc.group.key == offerings.LabelHostname && t.s.canOpen(v) {
+func (q *topoQuery) minCount(sc *spreadConstraint) (int, string) {
+	if sc.group.key == offerings.LabelHostname && q.canOpen {
 		return 0, ""
 	}
-	universe := t.universe(sc, v)
+	universe := q.t.universe(sc, q.v)
 	if len(universe) < sc.minDomains {
 		return 0, ""
 	}
@@ -483,7 +517,7 @@ func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
 	allow := func(reqs *Requirements, val string) bool {
 		return reqs.Allows(key, val) && (!sc.honorAffinity || v.required.Allows(key, val))
 	}
-	for _, ct := range t.s.templates {
+	for _, ct := range t.templates {
 		if sc.honorTaints {
 			if _, bad := untoleratedTaint(ct.t.Taints, v.class.tolerations, v.toleratePNS); bad {
 				continue
@@ -524,7 +558,7 @@ func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
 			}
 		}
 	}
-	for _, n := range t.s.nodes {
+	for _, n := range t.nodes {
 		if val, ok := nodeDomain(n.node, key); ok {
 			if sc.honorAffinity && !v.required.MatchesLabels(n.node.Labels) {
 				continue
@@ -546,17 +580,18 @@ func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
 	return out
 }
 
-// allowsDomain checks every enforced constraint of p whose key is key against
-// domain value val. It records the failure for reasons.
-func (t *topology) allowsDomain(p *podInfo, pt *podTopology, v *variant, level int, key, val string) bool {
+// allowsDomain checks every enforced constraint of the pod whose key is key
+// against domain value val, and returns the first it breaks (kind failNone:
+// none).
+func (q *topoQuery) allowsDomain(key, val string) topoFailure {
+	t, pt, level := q.t, q.pt, q.level
 	for _, sc := range pt.spreads {
 		if sc.group.key != key || !t.spreadEnforced(sc, level) {
 			continue
 		}
-		low, lowDomain := t.minCount(sc, v)
+		low, lowDomain := q.minCount(sc)
 		if sc.group.counts[val]+sc.selfMatch-low > sc.maxSkew {
-			t.failure = topoFailure{kind: failSpread, spread: sc, domain: lowDomain}
-			return false
+			return topoFailure{kind: failSpread, spread: sc, domain: lowDomain}
 		}
 	}
 	for i := range pt.affinities {
@@ -566,22 +601,19 @@ func (t *topology) allowsDomain(p *podInfo, pt *podTopology, v *variant, level i
 		}
 		n := a.group.counts[val]
 		if a.anti && n > 0 {
-			t.failure = topoFailure{kind: failAnti, key: key, domain: val}
-			return false
+			return topoFailure{kind: failAnti, key: key, domain: val}
 		}
 		if !a.anti && n == 0 && !(a.group.total == 0 && a.selfMatch) {
-			t.failure = topoFailure{kind: failAffinity, key: key, domain: val, group: a.group}
-			return false
+			return topoFailure{kind: failAffinity, key: key, domain: val, group: a.group}
 		}
 	}
 	// Anti-affinity is symmetric: pods already placed may forbid p.
-	for _, g := range t.matchingPod(p) {
+	for _, g := range t.matchingPod(q.p) {
 		if g.key == key && g.owners[val] > 0 {
-			t.failure = topoFailure{kind: failSymmetric, key: key, domain: val}
-			return false
+			return topoFailure{kind: failSymmetric, key: key, domain: val}
 		}
 	}
-	return true
+	return topoFailure{}
 }
 
 func (t *topology) spreadFailure(sc *spreadConstraint, lowDomain string) string {
@@ -593,7 +625,7 @@ func (t *topology) spreadFailure(sc *spreadConstraint, lowDomain string) string 
 }
 
 func (t *topology) domainHasOffering(key, val string) bool {
-	for _, ct := range t.s.templates {
+	for _, ct := range t.templates {
 		for i := range ct.types {
 			for _, o := range ct.types[i].it.Offerings {
 				if !o.Available {
@@ -606,7 +638,7 @@ func (t *topology) domainHasOffering(key, val string) bool {
 			}
 		}
 	}
-	for _, n := range t.s.nodes {
+	for _, n := range t.nodes {
 		if n.node.Labels[key] == val {
 			return true
 		}
@@ -659,26 +691,19 @@ func (t *topology) keys(p *podInfo, pt *podTopology, level int) []string {
 	return out
 }
 
-// allowsNode checks p's topology against an existing node.
-func (t *topology) allowsNode(p *podInfo, v *variant, level int, n *nodeState) bool {
-	if len(t.groupList) == 0 {
-		return true
-	}
-	pt := p.topo
-	for _, key := range t.keys(p, pt, level) {
+// allowsNode checks the pod's topology against an existing node.
+func (q *topoQuery) allowsNode(n *nodeState) bool {
+	for _, key := range q.keys {
 		val, ok := nodeDomain(n.node, key)
 		if !ok {
 			// A node without the key is no domain: hard spread and
 			// required affinity cannot be met there.
-			if pt != nil && t.needsKey(pt, level, key) {
+			if q.t.needsKey(q.pt, q.level, key) {
 				return false
 			}
 			continue
 		}
-		if pt == nil {
-			pt = &podTopology{}
-		}
-		if !t.allowsDomain(p, pt, v, level, key, val) {
+		if q.allowsDomain(key, val).kind != failNone {
 			return false
 		}
 	}
@@ -700,16 +725,13 @@ func (t *topology) needsKey(pt *podTopology, level int, key string) bool {
 	return false
 }
 
-// freeClaims returns, when p may only join claims holding no pod of some
-// group on the hostname key (required hostname anti-affinity, or hard
-// hostname spread with maxSkew 1 over pods like p), the claims that hold
+// freeClaims returns, when the pod may only join claims holding no pod of
+// some group on the hostname key (required hostname anti-affinity, or hard
+// hostname spread with maxSkew 1 over pods like it), the claims that hold
 // none yet, in claim order. Pods kept one per node then look at the few
 // claims still open to them instead of asking every full one.
-func (t *topology) freeClaims(p *podInfo, level int) ([]int, bool) {
-	pt := p.topo
-	if pt == nil {
-		return nil, false
-	}
+func (q *topoQuery) freeClaims() ([]int, bool) {
+	pt, t, level := q.pt, q.t, q.level
 	var best *topoGroup
 	consider := func(g *topoGroup) {
 		if best == nil || len(g.free) < len(best.free) {
@@ -733,8 +755,8 @@ func (t *topology) freeClaims(p *podInfo, level int) ([]int, bool) {
 	return best.free, true
 }
 
-// claimAdded opens claim index i in every hostname group's free list.
-func (t *topology) claimAdded(i int) {
+// opened adds claim index i to every hostname group's free list.
+func (t *topology) opened(i int) {
 	for _, g := range t.groupList {
 		if g.key == offerings.LabelHostname {
 			g.free = append(g.free, i)
@@ -792,12 +814,12 @@ func (t *topology) domainBound(p *podInfo, level int) bool {
 	return false
 }
 
-// domainHint names the domain a pod constrained on a key other than the
-// hostname will most likely land in: the allowed domain with the fewest
-// matching pods for spread, the most for affinity. The solver uses it to
-// start its claim scan where the last such pod went.
-func (t *topology) domainHint(p *podInfo, v *variant, level int) (string, bool) {
-	pt := p.topo
+// hint names the domain a pod constrained on a key other than the hostname
+// will most likely land in: the allowed domain with the fewest matching
+// pods for spread, the most for affinity. The solver uses it to start its
+// claim scan where the last such pod went.
+func (q *topoQuery) hint() (string, bool) {
+	pt, t, level := q.p.topo, q.t, q.level
 	if pt == nil || pt.hostnameOnly {
 		return "", false
 	}
@@ -806,8 +828,8 @@ func (t *topology) domainHint(p *podInfo, v *variant, level int) (string, bool) 
 			continue
 		}
 		best, bestLoad := "", 0
-		for _, d := range t.universe(sc, v) {
-			if !t.allowsDomain(p, pt, v, level, sc.group.key, d) {
+		for _, d := range t.universe(sc, q.v) {
+			if q.allowsDomain(sc.group.key, d).kind != failNone {
 				continue
 			}
 			if l := t.load(pt, sc.group.key, d); best == "" || l < bestLoad {
@@ -832,31 +854,13 @@ func (t *topology) domainHint(p *podInfo, v *variant, level int) (string, bool) 
 	return "", false
 }
 
-// quickReject reports whether c is ruled out for p by a constraint on a key
-// whose domain the claim has already fixed: its hostname, or a key its
-// requirements or template narrow to one value. It allocates nothing, so
-// the solver asks it before weighing the claim.
-func (t *topology) quickReject(p *podInfo, v *variant, level int, c *claim) bool {
-	if len(t.groupList) == 0 {
-		return false
-	}
-	pt := p.topo
-	m := &t.memo
-	memo := m.pod == p && m.variant == v && m.level == level
-	var keys []string
-	if memo {
-		keys = m.keys
-	} else {
-		keys = t.keys(p, pt, level)
-	}
-	if len(keys) == 0 {
-		return false
-	}
-	if pt == nil {
-		pt = &podTopology{}
-	}
+// rulesOut reports whether claim c is ruled out for the pod by a
+// constraint on a key whose domain the claim has already fixed: its
+// hostname, or a key its requirements or template narrow to one value. It
+// allocates nothing, so the solver asks it before weighing the claim.
+func (q *topoQuery) rulesOut(c *claim) bool {
 next:
-	for _, key := range keys {
+	for _, key := range q.keys {
 		val, ok := c.hostname, key == offerings.LabelHostname
 		if !ok {
 			val, ok = c.ct.t.Labels[key]
@@ -869,23 +873,22 @@ next:
 		if !ok {
 			continue
 		}
-		if !memo || key == offerings.LabelHostname {
-			if !t.allowsDomain(p, pt, v, level, key, val) {
+		if key == offerings.LabelHostname {
+			if q.allowsDomain(key, val).kind != failNone {
 				return true
 			}
 			continue
 		}
-		for i := range m.entries {
-			if e := &m.entries[i]; e.key == key && e.value == val {
+		for i := range q.memo {
+			if e := &q.memo[i]; e.key == key && e.value == val {
 				if !e.allowed {
-					t.failure = e.failure
 					return true
 				}
 				continue next
 			}
 		}
-		allowed := t.allowsDomain(p, pt, v, level, key, val)
-		m.entries = append(m.entries, memoEntry{key: key, value: val, allowed: allowed, failure: t.failure})
+		allowed := q.allowsDomain(key, val).kind == failNone
+		q.memo = append(q.memo, memoEntry{key: key, value: val, allowed: allowed})
 		if !allowed {
 			return true
 		}
@@ -893,9 +896,6 @@ next:
 	return false
 }
 
-// claimRequirements returns, for p joining claim c whose requirements would
-// be reqs, the narrower requirements to try in order (nil: reqs as they
-// are), or false when topology rules c out.
 // candidate is a narrowing of a claim's requirements to one domain per key;
 // sig names it ("key=value;...") for caches.
 type candidate struct {
@@ -918,23 +918,19 @@ func (c *candidate) reqs() Requirements {
 	return r
 }
 
-func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim, reqs *Requirements, types []int32, cache map[string][]string) ([]candidate, bool) {
-	if len(t.groupList) == 0 {
-		return nil, true
-	}
-	pt := p.topo
-	keys := t.keys(p, pt, level)
-	if len(keys) == 0 {
-		return nil, true
-	}
-	if pt == nil {
-		pt = &podTopology{}
-	}
+// claimRequirements returns, for the pod joining claim c whose
+// requirements would be reqs and types types, the narrower requirements to
+// try in order (nil: reqs as they are), or false when topology rules c out.
+// cache, when not nil, keeps the domains found per key. The failure is why
+// c is ruled out, or else why some domain was (kind failNone: no domain was).
+func (q *topoQuery) claimRequirements(c *claim, reqs *Requirements, types []int32, cache map[string][]string) ([]candidate, topoFailure, bool) {
+	t, pt, level := q.t, q.pt, q.level
 	var cands []candidate
-	for _, key := range keys {
+	var why topoFailure
+	for _, key := range q.keys {
 		if key == offerings.LabelHostname {
-			if !t.allowsDomain(p, pt, v, level, key, c.hostname) {
-				return nil, false
+			if f := q.allowsDomain(key, c.hostname); f.kind != failNone {
+				return nil, f, false
 			}
 			continue
 		}
@@ -947,24 +943,25 @@ func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim
 		}
 		if len(values) == 0 {
 			if t.needsKey(pt, level, key) {
-				t.failure = topoFailure{kind: failNoLabel, key: key}
-				return nil, false
+				return nil, topoFailure{kind: failNoLabel, key: key}, false
 			}
 			continue
 		}
 		allowed := values[:0:0]
 		for _, val := range values {
-			if t.allowsDomain(p, pt, v, level, key, val) {
+			if f := q.allowsDomain(key, val); f.kind != failNone {
+				why = f
+			} else {
 				allowed = append(allowed, val)
 			}
 		}
 		if len(allowed) == 0 {
-			return nil, false
+			return nil, why, false
 		}
 		if len(values) == 1 {
 			continue // already one domain, and it is allowed
 		}
-		// Fill the emptiest domain first (tryClaim takes the cheapest of
+		// Fill the emptiest domain first (offer takes the cheapest of
 		// the emptiest), then by name for stable plans.
 		slices.SortStableFunc(allowed, func(a, b string) int { return t.load(pt, key, a) - t.load(pt, key, b) })
 		base, prefix := reqs, ""
@@ -980,7 +977,7 @@ func (t *topology) claimRequirements(p *podInfo, v *variant, level int, c *claim
 		// choice and this one tries every value.
 		cands = next
 	}
-	return cands, true
+	return cands, why, true
 }
 
 // load is how many pods p's groups on key already have in domain val.
@@ -999,14 +996,6 @@ func (t *topology) load(pt *podTopology, key, val string) int {
 	return n
 }
 
-// constrains reports whether p has topology to check at level.
-func (t *topology) constrains(p *podInfo, level int) bool {
-	if len(t.groupList) == 0 {
-		return false
-	}
-	return len(t.keys(p, p.topo, level)) > 0
-}
-
 // claimValues lists the values a claim with requirements reqs and candidate
 // types can take for key.
 func (t *topology) claimValues(c *claim, reqs *Requirements, types []int32, key string) []string {
@@ -1022,9 +1011,16 @@ func (t *topology) claimValues(c *claim, reqs *Requirements, types []int32, key 
 	if key == offerings.LabelZone || key == offerings.LabelCapacityType {
 		ox, zones := c.ct.ox, key == offerings.LabelZone
 		mask := ox.mask(reqs)
+		// The first few types usually offer every domain the mask allows.
+		full := mask.capacityTypes
+		if zones {
+			full = mask.zones
+		}
 		var bits uint64
 		for _, t := range types {
-			bits |= c.ct.types[t].domains(mask, zones)
+			if bits |= c.ct.types[t].domains(mask, zones); bits == full {
+				break
+			}
 		}
 		names := ox.capacityTypes
 		if zones {
@@ -1053,32 +1049,40 @@ func (t *topology) claimValues(c *claim, reqs *Requirements, types []int32, key 
 	return out
 }
 
-// record counts a placed pod in the groups that pick it, and registers its
-// required anti-affinity terms. labels are an existing node's; otherwise the
-// pod went to claim c.
-func (t *topology) record(p *podInfo, nodeLabels map[string]string, node *corev1.Node, c *claim) {
+// domainer is where a pod goes: an existing node or a claim, each a domain
+// of some topology keys.
+type domainer interface {
+	domain(key string) (string, bool)
+}
+
+func (n *nodeState) domain(key string) (string, bool) { return nodeDomain(n.node, key) }
+
+func (c *claim) domain(key string) (string, bool) {
+	if key == offerings.LabelHostname {
+		return c.hostname, true
+	}
+	if v, ok := c.ct.t.Labels[key]; ok {
+		return v, true
+	}
+	if r := c.reqs.Get(key); r != nil {
+		if vals, finite := r.Values(); finite && len(vals) == 1 {
+			return vals[0], true
+		}
+	}
+	return "", false
+}
+
+// placed counts pod p, just placed at, in the groups that pick it, and
+// registers its required anti-affinity terms. It ends the current query:
+// the counts behind its verdicts changed.
+func (t *topology) placed(p *podInfo, at domainer) {
+	t.q.memo = t.q.memo[:0]
 	if len(t.groupList) == 0 {
 		return
 	}
-	domain := func(key string) (string, bool) {
-		if node != nil {
-			return nodeDomain(node, key)
-		}
-		if key == offerings.LabelHostname {
-			return c.hostname, true
-		}
-		if v, ok := c.ct.t.Labels[key]; ok {
-			return v, true
-		}
-		if r := c.reqs.Get(key); r != nil {
-			if vals, finite := r.Values(); finite && len(vals) == 1 {
-				return vals[0], true
-			}
-		}
-		return "", false
-	}
+	c, _ := at.(*claim)
 	for _, g := range t.matchingPod(p) {
-		if v, ok := domain(g.key); ok {
+		if v, ok := at.domain(g.key); ok {
 			g.counts[v]++
 			g.total++
 			if c != nil && g.key == offerings.LabelHostname && g.counts[v] == 1 {
@@ -1091,7 +1095,7 @@ func (t *topology) record(p *podInfo, nodeLabels map[string]string, node *corev1
 	if pt := p.topo; pt != nil {
 		for i := range pt.affinities {
 			if a := &pt.affinities[i]; a.anti && a.required {
-				if v, ok := domain(a.group.key); ok {
+				if v, ok := at.domain(a.group.key); ok {
 					a.group.owners[v]++
 				}
 			}
@@ -1108,6 +1112,8 @@ const (
 	failNoLabel
 )
 
+// topoFailure is the constraint that turned a pod away from a domain; it is
+// formatted (explain) only when the pod ends up unschedulable.
 type topoFailure struct {
 	kind        int
 	spread      *spreadConstraint
@@ -1115,9 +1121,8 @@ type topoFailure struct {
 	key, domain string
 }
 
-// reason explains the last topology rejection.
-func (t *topology) reason() string {
-	f := &t.failure
+// explain says why f turned a pod away.
+func (t *topology) explain(f topoFailure) string {
 	switch f.kind {
 	case failSpread:
 		return t.spreadFailure(f.spread, f.domain)
