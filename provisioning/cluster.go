@@ -31,7 +31,9 @@ type Cluster interface {
 	Changes(ctx context.Context) <-chan struct{}
 
 	// CreateNode registers a node for an instance that was just launched,
-	// before its kubelet reports (the node is not Ready yet).
+	// before its kubelet reports (the node is not Ready yet). If the
+	// kubelet registered the node first, CreateNode succeeds once the node
+	// has the labels of node it lacked; labels the kubelet set stay.
 	CreateNode(ctx context.Context, node *corev1.Node) error
 	// DeleteNode removes the node object. Pods bound to it are removed
 	// by the cluster (and re-created by their controllers).
@@ -45,7 +47,10 @@ type Cluster interface {
 	AnnotateNode(ctx context.Context, name string, annotations map[string]string) error
 
 	// Nominate records that pod is expected to run on node (status
-	// nominatedNodeName), so that it is not provisioned for twice.
+	// nominatedNodeName), so that it is not provisioned for twice. A pod
+	// that a scheduler bound since the caller read it is left as it is,
+	// and Nominate returns nil: it has its node. A pod that is gone
+	// returns an IsNotFound error.
 	Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error
 	// Bind binds pod to node (the pods/binding subresource).
 	Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error
@@ -54,7 +59,9 @@ type Cluster interface {
 	// satisfies IsEvictionBlocked and the caller should retry later.
 	// Evicting a pod that is already gone returns an IsNotFound error.
 	Evict(ctx context.Context, pod *corev1.Pod) error
-	// DeletePod deletes pod without consulting disruption budgets.
+	// DeletePod deletes pod without consulting disruption budgets. Like
+	// Evict, it acts only on the pod with pod's UID: a pod that is gone,
+	// even if another of the same name exists, returns an IsNotFound error.
 	DeletePod(ctx context.Context, pod *corev1.Pod) error
 }
 

@@ -318,15 +318,29 @@ func (c *MemoryCluster) editTaints(name string, edit func([]corev1.Taint) []core
 }
 
 // CreateNode implements Cluster. The node becomes Ready after
-// NodeReadyDelay.
+// NodeReadyDelay. A node that exists already (its kubelet registered first)
+// gets the labels of node it lacks, as on a real API server.
 func (c *MemoryCluster) CreateNode(ctx context.Context, node *corev1.Node) error {
 	c.lock()
 	defer c.mu.Unlock()
 	if node.Name == "" {
 		return fmt.Errorf("creating node: metadata.name must not be empty")
 	}
-	if _, ok := c.nodes[node.Name]; ok {
-		return fmt.Errorf("creating node %s: already exists", node.Name)
+	if existing, ok := c.nodes[node.Name]; ok {
+		changed := false
+		for k, v := range node.Labels {
+			if _, has := existing.node.Labels[k]; !has {
+				if existing.node.Labels == nil {
+					existing.node.Labels = map[string]string{}
+				}
+				existing.node.Labels[k] = v
+				changed = true
+			}
+		}
+		if changed {
+			c.notify()
+		}
+		return nil
 	}
 	n := node.DeepCopy()
 	c.initMeta(&n.ObjectMeta)
@@ -418,16 +432,20 @@ func (c *MemoryCluster) AnnotateNode(ctx context.Context, name string, annotatio
 }
 
 // Nominate implements Cluster. If the node is already Ready the pod is bound
-// at once, as the scheduler would.
+// at once, as the scheduler would. A pod bound already is left alone, and a
+// node that does not exist yet may be nominated, as on a real API server.
 func (c *MemoryCluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error {
 	c.lock()
 	defer c.mu.Unlock()
-	p, err := c.unboundPodLocked(pod, nodeName, "nominating")
+	p, err := c.podLocked(pod)
 	if err != nil {
 		return err
 	}
+	if p.Spec.NodeName != "" {
+		return nil
+	}
 	p.Status.NominatedNodeName = nodeName
-	if n := c.nodes[nodeName]; IsNodeReady(n.node) && !n.node.Spec.Unschedulable {
+	if n := c.nodes[nodeName]; n != nil && IsNodeReady(n.node) && !n.node.Spec.Unschedulable {
 		bindLocked(p, nodeName, c.clock.Now())
 	}
 	c.notify()
@@ -438,29 +456,19 @@ func (c *MemoryCluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName 
 func (c *MemoryCluster) Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error {
 	c.lock()
 	defer c.mu.Unlock()
-	p, err := c.unboundPodLocked(pod, nodeName, "binding")
+	p, err := c.podLocked(pod)
 	if err != nil {
 		return err
+	}
+	if _, ok := c.nodes[nodeName]; !ok {
+		return &NotFoundError{Kind: "Node", Name: nodeName}
+	}
+	if p.Spec.NodeName != "" {
+		return fmt.Errorf("binding pod %s to %s: already bound to %s", PodKey(p), nodeName, p.Spec.NodeName)
 	}
 	bindLocked(p, nodeName, c.clock.Now())
 	c.notify()
 	return nil
-}
-
-// unboundPodLocked returns the stored pod if it exists, nodeName exists and
-// the pod is bound nowhere yet; verb names the operation in errors.
-func (c *MemoryCluster) unboundPodLocked(pod *corev1.Pod, nodeName, verb string) (*corev1.Pod, error) {
-	p, err := c.podLocked(pod)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := c.nodes[nodeName]; !ok {
-		return nil, &NotFoundError{Kind: "Node", Name: nodeName}
-	}
-	if p.Spec.NodeName != "" {
-		return nil, fmt.Errorf("%s pod %s to %s: already bound to %s", verb, PodKey(p), nodeName, p.Spec.NodeName)
-	}
-	return p, nil
 }
 
 // podLocked finds the stored pod for pod, matching the UID when pod has one

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
@@ -320,6 +319,13 @@ func (p *Provisioner) snapshot(ctx context.Context) (*snapshot, error) {
 	return s, nil
 }
 
+// state is the snapshot as SolverInput takes it.
+func (s *snapshot) state() ClusterState {
+	nodes := slices.Collect(maps.Values(s.nodes))
+	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+	return ClusterState{Nodes: nodes, Pods: s.pods}
+}
+
 // nominatedNode returns the node pod is expected to land on, or "" when it
 // needs capacity: it is neither bound nor nominated to a live node, or its
 // nomination by fleetpack to a Ready node has outlived NominationTTL.
@@ -425,13 +431,7 @@ func (p *Provisioner) PendingPods(ctx context.Context) ([]*corev1.Pod, error) {
 }
 
 func (p *Provisioner) pending(s *snapshot) []*corev1.Pod {
-	var out []*corev1.Pod
-	for _, pod := range s.pods {
-		if isPending(pod) && p.nominatedNode(s, pod) == "" {
-			out = append(out, pod)
-		}
-	}
-	return out
+	return PodsNeedingCapacity(s.state(), p.nominations(s))
 }
 
 // Provision runs one pass over every pending pod: solve, launch, nominate.
@@ -738,137 +738,53 @@ func (p *Provisioner) unschedulable(ctx context.Context, res *Result, pod *corev
 	}
 }
 
-// input builds the solver's problem from the snapshot.
+// input builds the solver's problem from the snapshot through SolverInput,
+// with what only this Provisioner knows: its nominations and reservations,
+// the nodes leaving, and the nodes of deleted NodePools due for draining.
 func (p *Provisioner) input(ctx context.Context, s *snapshot, pods []*corev1.Pod, leaving map[string]bool, catalog []*offerings.InstanceType) scheduling.Input {
-	solving := make(map[types.UID]bool, len(pods))
-	for _, pod := range pods {
-		solving[pod.UID] = true
-	}
-	onNode := map[string][]*corev1.Pod{}
-	daemonSets := map[types.UID]*corev1.Pod{}
 	p.pruneReservations(s)
-	for _, pod := range s.pods {
-		if IsTerminal(pod) || solving[pod.UID] {
-			continue
-		}
-		if IsDaemonSetPod(pod) {
-			if ref := controllerUID(pod); ref != "" {
-				if _, ok := daemonSets[ref]; !ok {
-					daemonSets[ref] = daemonSetTemplate(pod)
-				}
-			}
-		}
-		switch {
-		case pod.Spec.NodeName != "":
-			onNode[pod.Spec.NodeName] = append(onNode[pod.Spec.NodeName], pod)
-			// Capacity reserved for a pod of a leaving node counts as
-			// taken on the replacement too.
-			if r := p.reservedNode(s, pod); r != "" && r != pod.Spec.NodeName {
-				onNode[r] = append(onNode[r], pod)
-			}
-		case isPending(pod):
-			if n := p.nominatedNode(s, pod); n != "" {
-				onNode[n] = append(onNode[n], pod)
-			}
-		}
-	}
 	pools := p.NodePools()
-	used := map[string]corev1.ResourceList{}
-	in := scheduling.Input{Pods: pods, MaxInstanceTypes: p.opts.MaxInstanceTypes}
-	for _, name := range slices.Sorted(maps.Keys(s.nodes)) {
-		node := s.nodes[name]
-		AddNodeUsage(used, node)
-		if leaving[name] || node.DeletionTimestamp != nil || p.orphanDue(node, pools, s.now) {
-			continue
-		}
-		in.Nodes = append(in.Nodes, scheduling.ExistingNode{Node: p.withoutStartupTaints(node, pools), Pods: onNode[name]})
+	gone := maps.Clone(leaving)
+	if gone == nil {
+		gone = map[string]bool{}
 	}
-	for _, uid := range slices.Sorted(maps.Keys(daemonSets)) {
-		in.DaemonSetPods = append(in.DaemonSetPods, daemonSets[uid])
-	}
-	for _, np := range pools {
-		t, err := np.Template(catalog, used[np.Name])
-		if err != nil {
-			p.log.ErrorContext(ctx, "skipping nodepool", "nodepool", np.Name, "error", err)
-			continue
+	for name, node := range s.nodes {
+		if p.orphanDue(node, pools, s.now) {
+			gone[name] = true
 		}
-		in.Templates = append(in.Templates, t)
+	}
+	in, err := SolverInput(s.state(), SolverInputOptions{
+		NodePools: pools, Catalog: catalog, Pods: pods,
+		Nominations: p.nominations(s), Reservations: p.reservations(s), Leaving: gone,
+		MaxInstanceTypes: p.opts.MaxInstanceTypes,
+	})
+	if err != nil {
+		p.log.ErrorContext(ctx, "skipping nodepools", "error", err)
 	}
 	return in
 }
 
-// AddNodeUsage adds what node takes from its NodePool's limits (its
-// capacity and one node) to used, keyed by NodePool name, as
-// NodePool.Template expects. Nodes of no NodePool, and nodes being deleted,
-// count for nothing.
-func AddNodeUsage(used map[string]corev1.ResourceList, node *corev1.Node) {
-	pool := node.Labels[offerings.LabelNodePool]
-	if pool == "" || node.DeletionTimestamp != nil {
-		return
-	}
-	u := used[pool]
-	if u == nil {
-		u = corev1.ResourceList{}
-		used[pool] = u
-	}
-	for name, q := range node.Status.Capacity {
-		sum := u[name]
-		sum.Add(q)
-		u[name] = sum
-	}
-	n := u[scheduling.ResourceNodes]
-	n.Add(*resource.NewQuantity(1, resource.DecimalSI))
-	u[scheduling.ResourceNodes] = n
-}
-
-// withoutStartupTaints hides the NodePool's startup taints: an agent removes
-// them once the node is up, so pods need not tolerate them.
-func (p *Provisioner) withoutStartupTaints(node *corev1.Node, pools []*NodePool) *corev1.Node {
-	var np *NodePool
-	for _, candidate := range pools {
-		if candidate.Name == node.Labels[offerings.LabelNodePool] {
-			np = candidate
+// nominations resolves every unbound pod's nomination as this Provisioner
+// sees it (nominatedNode), for SolverInput.
+func (p *Provisioner) nominations(s *snapshot) map[types.UID]string {
+	out := map[types.UID]string{}
+	for _, pod := range s.pods {
+		if isPending(pod) {
+			out[pod.UID] = p.nominatedNode(s, pod)
 		}
 	}
-	if np == nil || len(np.Spec.Template.Spec.StartupTaints) == 0 || len(node.Spec.Taints) == 0 {
-		return node
-	}
-	out := node.DeepCopy()
-	out.Spec.Taints = slices.DeleteFunc(out.Spec.Taints, func(t corev1.Taint) bool {
-		return slices.ContainsFunc(np.Spec.Template.Spec.StartupTaints, func(st corev1.Taint) bool { return st.MatchTaint(&t) })
-	})
 	return out
 }
 
-func controllerUID(pod *corev1.Pod) types.UID {
-	for _, ref := range pod.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller {
-			return ref.UID
-		}
-	}
-	return ""
-}
-
-// daemonSetTemplate turns a running daemonset pod into the pod its daemonset
-// would run on a new node: unbound, without the per-node affinity the
-// daemonset controller adds.
-func daemonSetTemplate(pod *corev1.Pod) *corev1.Pod {
-	out := pod.DeepCopy()
-	out.Spec.NodeName = ""
-	out.Status = corev1.PodStatus{}
-	if a := out.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-		kept := terms[:0]
-		for _, t := range terms {
-			t.MatchFields = nil
-			if len(t.MatchExpressions) > 0 {
-				kept = append(kept, t)
+// reservations returns the live reservations of bound pods (reservedNode),
+// for SolverInput.
+func (p *Provisioner) reservations(s *snapshot) map[types.UID]string {
+	out := map[types.UID]string{}
+	for _, pod := range s.pods {
+		if pod.Spec.NodeName != "" {
+			if r := p.reservedNode(s, pod); r != "" {
+				out[pod.UID] = r
 			}
-		}
-		if len(kept) == 0 {
-			a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = nil
-		} else {
-			a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms = kept
 		}
 	}
 	return out

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
@@ -46,66 +43,20 @@ func dryRun(ctx context.Context, cluster provisioning.Cluster, pools []*provisio
 	}
 }
 
-// clusterInput builds the solver's input from the cluster the way the
-// provisioner does: pending pods, existing nodes with the pods bound to
-// them, one daemonset pod per running daemonset, and a template per NodePool
-// whose limits are reduced by the pool's nodes.
+// clusterInput reads the cluster and builds the solver's input with
+// provisioning.SolverInput, as the Provisioner's pass does, so that the
+// printed plan is the one Run would make.
 func clusterInput(ctx context.Context, cluster provisioning.Cluster, pools []*provisioning.NodePool, catalog []*offerings.InstanceType) (scheduling.Input, error) {
-	var in scheduling.Input
 	pods, err := cluster.ListPods(ctx)
 	if err != nil {
-		return in, err
+		return scheduling.Input{}, err
 	}
 	nodes, err := cluster.ListNodes(ctx)
 	if err != nil {
-		return in, err
+		return scheduling.Input{}, err
 	}
-	bound := map[string][]*corev1.Pod{}
-	daemonSets := map[types.UID]*corev1.Pod{}
-	for _, p := range pods {
-		if provisioning.IsTerminal(p) || p.DeletionTimestamp != nil {
-			continue
-		}
-		if provisioning.IsDaemonSetPod(p) {
-			for _, ref := range p.OwnerReferences {
-				if ref.Controller != nil && *ref.Controller && daemonSets[ref.UID] == nil {
-					t := p.DeepCopy()
-					t.Spec.NodeName = ""
-					// The daemonset controller pins each pod to its node
-					// with a matchFields term; a template for new nodes
-					// must not carry it.
-					t.Spec.Affinity = nil
-					t.Status = corev1.PodStatus{}
-					daemonSets[ref.UID] = t
-				}
-			}
-		}
-		switch {
-		case p.Spec.NodeName != "":
-			bound[p.Spec.NodeName] = append(bound[p.Spec.NodeName], p)
-		case !provisioning.IsDaemonSetPod(p) && len(p.Spec.SchedulingGates) == 0:
-			in.Pods = append(in.Pods, p)
-		}
-	}
-	used := map[string]corev1.ResourceList{}
-	for _, n := range nodes {
-		if n.DeletionTimestamp != nil {
-			continue
-		}
-		provisioning.AddNodeUsage(used, n)
-		in.Nodes = append(in.Nodes, scheduling.ExistingNode{Node: n, Pods: bound[n.Name]})
-	}
-	for _, uid := range slices.Sorted(maps.Keys(daemonSets)) {
-		in.DaemonSetPods = append(in.DaemonSetPods, daemonSets[uid])
-	}
-	for _, np := range pools {
-		t, err := np.Template(catalog, used[np.Name])
-		if err != nil {
-			return in, err
-		}
-		in.Templates = append(in.Templates, t)
-	}
-	return in, nil
+	return provisioning.SolverInput(provisioning.ClusterState{Nodes: nodes, Pods: pods},
+		provisioning.SolverInputOptions{NodePools: pools, Catalog: catalog})
 }
 
 // formatPlan renders a plan as the dry run prints it.

@@ -28,7 +28,7 @@ import (
 type scenario struct {
 	pools      []*provisioning.NodePool
 	pending    []*corev1.Pod
-	daemonSets []*corev1.Pod
+	daemonSets []*appsv1.DaemonSet
 	nodes      []*corev1.Node
 	// bound are pods with spec.nodeName, by node name.
 	bound map[string][]*corev1.Pod
@@ -160,7 +160,7 @@ type decoded struct {
 	kind, name string
 	pool       *provisioning.NodePool
 	node       *corev1.Node
-	daemonSet  *corev1.Pod
+	daemonSet  *appsv1.DaemonSet
 	pods       []*corev1.Pod
 }
 
@@ -279,7 +279,7 @@ func decode(ref docRef, doc []byte) (*decoded, error) {
 		if err := checkContainers(&ds.Spec.Template.Spec, "spec.template.spec"); err != nil {
 			return nil, ref.errorf("%v", err)
 		}
-		out.daemonSet = podFromTemplate(ds.ObjectMeta, "DaemonSet", ds.Name, &ds.Spec.Template)
+		out.daemonSet = ds
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@
 //	go run ./examples/plan -f examples/plan/scenario.yaml
 //	go run ./examples/plan -f pools.yaml -f workloads.yaml -o json
 //	go run ./examples/plan -f scenario.yaml -unavailable spot:m6g.large:us-east-1a,spot:*:us-east-1b
+//	go run ./examples/plan -kubeconfig ~/.kube/config -f nodepools.yaml
 //
 // The files are multi-document YAML holding:
 //
@@ -16,9 +17,18 @@
 //     fits.
 //   - Node (v1): existing nodes; pending pods are placed on them first.
 //
+// With -kubeconfig, the pods, nodes and daemonsets come from a live cluster
+// (read only: the tool lists them and writes nothing) and the files give the
+// NodePools, plus any workloads to plan on top of the cluster's; Node
+// documents are refused then. The input is built by
+// provisioning.SolverInput, as the Provisioner's pass builds it, so pods
+// nominated to a node, startup taints and daemonset affinity count as they
+// do for a running fleetpack.
+//
 // Flags:
 //
 //	-f FILE          input file, repeatable (required)
+//	-kubeconfig FILE read pods, nodes and daemonsets from this cluster
 //	-catalog FILE    instance-type catalog JSON (offerings.CatalogFile); default
 //	                 the embedded us-east-1 catalog
 //	-unavailable L   comma-separated capacityType:instanceType:zone offerings to
@@ -31,15 +41,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
+	"syscall"
 
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
@@ -47,7 +58,9 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // fileList is a repeatable -f flag.
@@ -59,7 +72,7 @@ func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 // run is the whole tool: it parses args, reads the files, solves and writes
 // the plan to stdout. Errors go to stderr and make it return non-zero; the
 // plan is written only when everything succeeded.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var files fileList
@@ -67,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	catalogPath := fs.String("catalog", "", "instance-type catalog JSON (default: the embedded us-east-1 catalog)")
 	unavailable := fs.String("unavailable", "", "comma-separated capacityType:instanceType:zone offerings to treat as unavailable (* matches any type or zone)")
 	output := fs.String("o", "text", "output format: text or json")
+	kubeconfig := fs.String("kubeconfig", "", "read pods, nodes and daemonsets from this cluster; the files give NodePools and extra workloads")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -89,6 +103,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sc, err := loadFiles(files)
 	if err != nil {
 		return fail(err)
+	}
+	if *kubeconfig != "" {
+		if err := addCluster(ctx, sc, *kubeconfig); err != nil {
+			return fail(err)
+		}
 	}
 	catalog, err := loadCatalog(*catalogPath)
 	if err != nil {
@@ -185,21 +204,15 @@ func markUnavailable(types []*offerings.InstanceType, list string) ([]*offerings
 	return out, nil
 }
 
-// buildInput turns the scenario into the solver's input: one template per
-// NodePool, with limits reduced by what the pool's existing nodes hold.
+// buildInput turns the scenario into the solver's input with
+// provisioning.SolverInput: one template per NodePool, with limits reduced
+// by what the pool's existing nodes hold.
 func buildInput(sc *scenario, catalog []*offerings.InstanceType) (scheduling.Input, error) {
-	in := scheduling.Input{Pods: sc.pending, DaemonSetPods: sc.daemonSets}
-	used := map[string]corev1.ResourceList{}
+	pods := slices.Clone(sc.pending)
 	for _, node := range sc.nodes {
-		provisioning.AddNodeUsage(used, node)
-		in.Nodes = append(in.Nodes, scheduling.ExistingNode{Node: node, Pods: sc.bound[node.Name]})
+		pods = append(pods, sc.bound[node.Name]...)
 	}
-	for _, np := range sc.pools {
-		t, err := np.Template(catalog, used[np.Name])
-		if err != nil {
-			return in, err
-		}
-		in.Templates = append(in.Templates, t)
-	}
-	return in, nil
+	return provisioning.SolverInput(
+		provisioning.ClusterState{Nodes: sc.nodes, Pods: pods, DaemonSets: sc.daemonSets},
+		provisioning.SolverInputOptions{NodePools: sc.pools, Catalog: catalog})
 }

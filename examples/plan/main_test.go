@@ -18,7 +18,7 @@ import (
 func runPlan(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(args, &out, &errOut)
+	code = run(t.Context(), args, &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 

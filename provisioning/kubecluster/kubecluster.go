@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -357,13 +358,20 @@ func (c *Cluster) AnnotateNode(ctx context.Context, name string, annotations map
 }
 
 // Nominate implements provisioning.Cluster by patching the pod's
-// status.nominatedNodeName (a merge patch on the status subresource).
+// status.nominatedNodeName (a merge patch on the status subresource). A pod
+// a scheduler bound since the caller listed it is left alone: the API server
+// refuses a nomination on a bound pod ("may not be set on pods that are
+// already bound to a node"), and the pod has a node, so there is nothing to
+// record.
 func (c *Cluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName string) error {
 	patch := fmt.Sprintf(`{"status":{"nominatedNodeName":%q}}`, nodeName)
 	_, err := c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, []byte(patch),
 		metav1.PatchOptions{FieldManager: c.opts.FieldManager}, "status")
 	if apierrors.IsNotFound(err) {
 		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
+	}
+	if alreadyBound(err) {
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("nominating pod %s to %s: %w", provisioning.PodKey(pod), nodeName, err)
@@ -376,6 +384,31 @@ func (c *Cluster) Nominate(ctx context.Context, pod *corev1.Pod, nodeName string
 	return nil
 }
 
+// alreadyBound reports whether err is the API server's refusal to nominate a
+// pod that is bound to a node.
+func alreadyBound(err error) bool {
+	if !apierrors.IsInvalid(err) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, cause := range status.Status().Details.Causes {
+		if cause.Field == "status.nominatedNodeName" && cause.Type == metav1.CauseType(field.ErrorTypeForbidden) {
+			return true
+		}
+	}
+	return false
+}
+
+// uidPreconditionFailed reports whether err is the API server's answer to a
+// write whose UID precondition names a pod that no longer exists (another pod
+// of the same name may).
+func uidPreconditionFailed(err error) bool {
+	return apierrors.IsConflict(err) && strings.Contains(err.Error(), "UID")
+}
+
 // Bind implements provisioning.Cluster through pods/binding, with the pod's
 // UID as a precondition so a re-created pod of the same name is not bound.
 func (c *Cluster) Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error {
@@ -384,7 +417,7 @@ func (c *Cluster) Bind(ctx context.Context, pod *corev1.Pod, nodeName string) er
 		Target:     corev1.ObjectReference{Kind: "Node", Name: nodeName},
 	}
 	err := c.client.CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{FieldManager: c.opts.FieldManager})
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) || uidPreconditionFailed(err) {
 		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
 	}
 	if err != nil {
@@ -412,8 +445,8 @@ func (c *Cluster) Evict(ctx context.Context, pod *corev1.Pod) error {
 		return &provisioning.EvictionBlockedError{Pod: provisioning.PodKey(pod), Reason: err.Error()}
 	case apierrors.IsNotFound(err):
 		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
-	case apierrors.IsConflict(err) && strings.Contains(err.Error(), "UID"):
-		// The precondition failed: the pod we meant is gone.
+	case uidPreconditionFailed(err):
+		// The pod we meant is gone.
 		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
 	}
 	return fmt.Errorf("evicting pod %s: %w", provisioning.PodKey(pod), err)
@@ -428,7 +461,7 @@ func (c *Cluster) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 		opts.Preconditions = &metav1.Preconditions{UID: &uid}
 	}
 	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) || uidPreconditionFailed(err) {
 		return &provisioning.NotFoundError{Kind: "Pod", Name: provisioning.PodKey(pod)}
 	}
 	if err != nil {
