@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -74,6 +74,7 @@ type e2e struct {
 	mu       sync.Mutex
 	deleted  map[string]time.Time
 	cordoned map[string]time.Time
+	writes   concurrency
 }
 
 // e2eCluster records when nodes are cordoned and deleted.
@@ -82,7 +83,13 @@ type e2eCluster struct {
 	e *e2e
 }
 
+func (c *e2eCluster) Evict(ctx context.Context, pod *corev1.Pod) error {
+	defer c.e.writes.enter()()
+	return c.MemoryCluster.Evict(ctx, pod)
+}
+
 func (c *e2eCluster) DeleteNode(ctx context.Context, name string) error {
+	defer c.e.writes.enter()()
 	err := c.MemoryCluster.DeleteNode(ctx, name)
 	if err == nil {
 		c.e.mu.Lock()
@@ -120,7 +127,7 @@ func newE2E(t *testing.T, opts HandlerOptions) *e2e {
 	}
 	clk := testingclock.NewFakeClock(t0)
 	e := &e2e{t: t, clock: clk, deleted: map[string]time.Time{}, cordoned: map[string]time.Time{}}
-	e.unavail = offerings.NewUnavailableOfferings(offerings.UnavailableOfferingsOptions{Clock: clk, Logger: quiet})
+	e.unavail = offerings.NewUnavailableOfferings(offerings.UnavailableOfferingsOptions{Clock: clk, Logger: quiet, NoJanitor: true})
 	e.ec2 = fake.NewFromCatalog(catalog, fake.Options{Clock: clk, DefaultCapacity: 1000}, map[string]string{"discovery": "e2e"}, 10000)
 	e.cloud, err = aws.New(e.ec2, aws.Options{
 		ClusterName:     "e2e",
@@ -233,57 +240,39 @@ func (e *e2e) pods() []*corev1.Pod {
 	return out
 }
 
-// run steps the clock a second at a time, whenever the handler has been
-// blocked for a while, until cond holds or limit of clock time has passed.
-// Before each step it runs a provisioning pass and an empty-node pass, as
-// the provisioner's Run loop would.
+// run lets the bubble's goroutines run until all are blocked, runs a
+// provisioning pass and an empty-node pass (as the provisioner's Run loop
+// would), lets them settle again and steps the clock a second, until cond
+// holds or limit of clock time has passed. Call it inside synctest.Test.
 func (e *e2e) run(limit time.Duration, cond func() bool) bool {
 	e.t.Helper()
 	end := e.clock.Now().Add(limit)
-	deadline := time.Now().Add(120 * time.Second)
-	quiet := 0
-	var quietSince time.Time
 	for e.clock.Now().Before(end) {
-		if time.Now().After(deadline) {
-			e.t.Fatal("timed out")
+		synctest.Wait()
+		// The provisioner's batching loop is not under test: its passes
+		// run here, between clock steps, so the clock never runs ahead
+		// of them.
+		if _, err := e.prov.Provision(e.ctx); err != nil {
+			e.t.Fatal(err)
 		}
-		// Quiet for fifty checks and a few real milliseconds (see
-		// env.settle for why both).
-		if e.handler.quiescent() {
-			if quiet == 0 {
-				quietSince = time.Now()
-			}
-			quiet++
-		} else {
-			quiet = 0
+		if _, _, err := e.prov.RemoveEmptyNodes(e.ctx); err != nil {
+			e.t.Fatal(err)
 		}
-		if quiet >= 50 && time.Since(quietSince) >= 5*time.Millisecond {
-			// The provisioner's batching loop is not under test: its
-			// passes run here, between clock steps, so the clock never
-			// runs ahead of them.
-			if _, err := e.prov.Provision(e.ctx); err != nil {
-				e.t.Fatal(err)
-			}
-			if _, _, err := e.prov.RemoveEmptyNodes(e.ctx); err != nil {
-				e.t.Fatal(err)
-			}
-			if cond() {
-				return true
-			}
-			e.clock.Step(time.Second)
-			quiet = 0
+		synctest.Wait()
+		if cond() {
+			return true
 		}
-		runtime.Gosched()
+		e.clock.Step(time.Second)
 	}
+	synctest.Wait()
 	return cond()
 }
 
-// allBound reports whether every app pod is bound and the handler is idle.
+// allBound reports whether every app pod is bound and the handler has no
+// work left.
 func (e *e2e) allBound(want int) func() bool {
 	return func() bool {
-		select {
-		case <-e.handler.Idle():
-		default:
+		if !idle(e.handler) {
 			return false
 		}
 		pods := e.pods()
@@ -347,143 +336,155 @@ func (e *e2e) instanceState(instanceID string) ec2types.InstanceStateName {
 }
 
 func TestE2ESpotInterruptionThroughSQS(t *testing.T) {
-	e := newE2E(t, HandlerOptions{})
-	const replicas = 6
-	e.deploy("web", replicas)
-	if !e.run(5*time.Minute, e.allBound(replicas)) {
-		e.dump()
-		t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
-	}
-	victim := e.busiestNode()
-	if victim.Labels[offerings.LabelCapacityType] != offerings.CapacityTypeSpot {
-		t.Fatalf("node %s is %s; the test needs a Spot node", victim.Name, offeringOf(victim))
-	}
-	victimPods := 0
-	for _, p := range e.pods() {
-		if p.Spec.NodeName == victim.Name {
-			victimPods++
+	synctest.Test(t, func(t *testing.T) {
+		e := newE2E(t, HandlerOptions{})
+		const replicas = 6
+		e.deploy("web", replicas)
+		if !e.run(5*time.Minute, e.allBound(replicas)) {
+			e.dump()
+			t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
 		}
-	}
-	nodesBefore, _ := e.cluster.ListNodes(e.ctx)
+		victim := e.busiestNode()
+		if victim.Labels[offerings.LabelCapacityType] != offerings.CapacityTypeSpot {
+			t.Fatalf("node %s is %s; the test needs a Spot node", victim.Name, offeringOf(victim))
+		}
+		victimPods := 0
+		for _, p := range e.pods() {
+			if p.Spec.NodeName == victim.Name {
+				victimPods++
+			}
+		}
+		nodesBefore, _ := e.cluster.ListNodes(e.ctx)
 
-	notice := e.clock.Now()
-	deadline := notice.Add(NoticePeriod)
-	id := instanceOf(victim)
-	msgID := e.queue.Send(e.body("spot_interruption_warning", "e2e-spot", id, notice))
-	recovered := func() bool {
+		notice := e.clock.Now()
+		deadline := notice.Add(NoticePeriod)
+		id := instanceOf(victim)
+		msgID := e.queue.Send(e.body("spot_interruption_warning", "e2e-spot", id, notice))
+		recovered := func() bool {
+			e.mu.Lock()
+			_, gone := e.deleted[victim.Name]
+			e.mu.Unlock()
+			return gone && e.allBound(replicas)()
+		}
+		if !e.run(NoticePeriod, recovered) {
+			t.Fatalf("pods not all running again by the deadline: %d pods", len(e.pods()))
+		}
 		e.mu.Lock()
-		_, gone := e.deleted[victim.Name]
+		deletedAt, deleted := e.deleted[victim.Name]
 		e.mu.Unlock()
-		return gone && e.allBound(replicas)()
-	}
-	if !e.run(NoticePeriod, recovered) {
-		t.Fatalf("pods not all running again by the deadline: %d pods", len(e.pods()))
-	}
-	e.mu.Lock()
-	deletedAt, deleted := e.deleted[victim.Name]
-	e.mu.Unlock()
-	if !deleted || !deletedAt.Before(deadline) {
-		t.Fatalf("interrupted node deleted=%v at +%v, want before the 2-minute deadline", deleted, deletedAt.Sub(notice))
-	}
-	t.Logf("node %s (%s, %d pods) drained and deleted %v after the notice; all %d pods running again %v after it",
-		victim.Name, offeringOf(victim), victimPods, deletedAt.Sub(notice), replicas, e.clock.Now().Sub(notice))
-	if !e.clock.Now().Before(deadline) {
-		t.Errorf("pods running again only at +%v, after the deadline", e.clock.Now().Sub(notice))
-	}
-	// Nothing lost: every replica runs, none on the victim, and the
-	// replacement capacity is in another pool.
-	before := map[string]bool{}
-	for _, n := range nodesBefore {
-		before[n.Name] = true
-	}
-	for _, p := range e.pods() {
-		if p.Spec.NodeName == victim.Name {
-			t.Errorf("pod %s still on the interrupted node", p.Name)
+		if !deleted || !deletedAt.Before(deadline) {
+			t.Fatalf("interrupted node deleted=%v at +%v, want before the 2-minute deadline", deleted, deletedAt.Sub(notice))
 		}
-		if before[p.Spec.NodeName] {
-			continue
+		t.Logf("node %s (%s, %d pods) drained and deleted %v after the notice; all %d pods running again %v after it",
+			victim.Name, offeringOf(victim), victimPods, deletedAt.Sub(notice), replicas, e.clock.Now().Sub(notice))
+		if !e.clock.Now().Before(deadline) {
+			t.Errorf("pods running again only at +%v, after the deadline", e.clock.Now().Sub(notice))
 		}
-		n, err := e.cluster.GetNode(e.ctx, p.Spec.NodeName)
-		if err != nil {
-			t.Fatal(err)
+		// Replacement first: every evicted pod had a running replacement
+		// at once.
+		if n, sum := unavailableFor(t, e.metrics, KindSpotInterruption); n != uint64(victimPods) || sum != 0 {
+			t.Errorf("pod unavailability: %d samples, longest at most %vs; want %d pods, 0s", n, sum, victimPods)
 		}
-		if offeringOf(n) == offeringOf(victim) {
-			t.Errorf("replacement %s is in the interrupted pool %s", n.Name, offeringOf(n))
+		// Nothing lost: every replica runs, none on the victim, and the
+		// replacement capacity is in another pool.
+		before := map[string]bool{}
+		for _, n := range nodesBefore {
+			before[n.Name] = true
 		}
-	}
-	if st := e.instanceState(id); st != ec2types.InstanceStateNameTerminated && st != ec2types.InstanceStateNameShuttingDown {
-		t.Errorf("interrupted instance state %q, want terminated", st)
-	}
-	if !e.queue.IsDeleted(msgID) {
-		t.Error("the SQS message was not deleted")
-	}
-	// The interrupted pool is skipped for 3 minutes from the handling of
-	// the notice, then offered again.
-	e.mu.Lock()
-	marked := e.cordoned[victim.Name]
-	e.mu.Unlock()
-	ct, it, zone := victim.Labels[offerings.LabelCapacityType], victim.Labels[offerings.LabelInstanceType], victim.Labels[offerings.LabelZone]
-	// The mark is made after the notice arrives and no later than the
-	// cordon; under load the two may fall in different clock steps, so
-	// bound it from both sides.
-	e.clock.SetTime(notice.Add(3*time.Minute - time.Second))
-	if !e.unavail.IsUnavailable(ct, it, zone) {
-		t.Error("interrupted pool available again before 3 minutes")
-	}
-	e.clock.SetTime(marked.Add(3 * time.Minute))
-	if e.unavail.IsUnavailable(ct, it, zone) {
-		t.Error("interrupted pool still skipped after 3 minutes")
-	}
+		for _, p := range e.pods() {
+			if p.Spec.NodeName == victim.Name {
+				t.Errorf("pod %s still on the interrupted node", p.Name)
+			}
+			if before[p.Spec.NodeName] {
+				continue
+			}
+			n, err := e.cluster.GetNode(e.ctx, p.Spec.NodeName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if offeringOf(n) == offeringOf(victim) {
+				t.Errorf("replacement %s is in the interrupted pool %s", n.Name, offeringOf(n))
+			}
+		}
+		if st := e.instanceState(id); st != ec2types.InstanceStateNameTerminated && st != ec2types.InstanceStateNameShuttingDown {
+			t.Errorf("interrupted instance state %q, want terminated", st)
+		}
+		if !e.queue.IsDeleted(msgID) {
+			t.Error("the SQS message was not deleted")
+		}
+		// The interrupted pool is skipped for 3 minutes from the handling of
+		// the notice, then offered again.
+		e.mu.Lock()
+		marked := e.cordoned[victim.Name]
+		e.mu.Unlock()
+		ct, it, zone := victim.Labels[offerings.LabelCapacityType], victim.Labels[offerings.LabelInstanceType], victim.Labels[offerings.LabelZone]
+		// The mark is made after the notice arrives and no later than the
+		// cordon; under load the two may fall in different clock steps, so
+		// bound it from both sides.
+		e.clock.SetTime(notice.Add(3*time.Minute - time.Second))
+		if !e.unavail.IsUnavailable(ct, it, zone) {
+			t.Error("interrupted pool available again before 3 minutes")
+		}
+		e.clock.SetTime(marked.Add(3 * time.Minute))
+		if e.unavail.IsUnavailable(ct, it, zone) {
+			t.Error("interrupted pool still skipped after 3 minutes")
+		}
+	})
 }
 
 func TestE2ERebalanceReplacesBeforeDraining(t *testing.T) {
-	e := newE2E(t, HandlerOptions{})
-	const replicas = 4
-	e.deploy("api", replicas)
-	if !e.run(5*time.Minute, e.allBound(replicas)) {
-		e.dump()
-		t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
-	}
-	victim := e.busiestNode()
-	nodesBefore, _ := e.cluster.ListNodes(e.ctx)
-	notice := e.clock.Now()
-	e.queue.Send(e.body("rebalance_recommendation", "e2e-rebalance", instanceOf(victim), notice))
-	gone := func() bool {
+	synctest.Test(t, func(t *testing.T) {
+		e := newE2E(t, HandlerOptions{})
+		const replicas = 4
+		e.deploy("api", replicas)
+		if !e.run(5*time.Minute, e.allBound(replicas)) {
+			e.dump()
+			t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
+		}
+		victim := e.busiestNode()
+		nodesBefore, _ := e.cluster.ListNodes(e.ctx)
+		notice := e.clock.Now()
+		e.queue.Send(e.body("rebalance_recommendation", "e2e-rebalance", instanceOf(victim), notice))
+		gone := func() bool {
+			e.mu.Lock()
+			_, ok := e.deleted[victim.Name]
+			e.mu.Unlock()
+			return ok && e.allBound(replicas)()
+		}
+		if !e.run(10*time.Minute, gone) {
+			t.Fatal("the at-risk node was not replaced")
+		}
 		e.mu.Lock()
-		_, ok := e.deleted[victim.Name]
+		cordonedAt := e.cordoned[victim.Name]
 		e.mu.Unlock()
-		return ok && e.allBound(replicas)()
-	}
-	if !e.run(10*time.Minute, gone) {
-		t.Fatal("the at-risk node was not replaced")
-	}
-	e.mu.Lock()
-	cordonedAt := e.cordoned[victim.Name]
-	e.mu.Unlock()
-	// Every new node was Ready before the at-risk node was cordoned.
-	before := map[string]bool{}
-	for _, n := range nodesBefore {
-		before[n.Name] = true
-	}
-	nodes, _ := e.cluster.ListNodes(e.ctx)
-	replacements := 0
-	for _, n := range nodes {
-		if before[n.Name] {
-			continue
+		// Every new node was Ready before the at-risk node was cordoned.
+		before := map[string]bool{}
+		for _, n := range nodesBefore {
+			before[n.Name] = true
 		}
-		replacements++
-		ready := readyTime(n)
-		if ready.IsZero() || ready.After(cordonedAt) {
-			t.Errorf("replacement %s Ready at +%v, after the at-risk node was cordoned at +%v", n.Name, ready.Sub(notice), cordonedAt.Sub(notice))
+		nodes, _ := e.cluster.ListNodes(e.ctx)
+		replacements := 0
+		for _, n := range nodes {
+			if before[n.Name] {
+				continue
+			}
+			replacements++
+			ready := readyTime(n)
+			if ready.IsZero() || ready.After(cordonedAt) {
+				t.Errorf("replacement %s Ready at +%v, after the at-risk node was cordoned at +%v", n.Name, ready.Sub(notice), cordonedAt.Sub(notice))
+			}
 		}
-	}
-	if replacements == 0 {
-		t.Error("no replacement node")
-	}
-	t.Logf("at-risk node cordoned +%v after the recommendation, once %d replacement(s) were Ready", cordonedAt.Sub(notice), replacements)
-	if e.unavail.IsUnavailable(victim.Labels[offerings.LabelCapacityType], victim.Labels[offerings.LabelInstanceType], victim.Labels[offerings.LabelZone]) {
-		t.Error("a recommendation marked the pool unavailable")
-	}
+		if replacements == 0 {
+			t.Error("no replacement node")
+		}
+		if n, sum := unavailableFor(t, e.metrics, KindRebalanceRecommendation); n == 0 || sum != 0 {
+			t.Errorf("pod unavailability after the rebalance: %d samples, longest at most %vs; want 0s", n, sum)
+		}
+		t.Logf("at-risk node cordoned +%v after the recommendation, once %d replacement(s) were Ready", cordonedAt.Sub(notice), replacements)
+		if e.unavail.IsUnavailable(victim.Labels[offerings.LabelCapacityType], victim.Labels[offerings.LabelInstanceType], victim.Labels[offerings.LabelZone]) {
+			t.Error("a recommendation marked the pool unavailable")
+		}
+	})
 }
 
 func readyTime(n *corev1.Node) time.Time {
@@ -500,58 +501,64 @@ func readyTime(n *corev1.Node) time.Time {
 // 500 messages in all. Each node is drained once, within bounded
 // concurrency, and every pod ends up running.
 func TestE2EDuplicatesAndStorm(t *testing.T) {
-	const workers = 4
-	e := newE2E(t, HandlerOptions{Workers: workers})
-	const replicas = 40
-	e.deploy("batch", replicas)
-	if !e.run(5*time.Minute, e.allBound(replicas)) {
-		e.dump()
-		t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
-	}
-	nodes, _ := e.cluster.ListNodes(e.ctx)
-	notice := e.clock.Now()
-	var bodies []string
-	for _, n := range nodes {
-		for r := range 5 {
-			bodies = append(bodies, e.body("spot_interruption_warning", fmt.Sprintf("%s-%d", n.Name, r), instanceOf(n), notice))
+	synctest.Test(t, func(t *testing.T) {
+		const workers = 4
+		e := newE2E(t, HandlerOptions{Workers: workers})
+		const replicas = 40
+		e.deploy("batch", replicas)
+		if !e.run(5*time.Minute, e.allBound(replicas)) {
+			e.dump()
+			t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
 		}
-	}
-	for i := len(bodies); i < 500; i++ {
-		bodies = append(bodies, e.body("spot_interruption_warning", fmt.Sprintf("stranger-%d", i), fmt.Sprintf("i-%017x", 0xdead0000+i), notice))
-	}
-	// Interleave so duplicates arrive in different receive batches.
-	for i := range bodies {
-		j := (i * 7919) % len(bodies)
-		bodies[i], bodies[j] = bodies[j], bodies[i]
-	}
-	for _, b := range bodies {
-		e.queue.Send(b)
-	}
-	if !e.run(NoticePeriod, func() bool { return e.queue.Len() == 0 && e.allBound(replicas)() }) {
-		t.Fatalf("storm not absorbed: %d messages left, %d pods", e.queue.Len(), len(e.pods()))
-	}
-	for _, n := range nodes {
-		e.mu.Lock()
-		at, ok := e.deleted[n.Name]
-		e.mu.Unlock()
-		if !ok || !at.Before(notice.Add(NoticePeriod)) {
-			t.Errorf("node %s deleted=%v at +%v, want before the deadline", n.Name, ok, at.Sub(notice))
+		nodes, _ := e.cluster.ListNodes(e.ctx)
+		notice := e.clock.Now()
+		var bodies []string
+		for _, n := range nodes {
+			for r := range 5 {
+				bodies = append(bodies, e.body("spot_interruption_warning", fmt.Sprintf("%s-%d", n.Name, r), instanceOf(n), notice))
+			}
 		}
-	}
-	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionDeleteNode)); got != float64(len(nodes)) {
-		t.Errorf("%v node deletions for %d nodes", got, len(nodes))
-	}
-	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionDuplicate)); got != float64(4*len(nodes)) {
-		t.Errorf("%v duplicates counted, want %d", got, 4*len(nodes))
-	}
-	if got := value(t, e.metrics.MessagesReceived.WithLabelValues(string(KindSpotInterruption))); got != 500 {
-		t.Errorf("%v messages received, want 500", got)
-	}
-	if p := e.handler.PeakConcurrency(); p > workers {
-		t.Errorf("peak concurrency %d, want at most %d", p, workers)
-	}
-	t.Logf("%d nodes interrupted, 500 notices; all %d pods running again %v after the notices; peak %d actions at once",
-		len(nodes), replicas, e.clock.Now().Sub(notice), e.handler.PeakConcurrency())
+		for i := len(bodies); i < 500; i++ {
+			bodies = append(bodies, e.body("spot_interruption_warning", fmt.Sprintf("stranger-%d", i), fmt.Sprintf("i-%017x", 0xdead0000+i), notice))
+		}
+		// Interleave so duplicates arrive in different receive batches.
+		for i := range bodies {
+			j := (i * 7919) % len(bodies)
+			bodies[i], bodies[j] = bodies[j], bodies[i]
+		}
+		for _, b := range bodies {
+			e.queue.Send(b)
+		}
+		if !e.run(NoticePeriod, func() bool { return e.queue.Len() == 0 && e.allBound(replicas)() }) {
+			t.Fatalf("storm not absorbed: %d messages left, %d pods", e.queue.Len(), len(e.pods()))
+		}
+		for _, n := range nodes {
+			e.mu.Lock()
+			at, ok := e.deleted[n.Name]
+			e.mu.Unlock()
+			if !ok || !at.Before(notice.Add(NoticePeriod)) {
+				t.Errorf("node %s deleted=%v at +%v, want before the deadline", n.Name, ok, at.Sub(notice))
+			}
+		}
+		if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionDeleteNode)); got != float64(len(nodes)) {
+			t.Errorf("%v node deletions for %d nodes", got, len(nodes))
+		}
+		if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionDuplicate)); got != float64(4*len(nodes)) {
+			t.Errorf("%v duplicates counted, want %d", got, 4*len(nodes))
+			for _, a := range []string{ActionUnknownNode, ActionResumed, ActionDeleteNode, ActionReplace, ActionCordon, ActionIgnored} {
+				t.Logf("%s: %v", a, value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), a)))
+			}
+		}
+		if got := value(t, e.metrics.MessagesReceived.WithLabelValues(string(KindSpotInterruption))); got != 500 {
+			t.Errorf("%v messages received, want 500", got)
+		}
+		peak := e.writes.max()
+		if peak > workers {
+			t.Errorf("peak concurrent evictions and node deletions %d, want at most %d", peak, workers)
+		}
+		t.Logf("%d nodes interrupted, 500 notices; all %d pods running again %v after the notices; peak %d evictions and deletions at once",
+			len(nodes), replicas, e.clock.Now().Sub(notice), peak)
+	})
 }
 
 // TestE2ESpotInterruptionSurvivesRestart: the process accepts a Spot warning
@@ -561,95 +568,97 @@ func TestE2EDuplicatesAndStorm(t *testing.T) {
 // budget onto the replacement, nothing is launched twice, and the node and
 // its instance go.
 func TestE2ESpotInterruptionSurvivesRestart(t *testing.T) {
-	e := newE2E(t, HandlerOptions{})
-	const replicas = 6
-	one := intstr.FromInt32(1)
-	if err := e.cluster.CreatePDB(e.ctx, &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// Small pods, so the victim holds several and the budget paces them.
-	e.deploySized("web", replicas, "250m")
-	if !e.run(5*time.Minute, e.allBound(replicas)) {
-		e.dump()
-		t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
-	}
-	victim := e.busiestNode()
-	if victim.Labels[offerings.LabelCapacityType] != offerings.CapacityTypeSpot {
-		t.Fatalf("node %s is %s; the test needs a Spot node", victim.Name, offeringOf(victim))
-	}
-	id := instanceOf(victim)
-
-	// The first process dies right after launching the replacement.
-	e.stop()
-	stopped := make(chan struct{})
-	e.start(HandlerOptions{Replacer: stopAfterReplace{ProvisionerReplacer{e.prov}, func() { e.cancel(); close(stopped) }}})
-	first := e.metrics
-	notice := e.clock.Now()
-	deadline := notice.Add(NoticePeriod)
-	msgID := e.queue.Send(e.body("spot_interruption_warning", "e2e-spot", id, notice))
-	<-stopped
-	e.stop()
-	if !e.queue.IsDeleted(msgID) {
-		t.Fatal("the first process did not delete the message it accepted")
-	}
-	if got := value(t, first.Actions.WithLabelValues(string(KindSpotInterruption), ActionReplace)); got != 1 {
-		t.Fatalf("first process replacements = %v, want 1", got)
-	}
-	if got := value(t, first.Actions.WithLabelValues(string(KindSpotInterruption), ActionDrain)); got != 0 {
-		t.Fatalf("first process drained (%v) before it stopped", got)
-	}
-	onVictim := 0
-	for _, p := range e.pods() {
-		if p.Spec.NodeName == victim.Name {
-			onVictim++
+	synctest.Test(t, func(t *testing.T) {
+		e := newE2E(t, HandlerOptions{})
+		const replicas = 6
+		one := intstr.FromInt32(1)
+		if err := e.cluster.CreatePDB(e.ctx, &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+			Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+		}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if onVictim < 2 {
-		t.Fatalf("%d pods on the victim; the test needs several for the budget to pace", onVictim)
-	}
+		// Small pods, so the victim holds several and the budget paces them.
+		e.deploySized("web", replicas, "250m")
+		if !e.run(5*time.Minute, e.allBound(replicas)) {
+			e.dump()
+			t.Fatalf("the workload never ran (clock +%v)", e.clock.Now().Sub(t0))
+		}
+		victim := e.busiestNode()
+		if victim.Labels[offerings.LabelCapacityType] != offerings.CapacityTypeSpot {
+			t.Fatalf("node %s is %s; the test needs a Spot node", victim.Name, offeringOf(victim))
+		}
+		id := instanceOf(victim)
 
-	// Down for 15 seconds; the queue holds nothing for the new process.
-	e.clock.Step(15 * time.Second)
-	e.start(HandlerOptions{})
-	if e.queue.Len() != 0 {
-		t.Fatalf("%d messages in the queue", e.queue.Len())
-	}
-	recovered := func() bool {
+		// The first process dies right after launching the replacement.
+		e.stop()
+		stopped := make(chan struct{})
+		e.start(HandlerOptions{Replacer: stopAfterReplace{ProvisionerReplacer{e.prov}, func() { e.cancel(); close(stopped) }}})
+		first := e.metrics
+		notice := e.clock.Now()
+		deadline := notice.Add(NoticePeriod)
+		msgID := e.queue.Send(e.body("spot_interruption_warning", "e2e-spot", id, notice))
+		<-stopped
+		e.stop()
+		if !e.queue.IsDeleted(msgID) {
+			t.Fatal("the first process did not delete the message it accepted")
+		}
+		if got := value(t, first.Actions.WithLabelValues(string(KindSpotInterruption), ActionReplace)); got != 1 {
+			t.Fatalf("first process replacements = %v, want 1", got)
+		}
+		if got := value(t, first.Actions.WithLabelValues(string(KindSpotInterruption), ActionDrain)); got != 0 {
+			t.Fatalf("first process drained (%v) before it stopped", got)
+		}
+		onVictim := 0
+		for _, p := range e.pods() {
+			if p.Spec.NodeName == victim.Name {
+				onVictim++
+			}
+		}
+		if onVictim < 2 {
+			t.Fatalf("%d pods on the victim; the test needs several for the budget to pace", onVictim)
+		}
+
+		// Down for 15 seconds; the queue holds nothing for the new process.
+		e.clock.Step(15 * time.Second)
+		e.start(HandlerOptions{})
+		if e.queue.Len() != 0 {
+			t.Fatalf("%d messages in the queue", e.queue.Len())
+		}
+		recovered := func() bool {
+			e.mu.Lock()
+			_, gone := e.deleted[victim.Name]
+			e.mu.Unlock()
+			return gone && e.allBound(replicas)()
+		}
+		if !e.run(NoticePeriod, recovered) {
+			e.dump()
+			t.Fatalf("not recovered by the deadline (clock +%v after the notice)", e.clock.Now().Sub(notice))
+		}
 		e.mu.Lock()
-		_, gone := e.deleted[victim.Name]
+		deletedAt := e.deleted[victim.Name]
 		e.mu.Unlock()
-		return gone && e.allBound(replicas)()
-	}
-	if !e.run(NoticePeriod, recovered) {
-		e.dump()
-		t.Fatalf("not recovered by the deadline (clock +%v after the notice)", e.clock.Now().Sub(notice))
-	}
-	e.mu.Lock()
-	deletedAt := e.deleted[victim.Name]
-	e.mu.Unlock()
-	if !deletedAt.Before(deadline) {
-		t.Errorf("node deleted +%v after the notice, want before the 2-minute deadline", deletedAt.Sub(notice))
-	}
-	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionResumed)); got != 1 {
-		t.Errorf("resumed = %v, want 1", got)
-	}
-	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionReplace)); got != 0 {
-		t.Errorf("the new process launched replacement capacity again (%v)", got)
-	}
-	if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionForceDelete)); got != 0 {
-		t.Errorf("%v pods force-deleted; the budget should have let them go in time", got)
-	}
-	if st := e.instanceState(id); st != ec2types.InstanceStateNameTerminated && st != ec2types.InstanceStateNameShuttingDown {
-		t.Errorf("interrupted instance state %q, want terminated", st)
-	}
-	for _, p := range e.pods() {
-		if p.Spec.NodeName == victim.Name {
-			t.Errorf("pod %s still on the interrupted node", p.Name)
+		if !deletedAt.Before(deadline) {
+			t.Errorf("node deleted +%v after the notice, want before the 2-minute deadline", deletedAt.Sub(notice))
 		}
-	}
-	t.Logf("%d pods on %s; process stopped after the replacement, restarted +15s, node drained and deleted +%v after the notice",
-		onVictim, victim.Name, deletedAt.Sub(notice))
+		if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionResumed)); got != 1 {
+			t.Errorf("resumed = %v, want 1", got)
+		}
+		if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionReplace)); got != 0 {
+			t.Errorf("the new process launched replacement capacity again (%v)", got)
+		}
+		if got := value(t, e.metrics.Actions.WithLabelValues(string(KindSpotInterruption), ActionForceDelete)); got != 0 {
+			t.Errorf("%v pods force-deleted; the budget should have let them go in time", got)
+		}
+		if st := e.instanceState(id); st != ec2types.InstanceStateNameTerminated && st != ec2types.InstanceStateNameShuttingDown {
+			t.Errorf("interrupted instance state %q, want terminated", st)
+		}
+		for _, p := range e.pods() {
+			if p.Spec.NodeName == victim.Name {
+				t.Errorf("pod %s still on the interrupted node", p.Name)
+			}
+		}
+		t.Logf("%d pods on %s; process stopped after the replacement, restarted +15s, node drained and deleted +%v after the notice",
+			onVictim, victim.Name, deletedAt.Sub(notice))
+	})
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/fleetpack/fleetpack/cloudprovider"
@@ -58,8 +58,12 @@ const (
 	ActionReplacementTimeout = "replacement-timeout"
 	ActionReplacementFailed  = "replacement-failed"
 	ActionDeferred           = "deferred"
+	// ActionBarePodsLost counts nodes whose pods include some without a
+	// controller: no replacement capacity is launched for them, and the
+	// drain deletes them for good.
+	ActionBarePodsLost = "bare-pods-lost"
 	// ActionResumed counts work taken over from a node's record
-	// (AnnotationRecord) that no worker of this handler was doing: work
+	// (AnnotationRecord) that no work of this handler followed: work
 	// an earlier process accepted and did not finish.
 	ActionResumed = "resumed"
 )
@@ -72,7 +76,7 @@ const (
 	DefaultRebalanceDrainTimeout   = 15 * time.Minute
 	DefaultDeadlineMargin          = 15 * time.Second
 	DefaultDedupeTTL               = time.Hour
-	defaultGracePeriod             = 30 * time.Second
+	DefaultScheduledChangeLead     = 10 * time.Minute
 )
 
 // HandlerOptions configure a Handler. Cluster is required; the rest have
@@ -114,90 +118,60 @@ type HandlerOptions struct {
 	// deleted, so that the drain is over before the instance goes
 	// (default 15 s).
 	DeadlineMargin time.Duration
-	// Workers bounds how many actions run at once (default 32).
+	// Workers bounds how many nodes are acted on at once (default 32).
 	Workers int
+	// ScheduledChangeLead is how long before an AWS Health scheduled
+	// change starts the handler cordons the node and launches its
+	// replacement; the drain then ends just before the start (default
+	// 10 min). Until then the node keeps serving.
+	ScheduledChangeLead time.Duration
 	// DedupeTTL is how long a handled (instance, kind) is remembered, so
 	// redelivered notices act once (default 1 h).
 	DedupeTTL time.Duration
 }
 
 // Handler acts on interruption notices: it is the Sink every Source feeds.
-// Handle decides and does the quick, urgent part at once (recording the notice
-// on the node, marking a Spot pool unavailable, cordoning) and queues the
-// rest (replacement, drain, node deletion), which Run's bounded pool of
-// workers carries out. The record (AnnotationRecord) is what lets the work
-// survive a restart: Run queues again the work recorded on nodes, with the
-// recorded deadline. The same notice twice (same instance and kind) acts
-// once, in one process or across a restart. Run one handler per cluster.
+// Handle decides (decide, from the notice kind's playbook) and does the
+// quick, urgent part at once: it records the notice on the node, marks an
+// interrupted Spot pool unavailable and cordons. The rest (replacement,
+// wait for Ready, drain, node deletion) is stepped by Run, or by a caller of
+// Step: each step lists the cluster once, plans every node's next move
+// (plan, pure) and applies the moves with at most Workers nodes at once; no
+// worker sleeps. The record (AnnotationRecord) is what lets the work survive
+// a restart. The same notice twice (same instance and kind) acts once, in
+// one process or across a restart. Run one handler per cluster.
 type Handler struct {
-	opts HandlerOptions
-	log  *slog.Logger
+	opts  HandlerOptions
+	log   *slog.Logger
+	books map[Kind]playbook
 
-	mu    sync.Mutex
-	seen  map[noticeKey]time.Time // -> expiry of the dedupe entry
-	queue []*action
-	// wake has a value when queue may be non-empty.
-	wake chan struct{}
-	// busy counts queued, parked and running actions; idle is closed and
-	// replaced as it reaches zero.
-	busy int
-	idle chan struct{}
-	// rebalancing counts running rebalance replacements per NodePool;
-	// parked holds those waiting for a slot.
-	rebalancing map[string]int
-	parked      []*action
-	// replaced records nodes whose pods already got replacement capacity,
-	// so a Spot warning after a rebalance does not launch twice.
-	replaced map[string]bool
-	running  int
-	peak     int
-	blocked  int
+	// stepMu makes steps take turns.
+	stepMu sync.Mutex
+	// notify has a value when a notice added work since the last step.
+	notify chan struct{}
+
+	mu sync.Mutex
+	// nodes is the handler's one memory of the nodes it has, or had, work
+	// for, by instance id. Finished entries are kept for DedupeTTL (and at
+	// most maxFinished of them), so redelivered notices act once.
+	nodes map[string]*nodeWork
 	// nodeIndex maps instance ids to node names, from the last listing.
 	nodeIndex map[string]string
-	// records holds the handler's copy of each node's record.
-	records map[string]*nodeRecord
-	// claimed holds the (node, kind) of every queued, parked or running
-	// action, so that work recorded on a node is queued once whether a
-	// redelivered notice or Run's scan finds it first.
-	claimed map[claimKey]bool
-	// taken holds every (node, kind) this handler has queued work for
-	// (see claim).
-	taken map[claimKey]bool
+	// resumed is set once a step has scanned the nodes for records an
+	// earlier process left; retryAt is when to try again after a failed
+	// listing, and backoff the wait after the next failure.
+	resumed bool
+	retryAt time.Time
+	backoff time.Duration
+	// away tracks evicted pods until their controllers' replacements run.
+	away unavailability
 }
 
-type claimKey struct {
-	node string
-	kind Kind
-}
+// maxFinished bounds the finished entries the handler keeps for dedupe.
+const maxFinished = 4096
 
-type noticeKey struct {
-	instanceID string
-	kind       Kind
-}
-
-// action is the queued work for one node.
-type action struct {
-	// msg is the notice the work follows, as recorded: ID, Kind,
-	// InstanceIDs and Deadline.
-	msg        Message
-	rec        record
-	instanceID string
-	node       string
-	providerID string
-	nodePool   string
-}
-
-// newAction returns the work rec asks for on node.
-func newAction(rec record, instanceID string, node *corev1.Node) *action {
-	return &action{
-		msg:        Message{ID: rec.MessageID, Kind: rec.Kind, InstanceIDs: []string{instanceID}, Deadline: rec.Deadline},
-		rec:        rec,
-		instanceID: instanceID, node: node.Name, providerID: node.Spec.ProviderID, nodePool: node.Labels[offerings.LabelNodePool],
-	}
-}
-
-// NewHandler validates opts and returns a handler. Call Run to start its
-// workers.
+// NewHandler validates opts and returns a handler. Call Run (or Step) to
+// carry out the work its notices add.
 func NewHandler(opts HandlerOptions) (*Handler, error) {
 	if opts.Cluster == nil {
 		return nil, errors.New("interruption: handler: Cluster is required")
@@ -214,7 +188,7 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 	}
 	for name, d := range map[string]time.Duration{
 		"ReplacementReadyTimeout": opts.ReplacementReadyTimeout, "RebalanceDrainTimeout": opts.RebalanceDrainTimeout,
-		"DeadlineMargin": opts.DeadlineMargin, "DedupeTTL": opts.DedupeTTL,
+		"DeadlineMargin": opts.DeadlineMargin, "DedupeTTL": opts.DedupeTTL, "ScheduledChangeLead": opts.ScheduledChangeLead,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("interruption: handler: %s: %s is negative", name, d)
@@ -241,6 +215,9 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 	if opts.Workers == 0 {
 		opts.Workers = DefaultWorkers
 	}
+	if opts.ScheduledChangeLead == 0 {
+		opts.ScheduledChangeLead = DefaultScheduledChangeLead
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -254,13 +231,9 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 		}
 		opts.Metrics = m
 	}
-	idle := make(chan struct{})
-	close(idle)
 	return &Handler{
-		opts: opts, log: opts.Logger,
-		seen: map[noticeKey]time.Time{}, wake: make(chan struct{}, 1), idle: idle,
-		rebalancing: map[string]int{}, replaced: map[string]bool{},
-		records: map[string]*nodeRecord{}, claimed: map[claimKey]bool{}, taken: map[claimKey]bool{},
+		opts: opts, log: opts.Logger, books: playbooks(opts),
+		notify: make(chan struct{}, 1), nodes: map[string]*nodeWork{},
 	}, nil
 }
 
@@ -282,199 +255,132 @@ func instanceIDFromProviderID(providerID string) string {
 // it. It returns an error only when the cluster could not be read, the
 // notice could not be recorded or the urgent part failed, so that the notice
 // is delivered again. A notice the node's record already holds is a
-// duplicate, unless no worker here is doing that work (an earlier process
+// duplicate, unless no work here follows that record (an earlier process
 // accepted it): then Handle takes the work up, as Run would.
 func (h *Handler) Handle(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	kind := string(m.Kind)
-	h.opts.Metrics.MessagesReceived.WithLabelValues(kind).Inc()
+	h.opts.Metrics.MessagesReceived.WithLabelValues(string(m.Kind)).Inc()
 	log := h.log.With("messageID", m.ID, "kind", m.Kind)
-
-	if m.Kind == KindStateChange && !m.Terminal() {
+	if _, ok := h.books[m.Kind]; !ok || (m.Kind == KindStateChange && !m.Terminal()) {
 		h.count(m.Kind, ActionIgnored)
 		return nil
 	}
-	if m.Kind == KindRebalanceRecommendation && h.opts.RebalanceMode == RebalanceOff {
-		h.count(m.Kind, ActionIgnored)
-		return nil
-	}
-
-	var todo []string
-	for _, id := range m.InstanceIDs {
-		if h.isDuplicate(noticeKey{id, m.Kind}) {
-			log.Debug("duplicate notice", "instanceID", id)
-			h.count(m.Kind, ActionDuplicate)
-			continue
-		}
-		todo = append(todo, id)
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-
 	var errs []error
-	for _, id := range todo {
-		key := noticeKey{id, m.Kind}
-		node, err := h.nodeFor(ctx, id)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("interruption: finding the node of %s for notice %s: %w", id, m.ID, err))
-			continue
-		}
-		if node == nil {
-			// Not a node of this cluster (or already gone): nothing to
-			// do, and nothing to do if it comes again.
-			if !h.remember(key) {
-				// A concurrent delivery of the same notice handled the
-				// node, which is gone by now: this one is a duplicate.
-				h.count(m.Kind, ActionDuplicate)
-				continue
-			}
-			log.Info("notice for an instance with no node", "instanceID", id)
-			h.count(m.Kind, ActionUnknownNode)
-			continue
-		}
-		cordonOnly := m.Kind == KindRebalanceRecommendation && h.opts.RebalanceMode == RebalanceCordonOnly
-		rec, added, recErr := h.noteNotice(ctx, node, m, !cordonOnly)
-		if rec == nil {
-			// A cordon-only rebalance: nothing to queue or record.
-			if err := h.urgent(ctx, m, node); err != nil {
-				errs = append(errs, err)
-			} else if !h.remember(key) {
-				h.count(m.Kind, ActionDuplicate)
-			}
-			continue
-		}
-		if !added {
-			// The node's record already holds this notice (or a more
-			// urgent one). If no worker here is doing that work, an
-			// earlier process accepted it: take it over.
-			queued, err := h.adopt(ctx, rec, id, node)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			h.remember(key)
-			if !queued {
-				log.Debug("notice already recorded on the node", "instanceID", id, "node", node.Name)
-				h.count(m.Kind, ActionDuplicate)
-			}
-			continue
-		}
-		if err := h.urgent(ctx, m, node); err != nil {
+	for _, id := range m.InstanceIDs {
+		if err := h.handleInstance(ctx, log, m, id); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		if recErr != nil {
-			// The work goes ahead, but the notice must come again
-			// until it is recorded; its redelivery acts once.
-			errs = append(errs, recErr)
-		} else if !h.remember(key) {
-			// A concurrent delivery of the same notice got here first.
-			h.count(m.Kind, ActionDuplicate)
-			continue
-		}
-		a := newAction(*rec, id, node)
-		if !h.claim(a, false) {
-			h.count(m.Kind, ActionDuplicate)
-			continue
-		}
-		h.enqueue(a)
 	}
 	return errors.Join(errs...)
 }
 
-// adopt queues the work rec records on node unless a worker here already
-// has it, redoing its urgent part first, and reports whether it queued it.
-// An error in the urgent part is returned, but the work is queued anyway:
-// the drain matters more than the cordon. Work this handler took on itself
-// is never adopted: a notice or a resume scan that read the node before
-// that work finished would otherwise do it twice.
-func (h *Handler) adopt(ctx context.Context, rec *record, instanceID string, node *corev1.Node) (bool, error) {
-	a := newAction(*rec, instanceID, node)
-	if rec.Kind == KindRebalanceRecommendation && h.opts.RebalanceMode != RebalanceReplaceThenDrain {
-		// Recorded under another RebalanceMode: follow the current one.
-		var err error
-		if h.opts.RebalanceMode == RebalanceCordonOnly {
-			err = h.cordon(ctx, a.msg, a.node)
+func (h *Handler) handleInstance(ctx context.Context, log *slog.Logger, m Message, id string) error {
+	node, err := h.nodeFor(ctx, id)
+	if err != nil {
+		return fmt.Errorf("interruption: finding the node of %s for notice %s: %w", id, m.ID, err)
+	}
+	now := h.opts.Clock.Now()
+	var w *nodeWork
+	if node != nil {
+		w = h.entry(id, node)
+		// Decisions about one node take turns, so that two deliveries
+		// of one notice cannot both act.
+		w.recMu.Lock()
+		defer w.recMu.Unlock()
+	}
+	h.mu.Lock()
+	if w == nil {
+		w = h.nodes[id]
+	}
+	var rec *record
+	mem := memory{}
+	if w != nil {
+		mem = memory{known: true, own: w.own, seen: maps.Clone(w.seen), launching: w.launching, active: w.active}
+		rec = w.rec
+	}
+	h.mu.Unlock()
+	if node != nil && !mem.own {
+		parsed, err := parseRecord(node)
+		if err != nil {
+			h.malformed(node, err)
 		}
-		return false, errors.Join(err, h.clearRecord(ctx, a))
+		rec = parsed
 	}
-	if !h.claim(a, true) {
-		return false, nil
+	d := decide(h.books, m, node, rec, mem, now)
+	switch d.outcome {
+	case ActionUnknownNode:
+		log.Info("notice for an instance with no node", "instanceID", id)
+		h.count(m.Kind, d.outcome)
+		return nil
+	case ActionDuplicate, ActionIgnored:
+		log.Debug("notice already acted on", "instanceID", id)
+		h.count(m.Kind, d.outcome)
+		return nil
 	}
-	if rec.Replaced {
-		h.mu.Lock()
-		h.replaced[a.node] = true
-		h.mu.Unlock()
+	var errs []error
+	if d.write != nil {
+		if err := h.writeRecordLocked(ctx, w, d.write); err != nil {
+			// The work goes ahead, but the notice must come again until
+			// it is recorded; its redelivery acts once.
+			errs = append(errs, err)
+		}
 	}
-	err := h.urgent(ctx, a.msg, node)
-	h.remember(noticeKey{instanceID, rec.Kind})
-	h.count(rec.Kind, ActionResumed)
-	h.log.Info("resuming the interruption work recorded on the node", "node", a.node, "instanceID", instanceID,
-		"kind", rec.Kind, "messageID", rec.MessageID, "deadline", rec.Deadline, "replaced", rec.Replaced)
-	h.enqueue(a)
-	return true, err
+	if d.markPool {
+		h.markPool(ctx, m.Kind, node)
+	}
+	if d.cordon {
+		if err := h.cordon(ctx, m.Kind, node.Name); err != nil {
+			errs = append(errs, fmt.Errorf("interruption: cordoning node %s for notice %s: %w", node.Name, m.ID, err))
+		}
+	}
+	h.mu.Lock()
+	w.seen[m.Kind] = true
+	w.own = w.own || d.write != nil || d.adopt
+	w.marked = w.marked || d.markPool
+	if d.relaunch {
+		w.relaunch = true
+	}
+	if d.adopt {
+		w.replacements = d.work.Replacements
+	}
+	if d.work != nil {
+		w.rec = d.work
+		w.start(now)
+	}
+	h.mu.Unlock()
+	if d.adopt {
+		h.count(d.work.Kind, ActionResumed)
+		log.Info("resuming the interruption work recorded on the node", "node", node.Name, "instanceID", id,
+			"recordedKind", d.work.Kind, "recordedMessageID", d.work.MessageID, "deadline", d.work.Deadline, "replaced", d.work.Replaced)
+	}
+	if d.work != nil {
+		h.wakeUp()
+	}
+	return errors.Join(errs...)
 }
 
-// resume queues the work recorded on the cluster's nodes, as an earlier
-// handler left it. Malformed records are reported and left alone. Listing
-// the nodes is retried until it succeeds or ctx is done.
-func (h *Handler) resume(ctx context.Context) {
-	backoff := time.Second
-	for {
-		nodes, err := h.opts.Cluster.ListNodes(ctx)
-		if err == nil {
-			for _, n := range nodes {
-				if _, ok := n.Annotations[AnnotationRecord]; !ok {
-					continue
-				}
-				e := h.recordEntry(n.Name)
-				e.mu.Lock()
-				var rec *record
-				if !e.written {
-					// Not this handler's own record: an earlier process
-					// accepted the notice.
-					rec = h.loadRecordLocked(e, n)
-				}
-				e.mu.Unlock()
-				if rec == nil {
-					continue
-				}
-				if _, err := h.adopt(ctx, rec, instanceIDFromProviderID(n.Spec.ProviderID), n); err != nil {
-					h.log.Error("resuming interruption work", "node", n.Name, "error", err)
-				}
-			}
-			return
-		}
-		h.log.Error("listing nodes to resume interruption work; retrying", "error", err, "retryIn", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.opts.Clock.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
-}
-
-// claim marks a's (node, kind) as taken and reports whether it was free.
-// With fresh set it must also never have been taken by this handler (see
-// adopt).
-func (h *Handler) claim(a *action, fresh bool) bool {
+// entry returns the handler's entry for instance id on node, creating it.
+// An entry's instance, node, provider id and pool never change.
+func (h *Handler) entry(id string, node *corev1.Node) *nodeWork {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	k := claimKey{a.node, a.msg.Kind}
-	if h.claimed[k] || (fresh && h.taken[k]) {
-		return false
+	w, ok := h.nodes[id]
+	if !ok || w.node != node.Name {
+		// Forgotten DedupeTTL from now unless work starts on it.
+		w = &nodeWork{instanceID: id, seen: map[Kind]bool{}, finishedAt: h.opts.Clock.Now(),
+			node: node.Name, providerID: node.Spec.ProviderID, pool: node.Labels[offerings.LabelNodePool]}
+		h.nodes[id] = w
 	}
-	h.claimed[k], h.taken[k] = true, true
-	return true
+	return w
 }
 
-func (h *Handler) release(a *action) {
-	h.mu.Lock()
-	delete(h.claimed, claimKey{a.node, a.msg.Kind})
-	h.mu.Unlock()
+func (h *Handler) wakeUp() {
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
 }
 
 // nodeFor returns the node whose spec.providerID names instanceID, or nil.
@@ -498,57 +404,51 @@ func (h *Handler) nodeFor(ctx context.Context, instanceID string) (*corev1.Node,
 	if err != nil {
 		return nil, err
 	}
+	h.indexNodes(nodes)
+	for _, n := range nodes {
+		if instanceIDFromProviderID(n.Spec.ProviderID) == instanceID {
+			return n, nil
+		}
+	}
+	return nil, nil
+}
+
+func (h *Handler) indexNodes(nodes []*corev1.Node) {
 	index := make(map[string]string, len(nodes))
-	var found *corev1.Node
 	for _, n := range nodes {
 		if id := instanceIDFromProviderID(n.Spec.ProviderID); id != "" {
 			index[id] = n.Name
-			if id == instanceID {
-				found = n
-			}
 		}
 	}
 	h.mu.Lock()
 	h.nodeIndex = index
 	h.mu.Unlock()
-	return found, nil
 }
 
-// urgent does what must not wait for a worker for notice m: take an
-// interrupted Spot pool out of consideration and stop new pods landing on a
-// doomed node.
-func (h *Handler) urgent(ctx context.Context, m Message, node *corev1.Node) error {
-	switch m.Kind {
-	case KindSpotInterruption, KindCapacityReservationInterruption:
-		if h.opts.Unavailable != nil {
-			ct, it, zone := node.Labels[offerings.LabelCapacityType], node.Labels[offerings.LabelInstanceType], node.Labels[offerings.LabelZone]
-			if ct == "" {
-				ct = offerings.CapacityTypeSpot
-				if m.Kind == KindCapacityReservationInterruption {
-					ct = "reserved"
-				}
-			}
-			if it != "" && zone != "" {
-				h.opts.Unavailable.MarkUnavailable(ctx, string(m.Kind), ct, it, zone)
-				h.count(m.Kind, ActionMarkUnavailable)
-			}
-		}
-		return h.cordon(ctx, m, node.Name)
-	case KindScheduledChange, KindStateChange:
-		return h.cordon(ctx, m, node.Name)
-	case KindRebalanceRecommendation:
-		if h.opts.RebalanceMode == RebalanceCordonOnly {
-			return h.cordon(ctx, m, node.Name)
+// markPool takes an interrupted Spot (or reserved) pool out of
+// consideration for the replacement and the next launches.
+func (h *Handler) markPool(ctx context.Context, kind Kind, node *corev1.Node) {
+	if h.opts.Unavailable == nil {
+		return
+	}
+	ct, it, zone := node.Labels[offerings.LabelCapacityType], node.Labels[offerings.LabelInstanceType], node.Labels[offerings.LabelZone]
+	if ct == "" {
+		ct = offerings.CapacityTypeSpot
+		if kind == KindCapacityReservationInterruption {
+			ct = "reserved"
 		}
 	}
-	return nil
+	if it != "" && zone != "" {
+		h.opts.Unavailable.MarkUnavailable(ctx, string(kind), ct, it, zone)
+		h.count(kind, ActionMarkUnavailable)
+	}
 }
 
-func (h *Handler) cordon(ctx context.Context, m Message, node string) error {
+func (h *Handler) cordon(ctx context.Context, kind Kind, node string) error {
 	if err := h.opts.Cluster.Cordon(ctx, node); err != nil && !provisioning.IsNotFound(err) {
-		return fmt.Errorf("interruption: cordoning node %s for notice %s: %w", node, m.ID, err)
+		return err
 	}
-	h.count(m.Kind, ActionCordon)
+	h.count(kind, ActionCordon)
 	return nil
 }
 
@@ -556,400 +456,62 @@ func (h *Handler) count(kind Kind, action string) {
 	h.opts.Metrics.Actions.WithLabelValues(string(kind), action).Inc()
 }
 
-// isDuplicate reports whether key was handled within the dedupe TTL.
-func (h *Handler) isDuplicate(key noticeKey) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	exp, ok := h.seen[key]
-	return ok && h.opts.Clock.Now().Before(exp)
-}
-
-// remember records key as handled and reports whether it was new. Expired
-// entries are swept on the way, so the map stays the size of an hour's
-// notices.
-func (h *Handler) remember(key noticeKey) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := h.opts.Clock.Now()
-	if exp, ok := h.seen[key]; ok && now.Before(exp) {
-		return false
-	}
-	if len(h.seen) > 1024 {
-		for k, exp := range h.seen {
-			if !now.Before(exp) {
-				delete(h.seen, k)
-			}
-		}
-	}
-	h.seen[key] = now.Add(h.opts.DedupeTTL)
-	return true
-}
-
-func (h *Handler) enqueue(a *action) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.busy == 0 {
-		h.idle = make(chan struct{})
-	}
-	h.busy++
-	h.queue = append(h.queue, a)
-	h.signalLocked()
-}
-
-func (h *Handler) signalLocked() {
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
-}
-
-// done marks one action finished.
-func (h *Handler) done() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.busy--
-	if h.busy == 0 {
-		close(h.idle)
-	}
-}
-
-// waiting counts actions blocked until the clock or the cluster moves.
-func (h *Handler) waiting(delta int) {
-	h.mu.Lock()
-	h.blocked += delta
-	h.mu.Unlock()
-}
-
-// quiescent reports whether every running action is blocked waiting and no
-// queued action could start: nothing happens until the clock or the cluster
-// moves. Tests on a fake clock step it only then.
-func (h *Handler) quiescent() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.blocked == h.running && (len(h.queue) == 0 || h.running >= h.opts.Workers)
-}
-
-// Idle returns a channel that is closed when no action is queued, parked or
-// running. Tests and simulators use it to know the handler has caught up.
-func (h *Handler) Idle() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.idle
-}
-
-// PeakConcurrency is the most actions that ran at once so far.
-func (h *Handler) PeakConcurrency() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.peak
-}
-
-// Run carries out queued actions with at most Workers at once until ctx is
-// done. It starts by queueing the work recorded on the cluster's nodes
+// Run steps the handler until ctx is done: at once, then whenever a notice
+// adds work, the cluster changes, or the time a step asked to be woken at
+// comes. Its first step takes up the work recorded on the cluster's nodes
 // (AnnotationRecord) that an earlier handler accepted and did not finish,
 // with the recorded deadlines; a node whose record cannot be read is
-// reported (log and Metrics.MalformedRecords) and left alone. Actions still
-// queued or running when ctx is done stop where they are; their records
-// stay on the nodes for the next handler's Run.
+// reported (log and Metrics.MalformedRecords) and left alone. Work still
+// under way when ctx is done stops where it is; its records stay on the
+// nodes for the next handler's Run. Do not call Step while Run runs.
 func (h *Handler) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	wg.Go(func() { h.resume(ctx) })
-	for range h.opts.Workers {
-		wg.Go(func() {
-			for {
-				a := h.next(ctx)
-				if a == nil {
-					return
-				}
-				h.execute(ctx, a)
-			}
-		})
-	}
-	wg.Wait()
-	return nil
-}
-
-// next blocks for the next action, or returns nil when ctx is done.
-func (h *Handler) next(ctx context.Context) *action {
+	changes := h.opts.Cluster.Changes(ctx)
 	for {
-		h.mu.Lock()
-		if len(h.queue) > 0 {
-			a := h.queue[0]
-			h.queue = h.queue[1:]
-			h.running++
-			h.peak = max(h.peak, h.running)
-			if len(h.queue) > 0 {
-				h.signalLocked()
-			}
-			h.mu.Unlock()
-			return a
-		}
-		h.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-h.wake:
-		}
-	}
-}
-
-func (h *Handler) execute(ctx context.Context, a *action) {
-	log := h.log.With("messageID", a.msg.ID, "kind", a.msg.Kind, "node", a.node, "instanceID", a.instanceID)
-	parked := false
-	defer func() {
-		h.mu.Lock()
-		h.running--
-		h.mu.Unlock()
-		if !parked {
-			h.release(a)
-			h.done()
-		}
-	}()
-	switch a.msg.Kind {
-	case KindSpotInterruption, KindCapacityReservationInterruption, KindScheduledChange:
-		// The node goes whatever happens: a failed replacement is logged
-		// and the evicted pods wait for the provisioner's next pass.
-		_, _ = h.replaceOnce(ctx, log, a)
-		deadline := a.msg.Deadline.Add(-h.opts.DeadlineMargin)
-		if a.msg.Deadline.IsZero() {
-			deadline = h.opts.Clock.Now()
-		}
-		res := h.drain(ctx, log, a, deadline, true)
-		if ctx.Err() == nil {
-			h.deleteNode(ctx, log, a, res)
-		}
-	case KindStateChange:
-		// The instance is stopping or gone: its pods cannot be drained
-		// gracefully, only replaced.
-		_, _ = h.replaceOnce(ctx, log, a)
-		if ctx.Err() == nil {
-			h.deleteNode(ctx, log, a, drainResult{drained: true})
-		}
-	case KindRebalanceRecommendation:
-		if !h.acquireRebalanceSlot(ctx, a) {
-			parked = true
-			h.count(a.msg.Kind, ActionDeferred)
-			log.Info("rebalance deferred: too many of the NodePool's nodes are being replaced", "nodePool", a.nodePool)
-			return
-		}
-		defer h.releaseRebalanceSlot(a)
-		h.rebalance(ctx, log, a)
-	}
-}
-
-// recordWriteTimeout bounds the record write that outlives a cancelled run.
-const recordWriteTimeout = 30 * time.Second
-
-// replaceOnce launches replacement capacity for the node's pods unless that
-// was done already for this node, and records it on the node. It returns
-// the nodes the pods were placed on (for work resumed from a record, the
-// recorded ones) and an error if some pods could not be placed.
-func (h *Handler) replaceOnce(ctx context.Context, log *slog.Logger, a *action) ([]*corev1.Node, error) {
-	if h.opts.Replacer == nil {
-		return nil, nil
-	}
-	h.mu.Lock()
-	done := h.replaced[a.node]
-	h.replaced[a.node] = true
-	h.mu.Unlock()
-	if done {
-		var recorded []*corev1.Node
-		for _, name := range a.rec.Replacements {
-			recorded = append(recorded, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}})
-		}
-		return recorded, nil
-	}
-	pods, err := h.evictablePods(ctx, a.node)
-	if err != nil {
-		log.Error("listing pods for replacement", "error", err)
-		return nil, err
-	}
-	if len(pods) == 0 {
-		return nil, nil
-	}
-	nodes, err := h.opts.Replacer.Replace(ctx, pods)
-	h.count(a.msg.Kind, ActionReplace)
-	if err != nil {
-		log.Error("launching replacement capacity; pods left without it wait for the provisioner", "pods", len(pods), "error", err)
-		if len(nodes) == 0 {
-			// Nothing launched: a later notice for the node may try again.
-			h.mu.Lock()
-			delete(h.replaced, a.node)
-			h.mu.Unlock()
-		}
-	}
-	names := make([]string, len(nodes))
-	for i, n := range nodes {
-		names[i] = n.Name
-	}
-	log.Info("replacement capacity launched", "pods", len(pods), "nodes", names)
-	if len(nodes) > 0 || err == nil {
-		// Recorded even while shutting down, so that a restarted handler
-		// does not launch it again; bounded, so that an API server that
-		// does not answer cannot hold shutdown forever.
-		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordWriteTimeout)
-		rerr := h.updateRecord(recordCtx, a, func(r *record) {
-			r.Replaced, r.Replacements = true, names
-		})
-		cancel()
-		if rerr != nil {
-			log.Error("recording the replacement on the node", "error", rerr)
-		}
-	}
-	return nodes, err
-}
-
-// acquireRebalanceSlot takes one of the NodePool's rebalance slots, or parks
-// a to be queued again when a slot frees, and reports whether it got one.
-func (h *Handler) acquireRebalanceSlot(ctx context.Context, a *action) bool {
-	nodes, err := h.opts.Cluster.ListNodes(ctx)
-	total := 0
-	if err == nil {
-		for _, n := range nodes {
-			if n.Labels[offerings.LabelNodePool] == a.nodePool {
-				total++
-			}
-		}
-	}
-	limit := max(1, int(h.opts.RebalanceMaxShare*float64(total)))
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.rebalancing[a.nodePool] >= limit {
-		h.parked = append(h.parked, a)
-		return false
-	}
-	h.rebalancing[a.nodePool]++
-	return true
-}
-
-// releaseRebalanceSlot frees a's slot and queues the NodePool's parked
-// rebalances again (they re-check the limit).
-func (h *Handler) releaseRebalanceSlot(a *action) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.rebalancing[a.nodePool]--
-	kept := h.parked[:0]
-	for _, p := range h.parked {
-		if p.nodePool == a.nodePool {
-			h.queue = append(h.queue, p)
-		} else {
-			kept = append(kept, p)
-		}
-	}
-	h.parked = kept
-	h.signalLocked()
-}
-
-// rebalance replaces, waits for the replacement to be Ready, then cordons,
-// drains and removes the at-risk node.
-func (h *Handler) rebalance(ctx context.Context, log *slog.Logger, a *action) {
-	replacements, err := h.replaceOnce(ctx, log, a)
-	if err != nil {
-		// Draining now would leave pods pending on a node that is only
-		// at risk: keep them where they are, and keep new ones off.
-		log.Warn("replacement failed; cordoning the at-risk node without draining it", "error", err)
-		h.count(a.msg.Kind, ActionReplacementFailed)
-		_ = h.cordon(ctx, a.msg, a.node)
-		h.giveUp(ctx, log, a)
-		return
-	}
-	if !h.waitReady(ctx, replacements) {
+		next := h.Step(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
-		log.Warn("replacement not ready in time; cordoning the at-risk node without draining it", "timeout", h.opts.ReplacementReadyTimeout)
-		h.count(a.msg.Kind, ActionReplacementTimeout)
-		_ = h.cordon(ctx, a.msg, a.node)
-		h.giveUp(ctx, log, a)
-		return
-	}
-	if err := h.cordon(ctx, a.msg, a.node); err != nil {
-		log.Error("cordoning", "error", err)
-		return
-	}
-	res := h.drain(ctx, log, a, h.opts.Clock.Now().Add(h.opts.RebalanceDrainTimeout), false)
-	if ctx.Err() != nil {
-		return
-	}
-	if !res.drained {
-		log.Warn("rebalance drain did not finish; leaving the node cordoned", "remaining", res.remaining)
-		h.giveUp(ctx, log, a)
-		return
-	}
-	h.deleteNode(ctx, log, a, res)
-}
-
-// giveUp removes the record of a rebalance that keeps its node, so that a
-// restarted handler does not take it up again.
-func (h *Handler) giveUp(ctx context.Context, log *slog.Logger, a *action) {
-	if err := h.clearRecord(ctx, a); err != nil {
-		log.Error("removing the interruption record", "error", err)
-	}
-}
-
-// waitReady waits until every node is Ready (or gone, then it does not
-// count), up to ReplacementReadyTimeout. It re-checks on cluster changes
-// and on a one-second tick of the clock.
-func (h *Handler) waitReady(ctx context.Context, nodes []*corev1.Node) bool {
-	if len(nodes) == 0 {
-		return true
-	}
-	timeout := h.opts.Clock.NewTimer(h.opts.ReplacementReadyTimeout)
-	defer timeout.Stop()
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	changes := h.opts.Cluster.Changes(wctx)
-	for {
-		ready := true
-		for _, n := range nodes {
-			cur, err := h.opts.Cluster.GetNode(ctx, n.Name)
-			if err != nil {
-				if provisioning.IsNotFound(err) {
-					continue
-				}
-				ready = false
-				break
-			}
-			if !provisioning.IsNodeReady(cur) {
-				ready = false
-				break
-			}
+		var timer clock.Timer
+		var fire <-chan time.Time
+		if !next.IsZero() {
+			// Work still due after Step's rounds (a cache that lags)
+			// waits a poll, so the loop never spins.
+			timer = h.opts.Clock.NewTimer(max(next.Sub(h.opts.Clock.Now()), pollInterval))
+			fire = timer.C()
 		}
-		if ready {
-			return true
-		}
-		tick := h.opts.Clock.After(time.Second)
-		h.waiting(+1)
-		timedOut := false
 		select {
 		case <-ctx.Done():
-		case <-timeout.C():
-			timedOut = true
+		case <-h.notify:
 		case <-changes:
-		case <-tick:
+		case <-fire:
 		}
-		h.waiting(-1)
-		if timedOut || ctx.Err() != nil {
-			return false
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }
 
-// deleteNode terminates the instance and deletes the node object.
-func (h *Handler) deleteNode(ctx context.Context, log *slog.Logger, a *action, res drainResult) {
-	if h.opts.CloudProvider != nil && a.providerID != "" {
-		if err := h.opts.CloudProvider.Delete(ctx, a.providerID); err != nil && !cloudprovider.IsNotFound(err) {
-			log.Error("terminating instance", "providerID", a.providerID, "error", err)
+// maxRounds bounds the rounds one Step runs at one instant: a round that
+// moved pods asks for another at once (they are often gone already), and a
+// cache that lags must not make it spin.
+const maxRounds = 4
+
+// Step does the work that is due now, and returns when it next needs to run
+// (zero: not until a notice or a cluster change). Run calls it; a simulator
+// that drives a virtual clock may call it instead of Run, after each clock
+// step, to have the handler catch up deterministically. Steps take turns.
+func (h *Handler) Step(ctx context.Context) time.Time {
+	h.stepMu.Lock()
+	defer h.stepMu.Unlock()
+	var next time.Time
+	for range maxRounds {
+		next = h.round(ctx)
+		if next.IsZero() || next.After(h.opts.Clock.Now()) || ctx.Err() != nil {
+			return next
 		}
 	}
-	if err := h.opts.Cluster.DeleteNode(ctx, a.node); err != nil && !provisioning.IsNotFound(err) {
-		log.Error("deleting node", "error", err)
-		return
-	}
-	h.mu.Lock()
-	delete(h.replaced, a.node)
-	h.mu.Unlock()
-	h.forgetRecord(a.node)
-	h.count(a.msg.Kind, ActionDeleteNode)
-	log.Info("node removed", "drained", res.drained, "remaining", res.remaining)
+	return next
 }

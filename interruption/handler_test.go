@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -83,21 +84,7 @@ func (r *fakeReplacer) Replace(ctx context.Context, pods []*corev1.Pod) ([]*core
 func (r *fakeReplacer) run(ctx context.Context) {
 	changes := r.cluster.Changes(ctx)
 	for {
-		nodes, _ := r.cluster.ListNodes(ctx)
-		var target string
-		for _, n := range nodes {
-			if n.Labels[offerings.LabelNodePool] == "replacement" && !n.Spec.Unschedulable {
-				target = n.Name
-			}
-		}
-		if target != "" {
-			pods, _ := r.cluster.ListPods(ctx)
-			for _, p := range pods {
-				if p.Spec.NodeName == "" && p.Status.NominatedNodeName == "" && !provisioning.IsDaemonSetPod(p) {
-					_ = r.cluster.Nominate(ctx, p, target)
-				}
-			}
-		}
+		r.nominatePending(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -105,6 +92,27 @@ func (r *fakeReplacer) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+		}
+	}
+}
+
+// nominatePending nominates every pending pod to a live replacement node,
+// as the provisioner's next batch would.
+func (r *fakeReplacer) nominatePending(ctx context.Context) {
+	nodes, _ := r.cluster.ListNodes(ctx)
+	var target string
+	for _, n := range nodes {
+		if n.Labels[offerings.LabelNodePool] == "replacement" && !n.Spec.Unschedulable {
+			target = n.Name
+		}
+	}
+	if target == "" {
+		return
+	}
+	pods, _ := r.cluster.ListPods(ctx)
+	for _, p := range pods {
+		if p.Spec.NodeName == "" && p.Status.NominatedNodeName == "" && !provisioning.IsDaemonSetPod(p) {
+			_ = r.cluster.Nominate(ctx, p, target)
 		}
 	}
 }
@@ -170,16 +178,26 @@ type env struct {
 	// deleted records when each node was deleted.
 	mu      sync.Mutex
 	deleted map[string]time.Time
+	writes  concurrency
+	// firstEviction is when the first eviction was asked for.
+	firstEviction time.Time
 }
 
 func newEnv(t *testing.T, opts HandlerOptions) *env {
 	t.Helper()
+	return newEnvReadyAfter(t, opts, 30*time.Second)
+}
+
+// newEnvReadyAfter is newEnv with nodes Ready readyDelay after they are
+// created.
+func newEnvReadyAfter(t *testing.T, opts HandlerOptions, readyDelay time.Duration) *env {
+	t.Helper()
 	clk := testingclock.NewFakeClock(t0)
-	cluster := provisioning.NewMemoryCluster(clk, provisioning.MemoryClusterOptions{NodeReadyDelay: 30 * time.Second, RecreateControlledPods: true})
+	cluster := provisioning.NewMemoryCluster(clk, provisioning.MemoryClusterOptions{NodeReadyDelay: readyDelay, RecreateControlledPods: true})
 	e := &env{t: t, clock: clk, cluster: cluster, deleted: map[string]time.Time{},
 		replacer: &fakeReplacer{cluster: cluster, clock: clk},
 		cloud:    &fakeCloud{terminated: map[string]int{}},
-		unavail:  offerings.NewUnavailableOfferings(offerings.UnavailableOfferingsOptions{Clock: clk, Logger: quietLogger()}),
+		unavail:  offerings.NewUnavailableOfferings(offerings.UnavailableOfferingsOptions{Clock: clk, Logger: quietLogger(), NoJanitor: true}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx = ctx
@@ -261,13 +279,51 @@ func (c *fakeCloud) terminations(providerID string) int {
 	return c.terminated[providerID]
 }
 
-// recordingCluster records the clock time of each node deletion.
+// recordingCluster records the clock time of each node deletion, and how
+// many evictions and deletions ran at once.
 type recordingCluster struct {
 	*provisioning.MemoryCluster
 	env *env
 }
 
+// concurrency counts calls in flight and the most at once.
+type concurrency struct {
+	mu             sync.Mutex
+	inFlight, peak int
+}
+
+// enter counts a call in until the returned func is called.
+func (c *concurrency) enter() func() {
+	c.mu.Lock()
+	c.inFlight++
+	c.peak = max(c.peak, c.inFlight)
+	c.mu.Unlock()
+	runtime.Gosched() // let concurrent calls overlap if the handler lets them
+	return func() {
+		c.mu.Lock()
+		c.inFlight--
+		c.mu.Unlock()
+	}
+}
+
+func (c *concurrency) max() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peak
+}
+
+func (c *recordingCluster) Evict(ctx context.Context, pod *corev1.Pod) error {
+	defer c.env.writes.enter()()
+	c.env.mu.Lock()
+	if c.env.firstEviction.IsZero() {
+		c.env.firstEviction = c.env.clock.Now()
+	}
+	c.env.mu.Unlock()
+	return c.MemoryCluster.Evict(ctx, pod)
+}
+
 func (c *recordingCluster) DeleteNode(ctx context.Context, name string) error {
+	defer c.env.writes.enter()()
 	err := c.MemoryCluster.DeleteNode(ctx, name)
 	if err == nil {
 		c.env.mu.Lock()
@@ -276,6 +332,9 @@ func (c *recordingCluster) DeleteNode(ctx context.Context, name string) error {
 	}
 	return err
 }
+
+// peak is the most evictions and node deletions that ran at once.
+func (e *env) peak() int { return e.writes.max() }
 
 func (e *env) deletedAt(name string) (time.Time, bool) {
 	e.mu.Lock()
@@ -298,54 +357,32 @@ func (e *env) mustCreatePod(p *corev1.Pod) {
 	}
 }
 
-// settle steps the clock by step whenever the handler has work and something
-// waits on the clock, until the handler is idle and every app pod is bound,
-// or until limit of clock time has passed.
+// settle lets every goroutine of the test's bubble run until all are
+// blocked (synctest.Wait), then steps the clock by step, until the handler
+// has no work left and every app pod is bound, nothing waits on the clock,
+// or limit of clock time has passed. Call it inside synctest.Test.
 func (e *env) settle(step, limit time.Duration) {
 	e.t.Helper()
 	end := e.clock.Now().Add(limit)
-	deadline := time.Now().Add(60 * time.Second)
-	quiet := 0
-	var quietSince time.Time
-	done := func() bool {
-		select {
-		case <-e.handler.Idle():
-			return e.pendingAppPods() == 0
-		default:
+	for {
+		synctest.Wait()
+		if !e.clock.Now().Before(end) || (idle(e.handler) && e.pendingAppPods() == 0) || !e.clock.HasWaiters() {
+			return
+		}
+		e.clock.Step(step)
+	}
+}
+
+// idle reports whether h has no node work under way.
+func idle(h *Handler) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.nodes {
+		if w.active {
 			return false
 		}
 	}
-	for {
-		if !e.clock.Now().Before(end) {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatal("handler did not settle")
-		}
-		// Step only once the handler has been blocked on the clock for a
-		// while, so clock time does not run ahead of work in progress. The
-		// while is counted in both checks and real time: on a loaded
-		// machine (-race, parallel packages) fifty checks can pass before
-		// a goroutine that was just woken has run at all.
-		if e.handler.quiescent() {
-			if quiet == 0 {
-				quietSince = time.Now()
-			}
-			quiet++
-		} else {
-			quiet = 0
-		}
-		if quiet >= 50 && time.Since(quietSince) >= 5*time.Millisecond {
-			// Listing pods is costly in big tests: check for the end
-			// only when about to move the clock.
-			if done() || !e.clock.HasWaiters() {
-				return
-			}
-			e.clock.Step(step)
-			quiet = 0
-		}
-		runtime.Gosched()
-	}
+	return true
 }
 
 func (e *env) pendingAppPods() int {
@@ -415,141 +452,149 @@ func (e *env) budgetHeldNode() {
 }
 
 func TestHandlerSpotInterruption(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.spotNode()
-	msg := spotMsg("spot-1", spotInstance, e.clock.Now())
-	if err := e.handler.Handle(e.ctx, msg); err != nil {
-		t.Fatal(err)
-	}
-	// The urgent part is done before Handle returns.
-	if !e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
-		t.Error("the interrupted Spot offering is not marked unavailable")
-	}
-	if n, err := e.cluster.GetNode(e.ctx, "spot-1"); err != nil || !n.Spec.Unschedulable {
-		t.Errorf("node not cordoned when Handle returned: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.spotNode()
+		msg := spotMsg("spot-1", spotInstance, e.clock.Now())
+		if err := e.handler.Handle(e.ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		// The urgent part is done before Handle returns.
+		if !e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
+			t.Error("the interrupted Spot offering is not marked unavailable")
+		}
+		if n, err := e.cluster.GetNode(e.ctx, "spot-1"); err != nil || !n.Spec.Unschedulable {
+			t.Errorf("node not cordoned when Handle returned: %v", err)
+		}
 
-	e.settle(time.Second, 3*time.Minute)
-	at, ok := e.deletedAt("spot-1")
-	if !ok {
-		t.Fatal("interrupted node not deleted")
-	}
-	t.Logf("interrupted node deleted %v after the notice", at.Sub(t0))
-	// Replacement Ready at +30 s; the budget lets the pods go one by one
-	// as their replacements start.
-	if at.Before(t0.Add(30*time.Second)) || !at.Before(msg.Deadline) {
-		t.Errorf("node deleted at +%v, want after the replacement is Ready (+30s) and before the deadline", at.Sub(t0))
-	}
-	byNode := e.appPodsByNode()
-	if byNode["replacement-1"] != 3 || len(byNode) != 1 {
-		t.Errorf("app pods by node = %v, want all 3 on replacement-1", byNode)
-	}
-	if e.replacer.calls != 1 || e.replacer.podsSeen != 3 {
-		t.Errorf("Replace called %d times for %d pods, want once for the 3 app pods (not daemonset or mirror pods)", e.replacer.calls, e.replacer.podsSeen)
-	}
-	if !e.replacer.at[0].Equal(t0) {
-		t.Errorf("replacement launched at %v, want at once (%v)", e.replacer.at[0], t0)
-	}
-	if got := e.action(KindSpotInterruption, ActionForceDelete); got != 0 {
-		t.Errorf("%v pods force-deleted; the budget should have let them go in time", got)
-	}
-	if got := value(t, e.metrics.DeadlineMisses.WithLabelValues(string(KindSpotInterruption))); got != 0 {
-		t.Errorf("deadline misses = %v", got)
-	}
-	if got := value(t, e.metrics.DrainDuration.WithLabelValues(string(KindSpotInterruption)).(prometheus.Metric)); got != 1 {
-		t.Errorf("drain duration samples = %v, want 1", got)
-	}
-	// The pool is skipped for three minutes from the notice.
-	e.clock.SetTime(t0.Add(3*time.Minute - time.Second))
-	if !e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
-		t.Error("offering available again before 3 minutes")
-	}
-	e.clock.SetTime(t0.Add(3 * time.Minute))
-	if e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
-		t.Error("offering still unavailable after 3 minutes")
-	}
+		e.settle(time.Second, 3*time.Minute)
+		at, ok := e.deletedAt("spot-1")
+		if !ok {
+			t.Fatal("interrupted node not deleted")
+		}
+		t.Logf("interrupted node deleted %v after the notice", at.Sub(t0))
+		// Replacement Ready at +30 s; the budget lets the pods go one by one
+		// as their replacements start.
+		if at.Before(t0.Add(30*time.Second)) || !at.Before(msg.Deadline) {
+			t.Errorf("node deleted at +%v, want after the replacement is Ready (+30s) and before the deadline", at.Sub(t0))
+		}
+		byNode := e.appPodsByNode()
+		if byNode["replacement-1"] != 3 || len(byNode) != 1 {
+			t.Errorf("app pods by node = %v, want all 3 on replacement-1", byNode)
+		}
+		if e.replacer.calls != 1 || e.replacer.podsSeen != 3 {
+			t.Errorf("Replace called %d times for %d pods, want once for the 3 app pods (not daemonset or mirror pods)", e.replacer.calls, e.replacer.podsSeen)
+		}
+		if !e.replacer.at[0].Equal(t0) {
+			t.Errorf("replacement launched at %v, want at once (%v)", e.replacer.at[0], t0)
+		}
+		if got := e.action(KindSpotInterruption, ActionForceDelete); got != 0 {
+			t.Errorf("%v pods force-deleted; the budget should have let them go in time", got)
+		}
+		if got := value(t, e.metrics.DeadlineMisses.WithLabelValues(string(KindSpotInterruption))); got != 0 {
+			t.Errorf("deadline misses = %v", got)
+		}
+		if got := value(t, e.metrics.DrainDuration.WithLabelValues(string(KindSpotInterruption)).(prometheus.Metric)); got != 1 {
+			t.Errorf("drain duration samples = %v, want 1", got)
+		}
+		// The pool is skipped for three minutes from the notice.
+		e.clock.SetTime(t0.Add(3*time.Minute - time.Second))
+		if !e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
+			t.Error("offering available again before 3 minutes")
+		}
+		e.clock.SetTime(t0.Add(3 * time.Minute))
+		if e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
+			t.Error("offering still unavailable after 3 minutes")
+		}
+	})
 }
 
 func TestHandlerDuplicatesActOnce(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.spotNode()
-	msg := spotMsg("spot-1", spotInstance, e.clock.Now())
-	again := msg
-	again.ID = "another-delivery-of-the-same-notice"
-	for _, m := range []Message{msg, msg, again} {
-		if err := e.handler.Handle(e.ctx, m); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.spotNode()
+		msg := spotMsg("spot-1", spotInstance, e.clock.Now())
+		again := msg
+		again.ID = "another-delivery-of-the-same-notice"
+		for _, m := range []Message{msg, msg, again} {
+			if err := e.handler.Handle(e.ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.settle(time.Second, 3*time.Minute)
+		// And once more after the node is gone, as a late redelivery would.
+		if err := e.handler.Handle(e.ctx, msg); err != nil {
 			t.Fatal(err)
 		}
-	}
-	e.settle(time.Second, 3*time.Minute)
-	// And once more after the node is gone, as a late redelivery would.
-	if err := e.handler.Handle(e.ctx, msg); err != nil {
-		t.Fatal(err)
-	}
-	e.settle(time.Second, time.Minute)
-	if e.replacer.calls != 1 {
-		t.Errorf("Replace called %d times, want 1", e.replacer.calls)
-	}
-	if got := e.action(KindSpotInterruption, ActionDuplicate); got != 3 {
-		t.Errorf("duplicates counted = %v, want 3", got)
-	}
-	if got := e.action(KindSpotInterruption, ActionDeleteNode); got != 1 {
-		t.Errorf("node deletions = %v, want 1", got)
-	}
-	if got := value(t, e.metrics.MessagesReceived.WithLabelValues(string(KindSpotInterruption))); got != 4 {
-		t.Errorf("messages received = %v, want 4", got)
-	}
-	if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
-		t.Errorf("app pods by node = %v", byNode)
-	}
+		e.settle(time.Second, time.Minute)
+		if e.replacer.calls != 1 {
+			t.Errorf("Replace called %d times, want 1", e.replacer.calls)
+		}
+		if got := e.action(KindSpotInterruption, ActionDuplicate); got != 3 {
+			t.Errorf("duplicates counted = %v, want 3", got)
+		}
+		if got := e.action(KindSpotInterruption, ActionDeleteNode); got != 1 {
+			t.Errorf("node deletions = %v, want 1", got)
+		}
+		if got := value(t, e.metrics.MessagesReceived.WithLabelValues(string(KindSpotInterruption))); got != 4 {
+			t.Errorf("messages received = %v, want 4", got)
+		}
+		if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
+			t.Errorf("app pods by node = %v", byNode)
+		}
+	})
 }
 
 // TestHandlerForceDeletesBeforeDeadline: a budget that never allows an
 // eviction cannot keep the pod past the point where its grace period still
 // fits before the instance goes.
 func TestHandlerForceDeletesBeforeDeadline(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.budgetHeldNode()
-	msg := spotMsg("spot-1", spotInstance, e.clock.Now())
-	if err := e.handler.Handle(e.ctx, msg); err != nil {
-		t.Fatal(err)
-	}
-	e.settle(time.Second, 3*time.Minute)
-	at, ok := e.deletedAt("spot-1")
-	if !ok {
-		t.Fatal("node not deleted")
-	}
-	// Deadline 2:00, margin 15 s, grace 40 s: the pod goes at 1:05.
-	forceAt := msg.Deadline.Add(-DefaultDeadlineMargin - 40*time.Second)
-	if at.Before(forceAt) || !at.Before(msg.Deadline.Add(-DefaultDeadlineMargin)) {
-		t.Errorf("node deleted at +%v, want between +%v and +%v", at.Sub(t0), forceAt.Sub(t0), msg.Deadline.Add(-DefaultDeadlineMargin).Sub(t0))
-	}
-	if got := e.action(KindSpotInterruption, ActionForceDelete); got != 1 {
-		t.Errorf("force deletions = %v, want 1", got)
-	}
-	if byNode := e.appPodsByNode(); byNode["replacement-1"] != 1 {
-		t.Errorf("the held pod was not re-created on the replacement: %v", byNode)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.budgetHeldNode()
+		msg := spotMsg("spot-1", spotInstance, e.clock.Now())
+		if err := e.handler.Handle(e.ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(time.Second, 3*time.Minute)
+		at, ok := e.deletedAt("spot-1")
+		if !ok {
+			t.Fatal("node not deleted")
+		}
+		// Deadline 2:00, margin 15 s, grace 40 s: the pod goes at 1:05.
+		forceAt := msg.Deadline.Add(-DefaultDeadlineMargin - 40*time.Second)
+		if at.Before(forceAt) || !at.Before(msg.Deadline.Add(-DefaultDeadlineMargin)) {
+			t.Errorf("node deleted at +%v, want between +%v and +%v", at.Sub(t0), forceAt.Sub(t0), msg.Deadline.Add(-DefaultDeadlineMargin).Sub(t0))
+		}
+		if got := e.action(KindSpotInterruption, ActionForceDelete); got != 1 {
+			t.Errorf("force deletions = %v, want 1", got)
+		}
+		if byNode := e.appPodsByNode(); byNode["replacement-1"] != 1 {
+			t.Errorf("the held pod was not re-created on the replacement: %v", byNode)
+		}
+	})
 }
 
 func TestHandlerLateNoticeCountsDeadlineMiss(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.spotNode()
-	// Delivered three minutes late: the instance is already gone.
-	msg := spotMsg("late", spotInstance, e.clock.Now().Add(-3*time.Minute))
-	if err := e.handler.Handle(e.ctx, msg); err != nil {
-		t.Fatal(err)
-	}
-	e.settle(time.Second, time.Minute)
-	if _, ok := e.deletedAt("spot-1"); !ok {
-		t.Fatal("node not deleted")
-	}
-	if got := value(t, e.metrics.DeadlineMisses.WithLabelValues(string(KindSpotInterruption))); got != 1 {
-		t.Errorf("deadline misses = %v, want 1", got)
-	}
-	if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
-		t.Errorf("pods lost with the node: %v", byNode)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.spotNode()
+		// Delivered three minutes late: the instance is already gone.
+		msg := spotMsg("late", spotInstance, e.clock.Now().Add(-3*time.Minute))
+		if err := e.handler.Handle(e.ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(time.Second, time.Minute)
+		if _, ok := e.deletedAt("spot-1"); !ok {
+			t.Fatal("node not deleted")
+		}
+		if got := value(t, e.metrics.DeadlineMisses.WithLabelValues(string(KindSpotInterruption))); got != 1 {
+			t.Errorf("deadline misses = %v, want 1", got)
+		}
+		if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
+			t.Errorf("pods lost with the node: %v", byNode)
+		}
+	})
 }
 
 func TestHandlerStateChange(t *testing.T) {
@@ -561,63 +606,49 @@ func TestHandlerStateChange(t *testing.T) {
 		{"running", false}, {"pending", false},
 	} {
 		t.Run(tc.state, func(t *testing.T) {
-			e := newEnv(t, HandlerOptions{})
-			e.spotNode()
-			msg := Message{ID: "sc", Kind: KindStateChange, InstanceIDs: []string{spotInstance}, Time: t0, Deadline: t0, State: tc.state}
-			if err := e.handler.Handle(e.ctx, msg); err != nil {
-				t.Fatal(err)
-			}
-			e.settle(time.Second, time.Minute)
-			_, deleted := e.deletedAt("spot-1")
-			if deleted != tc.acts {
-				t.Fatalf("node deleted = %v, want %v", deleted, tc.acts)
-			}
-			if !tc.acts {
-				if got := e.action(KindStateChange, ActionIgnored); got != 1 {
-					t.Errorf("ignored = %v, want 1", got)
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, HandlerOptions{})
+				e.spotNode()
+				msg := Message{ID: "sc", Kind: KindStateChange, InstanceIDs: []string{spotInstance}, Time: t0, Deadline: t0, State: tc.state}
+				if err := e.handler.Handle(e.ctx, msg); err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
-				t.Errorf("app pods by node = %v, want 3 re-provisioned on replacement-1", byNode)
-			}
-			if e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
-				t.Error("a state change marked the offering unavailable")
-			}
+				e.settle(time.Second, time.Minute)
+				_, deleted := e.deletedAt("spot-1")
+				if deleted != tc.acts {
+					t.Fatalf("node deleted = %v, want %v", deleted, tc.acts)
+				}
+				if !tc.acts {
+					if got := e.action(KindStateChange, ActionIgnored); got != 1 {
+						t.Errorf("ignored = %v, want 1", got)
+					}
+					return
+				}
+				if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
+					t.Errorf("app pods by node = %v, want 3 re-provisioned on replacement-1", byNode)
+				}
+				if e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
+					t.Error("a state change marked the offering unavailable")
+				}
+			})
 		})
 	}
 }
 
-func TestHandlerScheduledChangeDrainsBeforeStart(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.spotNode()
-	start := t0.Add(time.Hour)
-	msg := Message{ID: "health", Kind: KindScheduledChange, InstanceIDs: []string{spotInstance}, Time: t0, Deadline: start, Action: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"}
-	if err := e.handler.Handle(e.ctx, msg); err != nil {
-		t.Fatal(err)
-	}
-	e.settle(time.Second, 2*time.Hour)
-	at, ok := e.deletedAt("spot-1")
-	if !ok || !at.Before(start) {
-		t.Fatalf("node deleted=%v at %v, want before the start %v", ok, at, start)
-	}
-	if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
-		t.Errorf("app pods by node = %v", byNode)
-	}
-}
-
 func TestHandlerUnknownInstance(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.spotNode()
-	if err := e.handler.Handle(e.ctx, spotMsg("x", "i-00000000000000001", t0)); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.action(KindSpotInterruption, ActionUnknownNode); got != 1 {
-		t.Errorf("unknown-node = %v, want 1", got)
-	}
-	if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Spec.Unschedulable {
-		t.Error("an unrelated node was cordoned")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.spotNode()
+		if err := e.handler.Handle(e.ctx, spotMsg("x", "i-00000000000000001", t0)); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.action(KindSpotInterruption, ActionUnknownNode); got != 1 {
+			t.Errorf("unknown-node = %v, want 1", got)
+		}
+		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Spec.Unschedulable {
+			t.Error("an unrelated node was cordoned")
+		}
+	})
 }
 
 func TestHandlerRefusesWhenClusterFails(t *testing.T) {
@@ -631,8 +662,8 @@ func TestHandlerRefusesWhenClusterFails(t *testing.T) {
 		t.Fatal("Handle succeeded without a cluster")
 	}
 	// Not remembered: the redelivery is acted on.
-	if h.isDuplicate(noticeKey{spotInstance, KindSpotInterruption}) {
-		t.Error("a failed notice was recorded as handled")
+	if len(h.nodes) != 0 {
+		t.Errorf("a failed notice left %d entries in the handler's memory", len(h.nodes))
 	}
 }
 
@@ -675,15 +706,13 @@ func rebalanceMsg(id, instanceID string) Message {
 	return Message{ID: id, Kind: KindRebalanceRecommendation, InstanceIDs: []string{instanceID}, Time: t0}
 }
 
-// waitFor yields until cond holds (no clock movement).
+// waitFor lets the bubble's goroutines run until all are blocked (no
+// clock movement) and checks cond.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
+	synctest.Wait()
+	if !cond() {
+		t.Fatalf("%s did not happen", what)
 	}
 }
 
@@ -694,149 +723,161 @@ func (r *fakeReplacer) callCount() int {
 }
 
 func TestHandlerRebalanceReplacesBeforeDraining(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.spotNode()
-	if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the replacement launch", func() bool { return e.replacer.callCount() == 1 })
-	// Until the replacement is Ready (+30 s) the at-risk node keeps
-	// serving and stays schedulable.
-	e.settle(time.Second, 29*time.Second)
-	if n, err := e.cluster.GetNode(e.ctx, "spot-1"); err != nil || n.Spec.Unschedulable {
-		t.Fatalf("at-risk node cordoned before its replacement was Ready (err %v)", err)
-	}
-	if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
-		t.Fatalf("pods moved before the replacement was Ready: %v", byNode)
-	}
-	e.settle(time.Second, 5*time.Minute)
-	at, ok := e.deletedAt("spot-1")
-	if !ok || at.Before(t0.Add(30*time.Second)) {
-		t.Fatalf("at-risk node deleted=%v at +%v, want after the replacement is Ready", ok, at.Sub(t0))
-	}
-	if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 || len(byNode) != 1 {
-		t.Errorf("app pods by node = %v, want all on replacement-1", byNode)
-	}
-	if e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
-		t.Error("a rebalance recommendation marked the offering unavailable")
-	}
-	// A Spot warning for the same node later acts (another kind) but finds
-	// nothing left to do.
-	if err := e.handler.Handle(e.ctx, spotMsg("spot", spotInstance, e.clock.Now())); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.action(KindSpotInterruption, ActionUnknownNode); got != 1 {
-		t.Errorf("spot warning after the rebalance: unknown-node = %v, want 1", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.spotNode()
+		if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the replacement launch", func() bool { return e.replacer.callCount() == 1 })
+		// Until the replacement is Ready (+30 s) the at-risk node keeps
+		// serving and stays schedulable.
+		e.settle(time.Second, 29*time.Second)
+		if n, err := e.cluster.GetNode(e.ctx, "spot-1"); err != nil || n.Spec.Unschedulable {
+			t.Fatalf("at-risk node cordoned before its replacement was Ready (err %v)", err)
+		}
+		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
+			t.Fatalf("pods moved before the replacement was Ready: %v", byNode)
+		}
+		e.settle(time.Second, 5*time.Minute)
+		at, ok := e.deletedAt("spot-1")
+		if !ok || at.Before(t0.Add(30*time.Second)) {
+			t.Fatalf("at-risk node deleted=%v at +%v, want after the replacement is Ready", ok, at.Sub(t0))
+		}
+		if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 || len(byNode) != 1 {
+			t.Errorf("app pods by node = %v, want all on replacement-1", byNode)
+		}
+		if e.unavail.IsUnavailable("spot", "m5.large", "us-east-1a") {
+			t.Error("a rebalance recommendation marked the offering unavailable")
+		}
+		// A Spot warning for the same node later acts (another kind) but finds
+		// nothing left to do.
+		if err := e.handler.Handle(e.ctx, spotMsg("spot", spotInstance, e.clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.action(KindSpotInterruption, ActionUnknownNode); got != 1 {
+			t.Errorf("spot warning after the rebalance: unknown-node = %v, want 1", got)
+		}
+	})
 }
 
 func TestHandlerRebalanceThenSpotLaunchesOnce(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	e.spotNode()
-	if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the replacement launch", func() bool { return e.replacer.callCount() == 1 })
-	// The warning arrives while the replacement boots.
-	e.settle(time.Second, 10*time.Second)
-	if err := e.handler.Handle(e.ctx, spotMsg("spot", spotInstance, e.clock.Now())); err != nil {
-		t.Fatal(err)
-	}
-	e.settle(time.Second, 3*time.Minute)
-	if e.replacer.callCount() != 1 {
-		t.Errorf("Replace called %d times, want 1", e.replacer.callCount())
-	}
-	if _, ok := e.deletedAt("spot-1"); !ok {
-		t.Error("node not deleted")
-	}
-	if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
-		t.Errorf("app pods by node = %v", byNode)
-	}
-}
-
-func TestHandlerRebalanceModes(t *testing.T) {
-	t.Run("cordon-only", func(t *testing.T) {
-		e := newEnv(t, HandlerOptions{RebalanceMode: RebalanceCordonOnly})
-		e.spotNode()
-		if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
-			t.Fatal(err)
-		}
-		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); !n.Spec.Unschedulable {
-			t.Error("not cordoned")
-		}
-		e.settle(time.Second, time.Minute)
-		if e.replacer.callCount() != 0 || e.appPodsByNode()["spot-1"] != 3 {
-			t.Errorf("cordon-only replaced (%d) or drained (%v)", e.replacer.callCount(), e.appPodsByNode())
-		}
-	})
-	t.Run("off", func(t *testing.T) {
-		e := newEnv(t, HandlerOptions{RebalanceMode: RebalanceOff})
-		e.spotNode()
-		if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
-			t.Fatal(err)
-		}
-		e.settle(time.Second, time.Minute)
-		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Spec.Unschedulable || e.replacer.callCount() != 0 {
-			t.Error("off mode acted")
-		}
-		if got := e.action(KindRebalanceRecommendation, ActionIgnored); got != 1 {
-			t.Errorf("ignored = %v, want 1", got)
-		}
-	})
-	t.Run("replacement fails", func(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, HandlerOptions{})
 		e.spotNode()
-		e.replacer.err = errors.New("no capacity anywhere")
 		if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
 			t.Fatal(err)
 		}
-		e.settle(time.Second, time.Minute)
-		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); !n.Spec.Unschedulable {
-			t.Error("not cordoned after the failed replacement")
-		}
-		if got := e.action(KindRebalanceRecommendation, ActionReplacementFailed); got != 1 {
-			t.Errorf("replacement-failed = %v, want 1", got)
-		}
-		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
-			t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
-		}
-		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
-			t.Errorf("drained without a replacement: %v", byNode)
-		}
-		// The Spot warning that follows tries the replacement again.
-		e.replacer.mu.Lock()
-		e.replacer.err = nil
-		e.replacer.mu.Unlock()
+		waitFor(t, "the replacement launch", func() bool { return e.replacer.callCount() == 1 })
+		// The warning arrives while the replacement boots.
+		e.settle(time.Second, 10*time.Second)
 		if err := e.handler.Handle(e.ctx, spotMsg("spot", spotInstance, e.clock.Now())); err != nil {
 			t.Fatal(err)
 		}
 		e.settle(time.Second, 3*time.Minute)
-		if e.replacer.callCount() != 2 {
-			t.Errorf("Replace called %d times, want 2", e.replacer.callCount())
+		if e.replacer.callCount() != 1 {
+			t.Errorf("Replace called %d times, want 1", e.replacer.callCount())
 		}
-		if byNode := e.appPodsByNode(); byNode["replacement-2"] != 3 {
-			t.Errorf("app pods by node = %v, want all on replacement-2", byNode)
+		if _, ok := e.deletedAt("spot-1"); !ok {
+			t.Error("node not deleted")
+		}
+		if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 {
+			t.Errorf("app pods by node = %v", byNode)
 		}
 	})
+}
+
+func TestHandlerRebalanceModes(t *testing.T) {
+	t.Run("cordon-only", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := newEnv(t, HandlerOptions{RebalanceMode: RebalanceCordonOnly})
+			e.spotNode()
+			if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); !n.Spec.Unschedulable {
+				t.Error("not cordoned")
+			}
+			e.settle(time.Second, time.Minute)
+			if e.replacer.callCount() != 0 || e.appPodsByNode()["spot-1"] != 3 {
+				t.Errorf("cordon-only replaced (%d) or drained (%v)", e.replacer.callCount(), e.appPodsByNode())
+			}
+		})
+	})
+	t.Run("off", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := newEnv(t, HandlerOptions{RebalanceMode: RebalanceOff})
+			e.spotNode()
+			if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
+				t.Fatal(err)
+			}
+			e.settle(time.Second, time.Minute)
+			if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Spec.Unschedulable || e.replacer.callCount() != 0 {
+				t.Error("off mode acted")
+			}
+			if got := e.action(KindRebalanceRecommendation, ActionIgnored); got != 1 {
+				t.Errorf("ignored = %v, want 1", got)
+			}
+		})
+	})
+	t.Run("replacement fails", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := newEnv(t, HandlerOptions{})
+			e.spotNode()
+			e.replacer.err = errors.New("no capacity anywhere")
+			if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
+				t.Fatal(err)
+			}
+			e.settle(time.Second, time.Minute)
+			if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); !n.Spec.Unschedulable {
+				t.Error("not cordoned after the failed replacement")
+			}
+			if got := e.action(KindRebalanceRecommendation, ActionReplacementFailed); got != 1 {
+				t.Errorf("replacement-failed = %v, want 1", got)
+			}
+			if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
+				t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
+			}
+			if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
+				t.Errorf("drained without a replacement: %v", byNode)
+			}
+			// The Spot warning that follows tries the replacement again.
+			e.replacer.mu.Lock()
+			e.replacer.err = nil
+			e.replacer.mu.Unlock()
+			if err := e.handler.Handle(e.ctx, spotMsg("spot", spotInstance, e.clock.Now())); err != nil {
+				t.Fatal(err)
+			}
+			e.settle(time.Second, 3*time.Minute)
+			if e.replacer.callCount() != 2 {
+				t.Errorf("Replace called %d times, want 2", e.replacer.callCount())
+			}
+			if byNode := e.appPodsByNode(); byNode["replacement-2"] != 3 {
+				t.Errorf("app pods by node = %v, want all on replacement-2", byNode)
+			}
+		})
+	})
 	t.Run("replacement never ready", func(t *testing.T) {
-		e := newEnv(t, HandlerOptions{ReplacementReadyTimeout: 10 * time.Second})
-		e.spotNode()
-		if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
-			t.Fatal(err)
-		}
-		e.settle(time.Second, 20*time.Second)
-		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); !n.Spec.Unschedulable {
-			t.Error("not cordoned after the timeout")
-		}
-		if got := e.action(KindRebalanceRecommendation, ActionReplacementTimeout); got != 1 {
-			t.Errorf("replacement-timeout = %v, want 1", got)
-		}
-		if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
-			t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
-		}
-		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
-			t.Errorf("drained without a ready replacement: %v", byNode)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			e := newEnv(t, HandlerOptions{ReplacementReadyTimeout: 10 * time.Second})
+			e.spotNode()
+			if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
+				t.Fatal(err)
+			}
+			e.settle(time.Second, 20*time.Second)
+			if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); !n.Spec.Unschedulable {
+				t.Error("not cordoned after the timeout")
+			}
+			if got := e.action(KindRebalanceRecommendation, ActionReplacementTimeout); got != 1 {
+				t.Errorf("replacement-timeout = %v, want 1", got)
+			}
+			if n, _ := e.cluster.GetNode(e.ctx, "spot-1"); n.Annotations[AnnotationRecord] != "" {
+				t.Errorf("the given-up rebalance is still recorded (%s), so a restart would take it up again", n.Annotations[AnnotationRecord])
+			}
+			if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
+				t.Errorf("drained without a ready replacement: %v", byNode)
+			}
+		})
 	})
 }
 
@@ -844,109 +885,120 @@ func TestHandlerRebalanceModes(t *testing.T) {
 // once; with a 20% share no more than two are being replaced at a time, and
 // all ten are replaced in the end.
 func TestHandlerRebalanceShare(t *testing.T) {
-	e := newEnv(t, HandlerOptions{RebalanceMaxShare: 0.2})
-	const n = 10
-	for i := range n {
-		id := fmt.Sprintf("i-%017x", 0xa00+i)
-		e.mustCreateNode(node(fmt.Sprintf("pool-%d", i), id, "spot", "m5.large", "us-east-1a", "default"))
-		e.mustCreatePod(appPod(fmt.Sprintf("app-%d", i), fmt.Sprintf("app-%d", i), fmt.Sprintf("pool-%d", i), 10))
-	}
-	var mu sync.Mutex
-	worst := 0
-	e.replacer.onReplace = func() {
-		nodes, _ := e.cluster.ListNodes(e.ctx)
-		remaining := 0
-		for _, nd := range nodes {
-			if nd.Labels[offerings.LabelNodePool] == "default" {
-				remaining++
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{RebalanceMaxShare: 0.2})
+		const n = 10
+		for i := range n {
+			id := fmt.Sprintf("i-%017x", 0xa00+i)
+			e.mustCreateNode(node(fmt.Sprintf("pool-%d", i), id, "spot", "m5.large", "us-east-1a", "default"))
+			e.mustCreatePod(appPod(fmt.Sprintf("app-%d", i), fmt.Sprintf("app-%d", i), fmt.Sprintf("pool-%d", i), 10))
+		}
+		var mu sync.Mutex
+		worst := 0
+		e.replacer.onReplace = func() {
+			nodes, _ := e.cluster.ListNodes(e.ctx)
+			remaining := 0
+			for _, nd := range nodes {
+				if nd.Labels[offerings.LabelNodePool] == "default" {
+					remaining++
+				}
+			}
+			e.replacer.mu.Lock()
+			inProgress := e.replacer.calls - (n - remaining)
+			e.replacer.mu.Unlock()
+			mu.Lock()
+			worst = max(worst, inProgress)
+			mu.Unlock()
+		}
+		for i := range n {
+			if err := e.handler.Handle(e.ctx, rebalanceMsg(fmt.Sprintf("rb-%d", i), fmt.Sprintf("i-%017x", 0xa00+i))); err != nil {
+				t.Fatal(err)
 			}
 		}
-		e.replacer.mu.Lock()
-		inProgress := e.replacer.calls - (n - remaining)
-		e.replacer.mu.Unlock()
+		e.settle(time.Second, time.Hour)
 		mu.Lock()
-		worst = max(worst, inProgress)
-		mu.Unlock()
-	}
-	for i := range n {
-		if err := e.handler.Handle(e.ctx, rebalanceMsg(fmt.Sprintf("rb-%d", i), fmt.Sprintf("i-%017x", 0xa00+i))); err != nil {
-			t.Fatal(err)
+		defer mu.Unlock()
+		if worst > 2 {
+			t.Errorf("%d nodes of the pool were being replaced at once, want at most 2", worst)
 		}
-	}
-	e.settle(time.Second, time.Hour)
-	mu.Lock()
-	defer mu.Unlock()
-	if worst > 2 {
-		t.Errorf("%d nodes of the pool were being replaced at once, want at most 2", worst)
-	}
-	if worst < 1 {
-		t.Errorf("no replacement observed")
-	}
-	nodes, _ := e.cluster.ListNodes(e.ctx)
-	for _, nd := range nodes {
-		if nd.Labels[offerings.LabelNodePool] == "default" {
-			t.Errorf("node %s not replaced", nd.Name)
+		if worst < 1 {
+			t.Errorf("no replacement observed")
 		}
-	}
-	if byNode := e.appPodsByNode(); byNode[""] != 0 {
-		t.Errorf("%d pods left pending", byNode[""])
-	}
-	if got := e.action(KindRebalanceRecommendation, ActionDeferred); got == 0 {
-		t.Error("no rebalance was deferred by the share limit")
-	}
+		nodes, _ := e.cluster.ListNodes(e.ctx)
+		for _, nd := range nodes {
+			if nd.Labels[offerings.LabelNodePool] == "default" {
+				t.Errorf("node %s not replaced", nd.Name)
+			}
+		}
+		if byNode := e.appPodsByNode(); byNode[""] != 0 {
+			t.Errorf("%d pods left pending", byNode[""])
+		}
+		if got := e.action(KindRebalanceRecommendation, ActionDeferred); got == 0 {
+			t.Error("no rebalance was deferred by the share limit")
+		}
+	})
 }
 
 // TestHandlerStorm: 500 Spot warnings at once are handled by at most 8
 // workers, every node is gone before its deadline and no pod is lost.
 func TestHandlerStorm(t *testing.T) {
-	const workers, n = 8, 500
-	e := newEnv(t, HandlerOptions{Workers: workers})
-	setup := time.Now()
-	for i := range n {
-		id := fmt.Sprintf("i-%017x", 0xb000+i)
-		e.mustCreateNode(node(fmt.Sprintf("spot-%d", i), id, "spot", "m5.large", "us-east-1a", "default"))
-		e.mustCreatePod(appPod(fmt.Sprintf("app-%d", i), "app", fmt.Sprintf("spot-%d", i), 10))
-		e.mustCreatePod(daemonPod(fmt.Sprintf("agent-%d", i), fmt.Sprintf("spot-%d", i)))
-	}
-	t.Logf("setup took %v", time.Since(setup))
-	for i := range n {
-		if err := e.handler.Handle(e.ctx, spotMsg(fmt.Sprintf("m-%d", i), fmt.Sprintf("i-%017x", 0xb000+i), t0)); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		const workers, n = 8, 500
+		e := newEnv(t, HandlerOptions{Workers: workers})
+		for i := range n {
+			id := fmt.Sprintf("i-%017x", 0xb000+i)
+			e.mustCreateNode(node(fmt.Sprintf("spot-%d", i), id, "spot", "m5.large", "us-east-1a", "default"))
+			e.mustCreatePod(appPod(fmt.Sprintf("app-%d", i), "app", fmt.Sprintf("spot-%d", i), 10))
+			e.mustCreatePod(daemonPod(fmt.Sprintf("agent-%d", i), fmt.Sprintf("spot-%d", i)))
 		}
-	}
-	t.Logf("Handle loop took %v", time.Since(setup))
-	// Nothing here needs the clock to move: every node must be gone at the
-	// very instant the notices arrived.
-	start := time.Now()
-	<-e.handler.Idle()
-	t.Logf("%d notices handled in %v of wall time", n, time.Since(start))
-	// Replacements become Ready after 30 s and receive the pods.
-	e.settle(time.Second, time.Minute)
-	t.Logf("settled after %v of wall time", time.Since(start))
-	if p := e.handler.PeakConcurrency(); p > workers {
-		t.Errorf("peak concurrency %d, want at most %d", p, workers)
-	}
-	if e.replacer.peak > workers {
-		t.Errorf("peak concurrent replacements %d, want at most %d", e.replacer.peak, workers)
-	}
-	for i := range n {
-		at, ok := e.deletedAt(fmt.Sprintf("spot-%d", i))
-		if !ok || !at.Before(t0.Add(NoticePeriod)) {
-			t.Fatalf("spot-%d deleted=%v at +%v, want before the deadline", i, ok, at.Sub(t0))
+		for i := range n {
+			if err := e.handler.Handle(e.ctx, spotMsg(fmt.Sprintf("m-%d", i), fmt.Sprintf("i-%017x", 0xb000+i), t0)); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	byNode := e.appPodsByNode()
-	total := 0
-	for nodeName, c := range byNode {
-		if nodeName == "" {
-			t.Errorf("%d pods pending", c)
+		// Replacements become Ready after 30 s; the pods move then.
+		e.settle(time.Second, 2*time.Minute)
+		if p := e.peak(); p > workers {
+			t.Errorf("peak concurrent evictions and node deletions %d, want at most %d", p, workers)
 		}
-		total += c
+		if e.replacer.peak > workers {
+			t.Errorf("peak concurrent replacements %d, want at most %d", e.replacer.peak, workers)
+		}
+		for i := range n {
+			at, ok := e.deletedAt(fmt.Sprintf("spot-%d", i))
+			if !ok || !at.Before(t0.Add(NoticePeriod)) {
+				t.Fatalf("spot-%d deleted=%v at +%v, want before the deadline", i, ok, at.Sub(t0))
+			}
+		}
+		byNode := e.appPodsByNode()
+		total := 0
+		for nodeName, c := range byNode {
+			if nodeName == "" {
+				t.Errorf("%d pods pending", c)
+			}
+			total += c
+		}
+		if total != n {
+			t.Errorf("%d app pods exist, want %d", total, n)
+		}
+		if got := value(t, e.metrics.DeadlineMisses.WithLabelValues(string(KindSpotInterruption))); got != 0 {
+			t.Errorf("deadline misses = %v", got)
+		}
+		if c, sum := unavailableFor(t, e.metrics, KindSpotInterruption); c != n || sum != 0 {
+			t.Errorf("pod unavailability: %d samples summing %vs, want %d of 0s", c, sum, n)
+		}
+		var last time.Time
+		for i := range n {
+			at, _ := e.deletedAt(fmt.Sprintf("spot-%d", i))
+			last = maxTime(last, at)
+		}
+		t.Logf("%d notices: last node deleted %v after them (virtual time), peak %d evictions and deletions at once, %d concurrent replacements", n, last.Sub(t0), e.peak(), e.replacer.peak)
+	})
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	if total != n {
-		t.Errorf("%d app pods exist, want %d", total, n)
-	}
-	if got := value(t, e.metrics.DeadlineMisses.WithLabelValues(string(KindSpotInterruption))); got != 0 {
-		t.Errorf("deadline misses = %v", got)
-	}
+	return a
 }

@@ -24,6 +24,13 @@ type Metrics struct {
 	// DeadlineMisses counts nodes that still held evictable pods when their
 	// notice's deadline came.
 	DeadlineMisses *prometheus.CounterVec
+	// PodUnavailability observes, by notice kind, how long each pod the
+	// handler evicted (or deleted, or lost with its node) was without a
+	// running replacement: from the eviction until a pod of the same
+	// controller, created since, runs and is Ready. Zero when the
+	// replacement capacity was Ready before the drain and the scheduler
+	// placed the new pod at once.
+	PodUnavailability *prometheus.HistogramVec
 	// MalformedRecords counts node records (AnnotationRecord) that could
 	// not be read; those nodes are left as they are.
 	MalformedRecords prometheus.Counter
@@ -58,13 +65,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "fleetpack", Subsystem: "interruption", Name: "deadline_misses_total",
 			Help: "Nodes that still held evictable pods at their notice's deadline, by notice kind.",
 		}, []string{"kind"}),
+		PodUnavailability: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "fleetpack", Subsystem: "interruption", Name: "pod_unavailable_seconds",
+			Help:    "Time from a pod's eviction by the handler until its controller's replacement pod runs and is Ready, by notice kind.",
+			Buckets: []float64{0, 1, 5, 10, 20, 30, 60, 120, 300, 600, 1800},
+		}, []string{"kind"}),
 		MalformedRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "fleetpack", Subsystem: "interruption", Name: "malformed_records_total",
 			Help: "Node interruption records (annotation " + AnnotationRecord + ") that could not be read; those nodes are left as they are.",
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.MessagesReceived, m.MessagesDropped, m.DeleteFailures, m.Actions, m.DrainDuration, m.DeadlineMisses, m.MalformedRecords} {
+		for _, c := range []prometheus.Collector{m.MessagesReceived, m.MessagesDropped, m.DeleteFailures, m.Actions, m.DrainDuration, m.DeadlineMisses, m.PodUnavailability, m.MalformedRecords} {
 			if err := reg.Register(c); err != nil {
 				return nil, errors.Join(errors.New("registering interruption metrics"), err)
 			}

@@ -26,6 +26,17 @@ func value(t testing.TB, m prometheus.Metric) float64 {
 	return 0
 }
 
+// unavailableFor reads the pod-unavailability histogram of kind: samples
+// and their sum in seconds.
+func unavailableFor(t testing.TB, m *Metrics, kind Kind) (uint64, float64) {
+	t.Helper()
+	var out dto.Metric
+	if err := m.PodUnavailability.WithLabelValues(string(kind)).(prometheus.Metric).Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Histogram.GetSampleCount(), out.Histogram.GetSampleSum()
+}
+
 func TestNewMetricsRegisters(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m, err := NewMetrics(reg)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,19 +33,10 @@ type record struct {
 	// a rebalance waits for before draining.
 	Replaced     bool     `json:"replaced,omitempty"`
 	Replacements []string `json:"replacements,omitempty"`
-}
-
-// nodeRecord is the handler's copy of one node's record. Its mutex
-// serializes the writes to the node's annotation, so that an older state
-// never overwrites a newer one.
-type nodeRecord struct {
-	mu sync.Mutex
-	// known is set once rec holds what the annotation holds.
-	known bool
-	rec   *record
-	// written is set once this handler wrote the record: Run's resume
-	// scan then leaves the node to the work that wrote it.
-	written bool
+	// LaunchStarted is when a replacement launch began. It is written
+	// before the launch, so a process that stops during it leaves a
+	// trace: its successor does not launch a second time.
+	LaunchStarted time.Time `json:"launchStarted,omitzero"`
 }
 
 // parseRecord reads node's record: nil if it has none, an error naming the
@@ -90,43 +80,8 @@ func mergeRecord(r *record, m Message, now time.Time) (record, bool) {
 	if m.Kind == KindRebalanceRecommendation || (r.Kind != KindRebalanceRecommendation && !next.Deadline.Before(r.Deadline)) {
 		return *r, false
 	}
-	next.Replaced, next.Replacements = r.Replaced, r.Replacements
+	next.Replaced, next.Replacements, next.LaunchStarted = r.Replaced, r.Replacements, r.LaunchStarted
 	return next, true
-}
-
-// recordEntry returns the handler's entry for node, creating it.
-func (h *Handler) recordEntry(node string) *nodeRecord {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e, ok := h.records[node]
-	if !ok {
-		e = &nodeRecord{}
-		h.records[node] = e
-	}
-	return e
-}
-
-// forgetRecord drops the handler's entry for a node that is gone.
-func (h *Handler) forgetRecord(node string) {
-	h.mu.Lock()
-	delete(h.records, node)
-	h.mu.Unlock()
-}
-
-// loadRecordLocked returns node's record from e or, if e does not know it
-// yet, from the node's annotation. A malformed record is reported and
-// treated as none. e.mu must be held.
-func (h *Handler) loadRecordLocked(e *nodeRecord, node *corev1.Node) *record {
-	if e.known {
-		return e.rec
-	}
-	rec, err := parseRecord(node)
-	if err != nil {
-		h.malformed(node, err)
-		return nil
-	}
-	e.known, e.rec = true, rec
-	return rec
 }
 
 // malformed reports a record that cannot be acted on.
@@ -136,68 +91,38 @@ func (h *Handler) malformed(node *corev1.Node, err error) {
 		"node", node.Name, "annotation", AnnotationRecord, "error", err)
 }
 
-// writeRecordLocked writes rec (nil removes the record) to the node and
-// remembers it in e. e.mu must be held.
-func (h *Handler) writeRecordLocked(ctx context.Context, e *nodeRecord, node string, rec *record) error {
+// writeRecordLocked writes rec (nil removes the record) to w's node and
+// makes it w's record. w.recMu must be held.
+func (h *Handler) writeRecordLocked(ctx context.Context, w *nodeWork, rec *record) error {
 	value := ""
 	if rec != nil {
 		b, err := json.Marshal(rec)
 		if err != nil {
-			return fmt.Errorf("interruption: encoding the record of node %s: %w", node, err)
+			return fmt.Errorf("interruption: encoding the record of node %s: %w", w.node, err)
 		}
 		value = string(b)
 	}
-	if err := h.opts.Cluster.AnnotateNode(ctx, node, map[string]string{AnnotationRecord: value}); err != nil && !provisioning.IsNotFound(err) {
-		return fmt.Errorf("interruption: recording the notice on node %s (annotation %s): %w", node, AnnotationRecord, err)
+	if err := h.opts.Cluster.AnnotateNode(ctx, w.node, map[string]string{AnnotationRecord: value}); err != nil && !provisioning.IsNotFound(err) {
+		return fmt.Errorf("interruption: recording the notice on node %s (annotation %s): %w", w.node, AnnotationRecord, err)
 	}
-	e.known, e.rec, e.written = true, rec, true
+	h.mu.Lock()
+	w.rec, w.own = rec, true
+	h.mu.Unlock()
 	return nil
 }
 
-// noteNotice takes m into node's record and writes the record if m added
-// to it. It returns the record the node's work follows and whether m added
-// to it; with work unset (m alone queues nothing) it writes nothing and
-// returns the record there is, or nil.
-func (h *Handler) noteNotice(ctx context.Context, node *corev1.Node, m Message, work bool) (*record, bool, error) {
-	e := h.recordEntry(node.Name)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cur := h.loadRecordLocked(e, node)
-	if !work {
-		return cur, false, nil
-	}
-	next, added := mergeRecord(cur, m, h.opts.Clock.Now())
-	if !added {
-		return &next, false, nil
-	}
-	return &next, true, h.writeRecordLocked(ctx, e, node.Name, &next)
-}
-
-// updateRecord applies change to the record of a's node and writes it. If
-// the handler does not know the node's record (its write failed), it starts
-// from a's.
-func (h *Handler) updateRecord(ctx context.Context, a *action, change func(*record)) error {
-	e := h.recordEntry(a.node)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	next := a.rec
-	if e.known && e.rec != nil {
-		next = *e.rec
-	}
-	change(&next)
-	return h.writeRecordLocked(ctx, e, a.node, &next)
-}
-
-// clearRecord removes the record of a node the handler is done with but
-// keeps, unless a notice of another kind has taken the record over since
-// (a Spot warning arriving while a rebalance launches): that work is still
-// to do, and a restart must find it.
-func (h *Handler) clearRecord(ctx context.Context, a *action) error {
-	e := h.recordEntry(a.node)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.known && e.rec != nil && e.rec.Kind != a.msg.Kind {
+// updateRecord applies change to w's record and writes it (nothing when w
+// has no record).
+func (h *Handler) updateRecord(ctx context.Context, w *nodeWork, change func(*record)) error {
+	w.recMu.Lock()
+	defer w.recMu.Unlock()
+	h.mu.Lock()
+	if w.rec == nil {
+		h.mu.Unlock()
 		return nil
 	}
-	return h.writeRecordLocked(ctx, e, a.node, nil)
+	next := *w.rec
+	h.mu.Unlock()
+	change(&next)
+	return h.writeRecordLocked(ctx, w, &next)
 }

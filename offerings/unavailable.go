@@ -24,6 +24,11 @@ type UnavailableOfferingsOptions struct {
 	Clock clock.PassiveClock
 	// Logger receives a line per mark; nil means slog.Default().
 	Logger *slog.Logger
+	// NoJanitor skips go-cache's janitor goroutine, which frees expired
+	// marks by wall-clock time and outlives a testing/synctest bubble.
+	// Memory stays bounded without it: there are only so many offerings,
+	// families and zones to mark, and a mark overwrites the expired one.
+	NoJanitor bool
 }
 
 // UnavailableOfferings remembers, for a short time, the offerings EC2 has
@@ -61,7 +66,11 @@ func NewUnavailableOfferings(opts UnavailableOfferingsOptions) *UnavailableOffer
 	// go-cache's own (wall-clock) expiry is set to the TTL too so that its
 	// janitor frees entries; whether a mark still holds is decided against
 	// u.clock in IsUnavailable.
-	u.cache = cache.New(u.ttl, u.ttl)
+	janitor := u.ttl
+	if opts.NoJanitor {
+		janitor = 0
+	}
+	u.cache = cache.New(u.ttl, janitor)
 	return u
 }
 

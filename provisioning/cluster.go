@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/fleetpack/fleetpack/provisioning/drain"
 )
 
 // Cluster is what fleetpack reads from and does to a Kubernetes cluster. The
@@ -136,40 +138,18 @@ func IsNotFound(err error) bool {
 func PodKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
 // IsDaemonSetPod reports whether a DaemonSet controls pod.
-func IsDaemonSetPod(pod *corev1.Pod) bool {
-	for _, ref := range pod.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller && ref.Kind == "DaemonSet" {
-			return true
-		}
-	}
-	return false
-}
+func IsDaemonSetPod(pod *corev1.Pod) bool { return drain.IsDaemonSetPod(pod) }
 
 // IsMirrorPod reports whether pod is the API server's mirror of a static pod,
 // which cannot be evicted and goes with its node.
-func IsMirrorPod(pod *corev1.Pod) bool {
-	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
-	return ok
-}
+func IsMirrorPod(pod *corev1.Pod) bool { return drain.IsMirrorPod(pod) }
 
-// MovesOnDrain reports whether a drain must evict pod from its node: not a
-// daemonset pod (its daemonset runs it everywhere and it goes with the
-// node), not a mirror pod, not a finished pod.
-func MovesOnDrain(pod *corev1.Pod) bool {
-	return !IsDaemonSetPod(pod) && !IsMirrorPod(pod) && !IsTerminal(pod)
-}
+// MovesOnDrain reports whether a drain must evict pod from its node (see
+// drain.MovesOnDrain).
+func MovesOnDrain(pod *corev1.Pod) bool { return drain.MovesOnDrain(pod) }
 
 // IsTerminal reports whether pod has finished (Succeeded or Failed).
-func IsTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-}
+func IsTerminal(pod *corev1.Pod) bool { return drain.IsTerminal(pod) }
 
 // IsNodeReady reports whether node's Ready condition is True.
-func IsNodeReady(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func IsNodeReady(node *corev1.Node) bool { return drain.IsNodeReady(node) }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning/disruption"
+	"github.com/fleetpack/fleetpack/provisioning/drain"
 )
 
 // DefaultValidationDelay is how long a consolidation decision waits before
@@ -55,7 +58,8 @@ type move struct {
 	// replacements are the launched replacement nodes; started is when.
 	replacements []string
 	started      time.Time
-	nextEvict    time.Time
+	// drains are the candidates' drains, by node name.
+	drains map[string]*drain.Drain
 }
 
 type movePhase int
@@ -312,27 +316,41 @@ func (p *Provisioner) replacementsReady(ctx context.Context, s *snapshot, tainte
 	return ready
 }
 
-// drainMove evicts the candidates' pods and terminates each candidate once
-// only pods that stay with it are left.
+// drainMove steps each candidate's drain (the one drain, provisioning/drain,
+// through the Eviction API) and terminates each candidate once only pods
+// that stay with it are left.
 func (p *Provisioner) drainMove(ctx context.Context, s *snapshot) ([]string, time.Time, error) {
 	m := p.consolidation.move
 	log := p.log.With("method", m.cmd.Method)
+	if m.drains == nil {
+		m.drains = map[string]*drain.Drain{}
+	}
 	pods := evictablePods(s)
 	var removed []string
 	var errs []error
+	var next time.Time
 	left := 0
 	for _, name := range m.cmd.Candidates {
 		node := s.nodes[name]
 		if node == nil {
 			continue
 		}
-		if ps := pods[name]; len(ps) > 0 {
+		d := m.drains[name]
+		if d == nil {
+			d = drain.New(s.now, drain.Options{})
+			m.drains[name] = d
+		}
+		step := d.Next(s.now, pods[name])
+		if !step.Done {
 			left++
-			if !s.now.Before(m.nextEvict) {
-				if _, blocked := p.evictPods(ctx, log.With("node", name), ps, p.metrics.ConsolidationEvictions); len(blocked) > 0 {
-					m.nextEvict = s.now.Add(orphanDrainRetry)
-					log.InfoContext(ctx, "consolidation: drain waiting on pods whose eviction was refused", "node", name, "pods", strings.Join(blocked, ","))
+			if len(step.Evict) > 0 || len(step.Delete) > 0 {
+				applied := ApplyDrainStep(ctx, p.cluster, d, s.now, step)
+				if blocked := applied.count(ctx, log.With("node", name), p.metrics.ConsolidationEvictions); len(blocked) > 0 {
+					log.InfoContext(ctx, "consolidation: drain waiting on pods whose eviction was refused", "node", name, "pods", strings.Join(blocked, ","), "retryAt", step.Wake)
 				}
+			}
+			if next.IsZero() || (!step.Wake.IsZero() && step.Wake.Before(next)) {
+				next = step.Wake
 			}
 			continue
 		}
@@ -343,25 +361,44 @@ func (p *Provisioner) drainMove(ctx context.Context, s *snapshot) ([]string, tim
 		}
 		removed = append(removed, name)
 	}
-	if left == 0 {
-		p.metrics.ConsolidationDecisions.WithLabelValues(string(m.cmd.Method), "done").Inc()
-		p.metrics.ConsolidationSaving.WithLabelValues(string(m.cmd.Method)).Observe(m.cmd.Saving)
-		log.InfoContext(ctx, "consolidation: move done", "move", m.cmd.String(), "took", s.now.Sub(m.started))
-		if rec, ok := p.cluster.(EventRecorder); ok {
-			for _, name := range m.cmd.Candidates {
-				if node := s.nodes[name]; node != nil {
-					rec.Event(ctx, node, corev1.EventTypeNormal, "Consolidated", m.cmd.String())
-				}
+	if left > 0 {
+		if next.IsZero() {
+			next = s.now.Add(orphanDrainRetry)
+		}
+		return removed, next, errors.Join(errs...)
+	}
+	p.metrics.ConsolidationDecisions.WithLabelValues(string(m.cmd.Method), "done").Inc()
+	p.metrics.ConsolidationSaving.WithLabelValues(string(m.cmd.Method)).Observe(m.cmd.Saving)
+	log.InfoContext(ctx, "consolidation: move done", "move", m.cmd.String(), "took", s.now.Sub(m.started))
+	if rec, ok := p.cluster.(EventRecorder); ok {
+		for _, name := range m.cmd.Candidates {
+			if node := s.nodes[name]; node != nil {
+				rec.Event(ctx, node, corev1.EventTypeNormal, "Consolidated", m.cmd.String())
 			}
 		}
-		p.consolidation.move = nil
-		return removed, s.now, errors.Join(errs...)
 	}
-	next := m.nextEvict
-	if !next.After(s.now) {
-		next = s.now.Add(orphanDrainRetry)
+	p.consolidation.move = nil
+	return removed, s.now, errors.Join(errs...)
+}
+
+// count counts the step's eviction answers on counter (evicted, blocked,
+// error), logs failures, and returns the pods refused or failed.
+func (a DrainApplied) count(ctx context.Context, log *slog.Logger, counter *prometheus.CounterVec) []string {
+	var blocked []string
+	for _, r := range a.Evicted {
+		switch r.Outcome {
+		case drain.Evicted, drain.Gone:
+			counter.WithLabelValues("evicted").Inc()
+		case drain.Refused:
+			blocked = append(blocked, PodKey(r.Pod))
+			counter.WithLabelValues("blocked").Inc()
+		case drain.Failed:
+			blocked = append(blocked, PodKey(r.Pod))
+			counter.WithLabelValues("error").Inc()
+			log.ErrorContext(ctx, "evicting pod", "pod", PodKey(r.Pod), "error", r.Err)
+		}
 	}
-	return removed, next, errors.Join(errs...)
+	return blocked
 }
 
 // ConsolidationPlan is what consolidation would do now, without doing it:

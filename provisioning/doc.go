@@ -46,7 +46,10 @@
 //     MaxOrphanDisruptions nodes at a time are cordoned, get replacement
 //     capacity through ProvisionNow, are drained through the Eviction API
 //     once it is Ready (PodDisruptionBudgets hold; refused evictions are
-//     retried), and have their instance terminated and node deleted.
+//     retried), and have their instance terminated and node deleted. The
+//     drain itself is package provisioning/drain, a pure step function the
+//     interruption handler uses too; ApplyDrainStep carries a step out on a
+//     Cluster.
 //   - Metrics holds the Prometheus metrics, registered on a Registerer the
 //     caller passes in.
 //

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning/drain"
 )
 
 // orphanDrainRetry is how soon a drain held by a PodDisruptionBudget, by pods
@@ -29,8 +28,9 @@ type orphanDrain struct {
 	// node's pods: evictions wait until they are Ready or gone, so the pods
 	// have somewhere to go.
 	replacements []string
-	// nextEvict is when evictions may be tried again after a refusal.
-	nextEvict time.Time
+	// drain is the node's drain: no deadline (the pool is gone for good),
+	// refusals retried every orphanDrainRetry.
+	drain *drain.Drain
 }
 
 // RemoveOrphanedNodes drains and deletes the nodes this Provisioner launched
@@ -195,33 +195,6 @@ func evictablePods(s *snapshot) map[string][]*corev1.Pod {
 	return out
 }
 
-// evictPods asks the Eviction API to evict each pod not already going,
-// counting outcomes on counter (evicted, blocked, error). It returns how many
-// were evicted and which were refused, to retry. This is the one applying
-// step of every drain (orphans, consolidation).
-func (p *Provisioner) evictPods(ctx context.Context, log *slog.Logger, pods []*corev1.Pod, counter *prometheus.CounterVec) (int, []string) {
-	evicted, blocked := 0, []string{}
-	for _, pod := range pods {
-		if pod.DeletionTimestamp != nil {
-			continue // already going; wait for it
-		}
-		err := p.cluster.Evict(ctx, pod)
-		switch {
-		case err == nil || IsNotFound(err):
-			evicted++
-			counter.WithLabelValues("evicted").Inc()
-		case IsEvictionBlocked(err):
-			blocked = append(blocked, PodKey(pod))
-			counter.WithLabelValues("blocked").Inc()
-		default:
-			blocked = append(blocked, PodKey(pod))
-			counter.WithLabelValues("error").Inc()
-			log.ErrorContext(ctx, "evicting pod", "pod", PodKey(pod), "error", err)
-		}
-	}
-	return evicted, blocked
-}
-
 // startOrphanDrain cordons node and finds or launches capacity for its pods.
 // Caller holds passMu.
 func (p *Provisioner) startOrphanDrain(ctx context.Context, s *snapshot, node *corev1.Node, pods []*corev1.Pod) error {
@@ -233,7 +206,10 @@ func (p *Provisioner) startOrphanDrain(ctx context.Context, s *snapshot, node *c
 		}
 		return fmt.Errorf("cordoning node %s of deleted NodePool %s: %w", node.Name, pool, err)
 	}
-	d := &orphanDrain{pool: pool, started: s.now}
+	// Evictions wait for the replacement (drain.Start below), however long.
+	d := &orphanDrain{pool: pool, started: s.now, drain: drain.New(s.now, drain.Options{
+		AwaitStart: true, InitialBackoff: orphanDrainRetry, MaxBackoff: orphanDrainRetry,
+	})}
 	p.orphanDrains[node.Name] = d
 	p.mu.Lock()
 	missingFor := s.now.Sub(p.poolGone[pool])
@@ -277,30 +253,27 @@ func (p *Provisioner) stepOrphanDrain(ctx context.Context, s *snapshot, name str
 		return false, nil
 	}
 	log := p.log.With("node", name, "nodepool", d.pool)
-	if slices.ContainsFunc(d.replacements, func(r string) bool {
-		n := s.nodes[r]
-		return n != nil && n.DeletionTimestamp == nil && !IsNodeReady(n)
-	}) {
+	if !drain.ReplacementsReady(d.replacements, s.nodes) {
 		return false, nil
 	}
-	d.replacements = nil
-	pods := evictablePods(s)[name]
-	if len(pods) > 0 && !s.now.Before(d.nextEvict) {
-		evicted, blocked := p.evictPods(ctx, log, pods, p.metrics.OrphanEvictions)
+	d.drain.Start()
+	step := d.drain.Next(s.now, evictablePods(s)[name])
+	if len(step.Evict) > 0 {
+		applied := ApplyDrainStep(ctx, p.cluster, d.drain, s.now, step)
+		blocked := applied.count(ctx, log, p.metrics.OrphanEvictions)
 		if len(blocked) > 0 {
-			d.nextEvict = s.now.Add(orphanDrainRetry)
-			log.InfoContext(ctx, "drain waiting on pods whose eviction was refused", "pods", strings.Join(blocked, ","), "retryAt", d.nextEvict)
+			log.InfoContext(ctx, "drain waiting on pods whose eviction was refused", "pods", strings.Join(blocked, ","), "retryAt", s.now.Add(orphanDrainRetry))
 		}
-		if evicted > 0 {
+		if applied.Moved() > 0 {
 			// Evicted pods are often gone at once.
 			again, err := p.snapshot(ctx)
 			if err != nil {
 				return false, err
 			}
-			pods = evictablePods(again)[name]
+			step = d.drain.Next(again.now, evictablePods(again)[name])
 		}
 	}
-	if len(pods) > 0 {
+	if !step.Done {
 		return false, nil
 	}
 	if err := p.terminate(ctx, node, d.pool, "orphaned"); err != nil {

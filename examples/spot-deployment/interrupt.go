@@ -4,15 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/clock"
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/fleetpack/fleetpack/cloudprovider/aws"
 	"github.com/fleetpack/fleetpack/interruption"
@@ -38,25 +34,6 @@ func (r replacer) Replace(ctx context.Context, pods []*corev1.Pod) ([]*corev1.No
 		r.sim.logf("  replacement %s for %s of the leaving node", r.sim.describeNode(n), plural(len(pods), "pod"))
 	}
 	return nodes, err
-}
-
-// watchedClock is the handler's view of the virtual clock. It counts the
-// timers the handler arms, so the simulation knows when the handler has
-// caught up with a clock step: it has either finished or armed its next
-// wait.
-type watchedClock struct {
-	*clocktesting.FakeClock
-	armed atomic.Int64
-}
-
-func (c *watchedClock) After(d time.Duration) <-chan time.Time {
-	c.armed.Add(1)
-	return c.FakeClock.After(d)
-}
-
-func (c *watchedClock) NewTimer(d time.Duration) clock.Timer {
-	c.armed.Add(1)
-	return c.FakeClock.NewTimer(d)
 }
 
 // timelineLog is a slog.Handler that prints the interruption handler's Info
@@ -97,44 +74,30 @@ func (h timelineLog) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h timelineLog) WithGroup(string) slog.Handler { return h }
 
-// startHandler builds the interruption handler and runs its workers until
-// ctx is done.
+// startHandler builds the interruption handler. The simulation does not
+// run it: it steps it after every clock step (settle), so the timeline is
+// deterministic.
 func (s *sim) startHandler() error {
-	s.hclk = &watchedClock{FakeClock: s.clk}
 	h, err := interruption.NewHandler(interruption.HandlerOptions{
 		Cluster:       s.cluster,
 		CloudProvider: s.provider,
 		Replacer:      replacer{inner: interruption.ProvisionerReplacer{Provisioner: s.prov}, sim: s},
 		Unavailable:   s.unavailable,
-		Clock:         s.hclk,
+		Clock:         s.clk,
 		Logger:        slog.New(timelineLog{sim: s}),
 	})
 	if err != nil {
 		return err
 	}
 	s.handler = h
-	go func() { _ = h.Run(s.ctx) }()
 	return nil
 }
 
-// settle lets the handler's workers catch up with a clock step: it returns
-// once the handler is idle or has armed a new timer (it is waiting for the
-// clock again). The spin is bounded so a handler blocked on something else
-// cannot hang the replay.
+// settle lets the handler catch up with the clock: it does the work due now
+// and says when it next has work (zero: none left).
 func (s *sim) settle() {
-	if s.handler == nil {
-		return
-	}
-	for range 100000 {
-		select {
-		case <-s.handler.Idle():
-			return
-		default:
-		}
-		if s.hclk.armed.Load() > s.armedAtStep {
-			return
-		}
-		runtime.Gosched()
+	if s.handler != nil {
+		s.handlerNext = s.handler.Step(s.ctx)
 	}
 }
 
@@ -155,23 +118,16 @@ func (s *sim) notice(kind interruption.Kind, node *corev1.Node, deadline time.Ti
 		when = fmt.Sprintf(", instance terminates at %s", stampOf(deadline))
 	}
 	s.logf("EventBridge -> SQS: %s for %s (node %s)%s", kind, id, node.Name, when)
-	s.armedAtStep = s.hclk.armed.Load()
 	if err := s.handler.Handle(s.ctx, msg); err != nil {
 		return err
 	}
 	// Handle has done the urgent part (cordon, pool marked) before the
-	// workers start on the rest.
+	// handler steps through the rest.
 	s.observe()
 	s.settle()
 	s.observe()
 	limit := s.clk.Now().Add(10 * time.Minute)
-	for {
-		select {
-		case <-s.handler.Idle():
-			s.observe()
-			return nil
-		default:
-		}
+	for !s.handlerNext.IsZero() {
 		if !s.clk.Now().Before(limit) {
 			return fmt.Errorf("the interruption handler did not finish with %s for %s within 10 minutes of virtual time", kind, node.Name)
 		}
@@ -179,6 +135,8 @@ func (s *sim) notice(kind interruption.Kind, node *corev1.Node, deadline time.Ti
 			return err
 		}
 	}
+	s.observe()
+	return nil
 }
 
 func stampOf(t time.Time) string {
@@ -205,6 +163,7 @@ func (s *sim) interruptions() error {
 	}
 	it, zone := node.Labels[offerings.LabelInstanceType], node.Labels[offerings.LabelZone]
 	deadline := s.clk.Now().Add(spotWarning)
+	s.stats.sceneUnavailable = 0
 	if err := s.notice(interruption.KindSpotInterruption, node, deadline); err != nil {
 		return err
 	}
@@ -217,6 +176,7 @@ func (s *sim) interruptions() error {
 	if err := s.advanceUntil(3*time.Minute, "inflate-spot running again", s.running("inflate-spot", 2)); err != nil {
 		return err
 	}
+	s.logf("longest unavailability after the Spot warning: %s (from a pod's eviction until its replacement runs)", s.stats.sceneUnavailable.Round(time.Second))
 	s.kubectlGetNodes(appsSelector)
 
 	s.step("4. Rebalance recommendation")
@@ -224,6 +184,7 @@ func (s *sim) interruptions() error {
 		return err
 	}
 	s.replacements.Store("")
+	s.stats.sceneUnavailable = 0
 	if err := s.notice(interruption.KindRebalanceRecommendation, node, time.Time{}); err != nil {
 		return err
 	}
@@ -241,6 +202,7 @@ func (s *sim) interruptions() error {
 	if err := s.advanceUntil(3*time.Minute, "inflate-spot running again", s.running("inflate-spot", 2)); err != nil {
 		return err
 	}
+	s.logf("longest unavailability after the rebalance recommendation: %s", s.stats.sceneUnavailable.Round(time.Second))
 	s.kubectlGetNodes(appsSelector)
 	return nil
 }

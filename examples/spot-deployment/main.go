@@ -242,6 +242,7 @@ func (s *sim) summary() {
 	fmt.Fprintf(s.out, "interruption notices:  %d handled\n", st.notices)
 	fmt.Fprintf(s.out, "pods evicted:          %d (each re-created by its Deployment and running again)\n", st.podsEvicted)
 	fmt.Fprintf(s.out, "longest pod wait:      %s (pending until bound)\n", st.maxPending.Round(time.Second))
+	fmt.Fprintf(s.out, "longest unavailability after a notice: %s (from a pod's eviction until its replacement runs)\n", st.maxUnavailable.Round(time.Second))
 	fmt.Fprintf(s.out, "node time:             %.1f node-hours\n", st.nodeSeconds/3600)
 	saving := 0.0
 	if st.onDemandCost > 0 {

@@ -31,11 +31,14 @@ func TestWalkthrough(t *testing.T) {
 		{"cordoned at once", `\] node \S+ cordoned\n`},
 		{"replacement launched", `replacement \S+ \(\S+ spot us-east-1\w, NodePool default, \$[0-9.]+/h\) for 2 pods of the leaving node`},
 		{"drained", `pods evicted from \S+: inflate-spot-\d+, inflate-spot-\d+`},
+		{"running again", `pods running on \S+: inflate-spot-r\d+, inflate-spot-r\d+`},
 		{"pool skipped", `Spot pool \S+ is skipped until its mark expires \(3 minutes after the notice\)`},
 		{"before the deadline", `interrupted node drained and deleted at \S+, \S+ before EC2 reclaims it`},
-		{"running again", `pods running on \S+: inflate-spot-r\d+, inflate-spot-r\d+`},
+		// Replacement first: the pods were evicted only once it was Ready.
+		{"no unavailability after the warning", `longest unavailability after the Spot warning: 0s `},
 		{"rebalance notice", `EventBridge -> SQS: rebalance-recommendation for i-\w+`},
 		{"replacement first", `rebalance: replacement \S+ Ready at \S+; at-risk node drained and deleted at \S+, after its replacement was Ready`},
+		{"no unavailability after the rebalance", `longest unavailability after the rebalance recommendation: 0s\n`},
 		{"spot exhausted", `EC2: every Spot pool in us-east-1 is out of capacity`},
 		{"on-demand fallback", `launched \S+ \(\S+ on-demand us-east-1\w, NodePool default, \$[0-9.]+/h\) for inflate-`},
 		{"spot-only pool waits with a reason", `still pending batch-spot-\d+[^:]*: .*insufficient capacity`},
@@ -44,6 +47,7 @@ func TestWalkthrough(t *testing.T) {
 		{"empty node removed", `held no pods for consolidateAfter: cordoned, instance terminated, node deleted`},
 		{"nothing left", `No resources found`},
 		{"summary", `=== Summary`},
+		{"unavailability summary", `longest unavailability after a notice: 0s `},
 		{"no instance left", `EC2 instances live:    0\n`},
 	}
 	pos := 0

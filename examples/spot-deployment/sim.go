@@ -57,11 +57,10 @@ type sim struct {
 	catalog     []*offerings.InstanceType
 	log         *slog.Logger
 
-	// The interruption handler, its clock, and the number of timers it had
-	// armed before the last clock step.
+	// The interruption handler, stepped after every clock step, and when
+	// it next has work (zero: none).
 	handler     *interruption.Handler
-	hclk        *watchedClock
-	armedAtStep int64
+	handlerNext time.Time
 	// replacements holds the name of the last node the handler launched
 	// (written by its workers).
 	replacements atomic.Value
@@ -104,19 +103,28 @@ type nodeView struct {
 
 type podView struct {
 	node, nominated string
+	owner           types.UID
 }
 
 // stats feed the summary.
 type stats struct {
-	launched      map[string]int // by capacity type
-	removed       int
-	podsEvicted   int
-	notices       int
-	cost          float64 // USD, node lifetimes x offering price
-	onDemandCost  float64 // the same nodes at on-demand prices
-	nodeSeconds   float64
-	maxPending    time.Duration
-	pendingSince  map[string]time.Time
+	launched     map[string]int // by capacity type
+	removed      int
+	podsEvicted  int
+	notices      int
+	cost         float64 // USD, node lifetimes x offering price
+	onDemandCost float64 // the same nodes at on-demand prices
+	nodeSeconds  float64
+	maxPending   time.Duration
+	pendingSince map[string]time.Time
+	// away holds, by controller, when each of its pods was evicted and
+	// not yet replaced by a running pod; maxUnavailable is the longest
+	// such gap (sceneUnavailable: within the current scene).
+	away                             map[types.UID][]time.Time
+	maxUnavailable, sceneUnavailable time.Duration
+	// evicted is set when pods were evicted since the last provisioner
+	// pass.
+	evicted       bool
 	unschedulable map[string]string // last reason per pod
 }
 
@@ -147,6 +155,7 @@ func newSim(ctx context.Context, out, logs io.Writer) (*sim, error) {
 		deletedAt:   map[string]time.Time{},
 		stats: stats{
 			launched: map[string]int{}, pendingSince: map[string]time.Time{}, unschedulable: map[string]string{},
+			away: map[types.UID][]time.Time{},
 		},
 	}
 	s.cluster = provisioning.NewMemoryCluster(clk, provisioning.MemoryClusterOptions{NodeReadyDelay: nodeReadyDelay, RecreateControlledPods: true})
@@ -313,9 +322,6 @@ func (s *sim) advanceUntil(limit time.Duration, what string, cond func() bool) e
 
 // tick advances the clock one step and runs what the controllers would.
 func (s *sim) tick() error {
-	if s.hclk != nil {
-		s.armedAtStep = s.hclk.armed.Load()
-	}
 	s.clk.Step(tick)
 	s.settle()
 	s.observe()
@@ -357,7 +363,11 @@ func (s *sim) provisionerPass() error {
 		s.batchOpen = false
 		return nil
 	}
-	due := (s.batchOpen && now.Sub(s.lastNew) >= batchIdle) || (!s.batchOpen && now.Sub(s.lastPass) >= retryInterval)
+	// Pods re-created for evicted ones are placed at once: in a cluster,
+	// kube-scheduler binds them to Ready capacity (the replacement the
+	// handler launched for them) without waiting for a provisioner batch.
+	due := (s.batchOpen && now.Sub(s.lastNew) >= batchIdle) || (!s.batchOpen && now.Sub(s.lastPass) >= retryInterval) || s.stats.evicted
+	s.stats.evicted = false
 	if !due {
 		return nil
 	}
@@ -502,9 +512,18 @@ func (s *sim) observe() {
 	for _, p := range pods {
 		key := provisioning.PodKey(p)
 		v := podView{node: p.Spec.NodeName, nominated: p.Status.NominatedNodeName}
+		if ref := metav1.GetControllerOf(p); ref != nil {
+			v.owner = ref.UID
+		}
 		old, existed := s.pods[key]
 		if v.node != "" && (!existed || old.node == "") {
 			bound[v.node] = append(bound[v.node], p.Name)
+			if gone := s.stats.away[v.owner]; len(gone) > 0 {
+				d := now.Sub(gone[0])
+				s.stats.away[v.owner] = gone[1:]
+				s.stats.maxUnavailable = max(s.stats.maxUnavailable, d)
+				s.stats.sceneUnavailable = max(s.stats.sceneUnavailable, d)
+			}
 			if since, ok := s.stats.pendingSince[key]; ok {
 				s.stats.maxPending = max(s.stats.maxPending, now.Sub(since))
 				delete(s.stats.pendingSince, key)
@@ -529,6 +548,10 @@ func (s *sim) observe() {
 		}
 		if old := s.pods[key]; old.node != "" {
 			s.stats.podsEvicted++
+			if old.owner != "" {
+				s.stats.away[old.owner] = append(s.stats.away[old.owner], now)
+				s.stats.evicted = true
+			}
 			lost[old.node] = append(lost[old.node], key[strings.Index(key, "/")+1:])
 		}
 	}
