@@ -159,7 +159,7 @@ func (p *Provisioner) disruptionInput(ctx context.Context, s *snapshot) (disrupt
 	sin := p.input(ctx, s, nil, nil, catalog)
 	in := disruption.Input{
 		Now: s.now, DaemonSetPods: sin.DaemonSetPods, Templates: sin.Templates, Namespaces: sin.Namespaces,
-		MaxInstanceTypes: sin.MaxInstanceTypes, Moves: MovesOnDrain,
+		MaxInstanceTypes: sin.MaxInstanceTypes, Moves: MovesOnDrain, Pending: len(sin.Pods),
 	}
 	for _, np := range p.NodePools() {
 		pool, err := np.DisruptionPool()
@@ -231,6 +231,9 @@ func (p *Provisioner) decideMove(ctx context.Context, s *snapshot) time.Time {
 		p.log.DebugContext(ctx, "consolidation: node skipped", "node", sk.Node, "reason", sk.Reason)
 	}
 	if len(d.Commands) == 0 {
+		if in.Pending > 0 {
+			return s.now.Add(p.opts.RetryInterval) // after the provisioner's pass
+		}
 		return d.Wake
 	}
 	cmd := d.Commands[0]

@@ -16,8 +16,12 @@ import (
 // Decide runs one disruption pass over the snapshot: every empty node its
 // budgets allow, then at most one command that moves pods, found by the
 // first method that finds one (drift, expiration, multi-node, single-node).
-// It is pure: the same input gives the same decision.
+// Nothing is decided while pods need capacity (Input.Pending). It is pure:
+// the same input gives the same decision.
 func Decide(in Input) (*Decision, error) {
+	if in.Pending > 0 {
+		return &Decision{}, nil
+	}
 	e, cands, err := newEngine(&in)
 	if err != nil || len(cands) == 0 {
 		return e.d, err
@@ -39,12 +43,16 @@ func Decide(in Input) (*Decision, error) {
 }
 
 // Validate re-checks cmd against a later snapshot, as the controller does
-// after its validation delay: every candidate must still be one and hold
+// after its validation delay: no pod may need capacity, every candidate
+// must still be one and hold
 // the same pods (else the pods churned), budgets must still allow it, and
 // a fresh simulation must still place every pod with no more replacements
 // and, for consolidation, still save. It returns the command to carry out,
 // with the fresh simulation's replacements, or an error saying why not.
 func Validate(in Input, cmd Command) (*Command, error) {
+	if in.Pending > 0 {
+		return nil, fmt.Errorf("%d pods need capacity", in.Pending)
+	}
 	e, cands, err := newEngine(&in)
 	if err != nil {
 		return nil, err

@@ -374,3 +374,19 @@ func TestValidateCatchesChurn(t *testing.T) {
 		t.Fatalf("grown pod: %v", err)
 	}
 }
+
+func TestNothingIsDisruptedWhilePodsNeedCapacity(t *testing.T) {
+	w := newWorld(t, "m5")
+	w.addNode("empty", "m5.large", offerings.CapacityTypeOnDemand)
+	d := w.decide()
+	if len(d.Commands) != 1 {
+		t.Fatalf("commands %v", d.Commands)
+	}
+	w.in.Pending = 1
+	if d := w.decide(); len(d.Commands) != 0 {
+		t.Errorf("with a pod pending: %v", d.Commands)
+	}
+	if _, err := Validate(w.in, d.Commands[0]); err == nil {
+		t.Error("validation passed with a pod pending")
+	}
+}

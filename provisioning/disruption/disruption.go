@@ -147,6 +147,10 @@ type Input struct {
 	// Moves reports whether a drain moves pod (not a daemonset or mirror
 	// pod); nil moves every pod.
 	Moves func(*corev1.Pod) bool
+	// Pending counts the pods that need capacity now: while there are
+	// any, nothing is disrupted, since the room a simulation would hand
+	// the candidates' pods may be theirs.
+	Pending int
 }
 
 // Command is one move: remove Candidates, launching Replacements first,
