@@ -105,8 +105,8 @@ type nodeView struct {
 	ready, cordoned bool
 	// consolidating: tainted by a consolidation move.
 	consolidating bool
-	labels          map[string]string
-	created         time.Time
+	labels        map[string]string
+	created       time.Time
 }
 
 type podView struct {
