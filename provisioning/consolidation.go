@@ -11,10 +11,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning/disruption"
 	"github.com/fleetpack/fleetpack/provisioning/drain"
+	"github.com/fleetpack/fleetpack/scheduling"
 )
 
 // DefaultValidationDelay is how long a consolidation decision waits before
@@ -156,35 +158,73 @@ func (p *Provisioner) disruptionInput(ctx context.Context, s *snapshot) (disrupt
 	if err != nil {
 		return disruption.Input{}, fmt.Errorf("getting instance types: %w", err)
 	}
-	sin := p.input(ctx, s, nil, nil, catalog)
-	in := disruption.Input{
-		Now: s.now, DaemonSetPods: sin.DaemonSetPods, Templates: sin.Templates, Namespaces: sin.Namespaces,
-		MaxInstanceTypes: sin.MaxInstanceTypes, Moves: MovesOnDrain, Pending: len(sin.Pods),
+	opts := ConsolidationInputOptions{
+		NodePools: p.NodePools(), Catalog: catalog,
+		QuietSince: func(node string) time.Time { return p.consolidation.quiet[node].since },
 	}
-	for _, np := range p.NodePools() {
+	if m := p.consolidation.move; m != nil {
+		opts.Disrupting = map[string]bool{}
+		for _, n := range m.replacements {
+			opts.Disrupting[n] = true
+		}
+	}
+	if l, ok := p.cluster.(PDBLister); ok {
+		if opts.PDBs, err = l.ListPDBs(ctx); err != nil {
+			return disruption.Input{}, err
+		}
+	}
+	return ConsolidationInput(s.now, s.nodes, p.input(ctx, s, nil, nil, catalog), opts)
+}
+
+// ConsolidationInputOptions are what ConsolidationInput needs besides the
+// solver input.
+type ConsolidationInputOptions struct {
+	NodePools []*NodePool
+	Catalog   []*offerings.InstanceType
+	PDBs      []*policyv1.PodDisruptionBudget
+	// QuietSince says when a node's pods last changed (nil, or a zero
+	// time: when it became Ready).
+	QuietSince func(node string) time.Time
+	// Disrupting are nodes already being removed or replaced, besides
+	// those tainted TaintKeyDisrupted.
+	Disrupting map[string]bool
+	// AssumeManaged treats every node of a known NodePool as launched by
+	// fleetpack: for what-if tools over manifests.
+	AssumeManaged bool
+}
+
+// ConsolidationInput builds disruption's snapshot from the solver input
+// SolverInput made (nodes with their bound and nominated pods, daemonsets,
+// one template per NodePool; sin.Pods are the pods needing capacity) and
+// the nodes as they are (nodes, by name, with their startup taints). It is
+// pure; the Provisioner's consolidation and the plan tool use it.
+func ConsolidationInput(now time.Time, nodes map[string]*corev1.Node, sin scheduling.Input, opts ConsolidationInputOptions) (disruption.Input, error) {
+	in := disruption.Input{
+		Now: now, DaemonSetPods: sin.DaemonSetPods, Templates: sin.Templates, Namespaces: sin.Namespaces,
+		MaxInstanceTypes: sin.MaxInstanceTypes, Moves: MovesOnDrain, Pending: len(sin.Pods), PDBs: opts.PDBs,
+	}
+	known := map[string]bool{}
+	for _, np := range opts.NodePools {
 		pool, err := np.DisruptionPool()
 		if err != nil {
 			return disruption.Input{}, err
 		}
 		in.Pools = append(in.Pools, pool)
-	}
-	if l, ok := p.cluster.(PDBLister); ok {
-		if in.PDBs, err = l.ListPDBs(ctx); err != nil {
-			return disruption.Input{}, err
-		}
-	}
-	inFlight := map[string]bool{}
-	if m := p.consolidation.move; m != nil {
-		for _, n := range m.replacements {
-			inFlight[n] = true
-		}
+		known[np.Name] = true
 	}
 	for _, n := range sin.Nodes {
-		node := s.nodes[n.Node.Name] // with its startup taints, to tell initialized
+		node := n.Node
+		if orig := nodes[node.Name]; orig != nil {
+			node = orig // with its startup taints, to tell initialized
+		}
+		pool := node.Labels[offerings.LabelNodePool]
 		dn := disruption.Node{
-			Node: node, Pods: n.Pods, Pool: node.Labels[offerings.LabelNodePool], Managed: IsManaged(node),
-			Price: nodePrice(node, catalog), QuietSince: p.consolidation.quiet[node.Name].since,
-			Disrupting: inFlight[node.Name] || slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == TaintKeyDisrupted }),
+			Node: node, Pods: n.Pods, Pool: pool, Managed: IsManaged(node) || opts.AssumeManaged && known[pool],
+			Price:      nodePrice(node, opts.Catalog),
+			Disrupting: opts.Disrupting[node.Name] || slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == TaintKeyDisrupted }),
+		}
+		if opts.QuietSince != nil {
+			dn.QuietSince = opts.QuietSince(node.Name)
 		}
 		for _, pod := range n.Pods {
 			dn.Nominated = dn.Nominated || pod.Spec.NodeName == ""
