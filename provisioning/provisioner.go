@@ -96,6 +96,27 @@ type Options struct {
 	Consolidation ConsolidationOptions
 }
 
+// passState is the provisioning pass's own state.
+type passState struct {
+	nominated map[types.UID]nomination
+	// reserved holds capacity launched or found by ProvisionNow for pods
+	// still bound to a leaving node, keyed by those pods' UIDs: it is kept
+	// for their replicas until the pods are gone, so other pending pods do
+	// not take it and empty-node removal does not reap it mid-drain.
+	reserved map[types.UID]nomination
+}
+
+// removalState is empty-node and orphan removal's own state.
+type removalState struct {
+	emptySince map[string]time.Time
+	// poolGone holds when each missing NodePool that may still have nodes
+	// was first missed.
+	poolGone map[string]time.Time
+	// orphanDrains are the nodes of deleted NodePools being drained, by
+	// name. Only RemoveOrphanedNodes uses it, under passMu.
+	orphanDrains map[string]*orphanDrain
+}
+
 // Provisioner turns pending pods into nodes and empty nodes into money saved.
 // Run drives it; Provision, ProvisionNow, RemoveEmptyNodes and
 // RemoveOrphanedNodes are its steps, callable directly (the interruption
@@ -112,21 +133,13 @@ type Provisioner struct {
 	// in the cluster before the next one counts it.
 	passMu sync.Mutex
 
-	mu        sync.Mutex
-	pools     []*NodePool
-	nominated map[types.UID]nomination
-	// reserved holds capacity launched or found by ProvisionNow for pods
-	// still bound to a leaving node, keyed by those pods' UIDs: it is kept
-	// for their replicas until the pods are gone, so other pending pods do
-	// not take it and empty-node removal does not reap it mid-drain.
-	reserved   map[types.UID]nomination
-	emptySince map[string]time.Time
-	// poolGone holds when each missing NodePool that may still have nodes
-	// was first missed.
-	poolGone map[string]time.Time
-	// orphanDrains are the nodes of deleted NodePools being drained, by
-	// name. Only RemoveOrphanedNodes uses it, under passMu.
-	orphanDrains map[string]*orphanDrain
+	// mu guards pools and the maps of pass and removal.
+	mu    sync.Mutex
+	pools []*NodePool
+	// Each controller owns its state: the provisioning pass, empty and
+	// orphan removal, and consolidation.
+	pass    passState
+	removal removalState
 	// poolsChanged wakes Run after SetNodePools, so a missing pool's grace
 	// period is timed even when the cluster is quiet.
 	poolsChanged chan struct{}
@@ -226,8 +239,9 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 	p := &Provisioner{
 		cluster: cluster, cloud: cloud, opts: opts, clock: opts.Clock,
 		log: opts.Logger, metrics: opts.Metrics,
-		nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}, emptySince: map[string]time.Time{},
-		poolGone: map[string]time.Time{}, orphanDrains: map[string]*orphanDrain{}, poolsChanged: make(chan struct{}, 1),
+		pass:          passState{nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}},
+		removal:       removalState{emptySince: map[string]time.Time{}, poolGone: map[string]time.Time{}, orphanDrains: map[string]*orphanDrain{}},
+		poolsChanged:  make(chan struct{}, 1),
 		consolidation: &consolidator{quiet: map[string]podsMark{}},
 	}
 	if err := p.SetNodePools(pools); err != nil {
@@ -262,12 +276,12 @@ func (p *Provisioner) SetNodePools(pools []*NodePool) error {
 	now := p.clock.Now()
 	p.mu.Lock()
 	for _, old := range p.pools {
-		if _, missing := p.poolGone[old.Name]; !seen[old.Name] && !missing {
-			p.poolGone[old.Name] = now
+		if _, missing := p.removal.poolGone[old.Name]; !seen[old.Name] && !missing {
+			p.removal.poolGone[old.Name] = now
 		}
 	}
 	for name := range seen {
-		delete(p.poolGone, name)
+		delete(p.removal.poolGone, name)
 	}
 	p.pools = slices.Clone(pools)
 	p.mu.Unlock()
@@ -332,7 +346,7 @@ func (s *snapshot) state() ClusterState {
 func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	nom, ours := p.nominated[pod.UID]
+	nom, ours := p.pass.nominated[pod.UID]
 	name := nom.node
 	if !ours {
 		name = pod.Status.NominatedNodeName
@@ -342,7 +356,7 @@ func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 	}
 	node, ok := s.nodes[name]
 	if !ok || node.DeletionTimestamp != nil {
-		delete(p.nominated, pod.UID)
+		delete(p.pass.nominated, pod.UID)
 		return ""
 	}
 	if ours && IsNodeReady(node) {
@@ -351,7 +365,7 @@ func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 			since = t
 		}
 		if s.now.Sub(since) > p.opts.NominationTTL {
-			delete(p.nominated, pod.UID)
+			delete(p.pass.nominated, pod.UID)
 			return ""
 		}
 	}
@@ -364,13 +378,13 @@ func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 func (p *Provisioner) reservedNode(s *snapshot, pod *corev1.Pod) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r, ok := p.reserved[pod.UID]
+	r, ok := p.pass.reserved[pod.UID]
 	if !ok {
 		return ""
 	}
 	node, exists := s.nodes[r.node]
 	if !exists || node.DeletionTimestamp != nil || IsTerminal(pod) {
-		delete(p.reserved, pod.UID)
+		delete(p.pass.reserved, pod.UID)
 		return ""
 	}
 	if IsNodeReady(node) {
@@ -379,7 +393,7 @@ func (p *Provisioner) reservedNode(s *snapshot, pod *corev1.Pod) string {
 			since = t
 		}
 		if s.now.Sub(since) > p.opts.NominationTTL {
-			delete(p.reserved, pod.UID)
+			delete(p.pass.reserved, pod.UID)
 			return ""
 		}
 	}
@@ -391,16 +405,16 @@ func (p *Provisioner) reservedNode(s *snapshot, pod *corev1.Pod) string {
 func (p *Provisioner) pruneReservations(s *snapshot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.reserved) == 0 {
+	if len(p.pass.reserved) == 0 {
 		return
 	}
 	alive := make(map[types.UID]bool, len(s.pods))
 	for _, pod := range s.pods {
 		alive[pod.UID] = true
 	}
-	for uid := range p.reserved {
+	for uid := range p.pass.reserved {
 		if !alive[uid] {
-			delete(p.reserved, uid)
+			delete(p.pass.reserved, uid)
 		}
 	}
 }
@@ -710,7 +724,7 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 func (p *Provisioner) nominate(ctx context.Context, now time.Time, pod *corev1.Pod, node string) bool {
 	if pod.Spec.NodeName != "" {
 		p.mu.Lock()
-		p.reserved[pod.UID] = nomination{node: node, at: now}
+		p.pass.reserved[pod.UID] = nomination{node: node, at: now}
 		p.mu.Unlock()
 		return true
 	}
@@ -722,7 +736,7 @@ func (p *Provisioner) nominate(ctx context.Context, now time.Time, pod *corev1.P
 		p.log.WarnContext(ctx, "nominating pod failed", "pod", PodKey(pod), "node", node, "error", err)
 	}
 	p.mu.Lock()
-	p.nominated[pod.UID] = nomination{node: node, at: now}
+	p.pass.nominated[pod.UID] = nomination{node: node, at: now}
 	p.mu.Unlock()
 	if rec, ok := p.cluster.(EventRecorder); ok {
 		rec.Event(ctx, pod, corev1.EventTypeNormal, "Nominated", fmt.Sprintf("Pod should schedule on node %s", node))
@@ -869,14 +883,14 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 		}
 		p.mu.Lock()
 		if busy[name] {
-			delete(p.emptySince, name)
+			delete(p.removal.emptySince, name)
 			p.mu.Unlock()
 			continue
 		}
-		since, ok := p.emptySince[name]
+		since, ok := p.removal.emptySince[name]
 		if !ok {
 			since = s.now
-			p.emptySince[name] = since
+			p.removal.emptySince[name] = since
 		}
 		p.mu.Unlock()
 		due := since.Add(np.ConsolidateAfter())
@@ -892,9 +906,9 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 	}
 	// Forget nodes that are gone.
 	p.mu.Lock()
-	for name := range p.emptySince {
+	for name := range p.removal.emptySince {
 		if _, ok := s.nodes[name]; !ok {
-			delete(p.emptySince, name)
+			delete(p.removal.emptySince, name)
 		}
 	}
 	p.mu.Unlock()
@@ -962,7 +976,7 @@ func (p *Provisioner) terminate(ctx context.Context, node *corev1.Node, pool, re
 		return fmt.Errorf("deleting node %s (%s): %w", node.Name, reason, err)
 	}
 	p.mu.Lock()
-	delete(p.emptySince, node.Name)
+	delete(p.removal.emptySince, node.Name)
 	p.mu.Unlock()
 	p.metrics.NodesTerminated.WithLabelValues(pool, node.Labels[offerings.LabelCapacityType], reason).Inc()
 	if reason == "launch_timeout" {
