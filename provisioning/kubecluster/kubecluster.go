@@ -305,8 +305,16 @@ func (c *Cluster) editTaints(ctx context.Context, name string, edit func([]corev
 		if err != nil {
 			return err
 		}
-		node.Spec.Taints = edit(node.Spec.Taints)
-		_, err = c.client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{FieldManager: c.opts.FieldManager})
+		// A merge patch replaces the list; the resourceVersion makes it
+		// fail with a conflict, retried, if the taints changed meanwhile.
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": node.ResourceVersion},
+			"spec":     map[string]any{"taints": edit(node.Spec.Taints)},
+		})
+		if err != nil {
+			return err
+		}
+		_, err = c.client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
 		return err
 	})
 	if apierrors.IsNotFound(err) {
