@@ -40,10 +40,12 @@ type ConsolidationOptions struct {
 }
 
 // consolidator is the consolidation controller's own state: when each
-// node's pods last changed, and the one move in flight.
+// node's pods last changed, when a move last launched a node or sent it
+// pods (disruption.Node.DisruptedInto), and the one move in flight.
 type consolidator struct {
-	quiet map[string]podsMark
-	move  *move
+	quiet         map[string]podsMark
+	disruptedInto map[string]time.Time
+	move          *move
 }
 
 type podsMark struct {
@@ -149,6 +151,11 @@ func (c *consolidator) observe(s *snapshot) {
 			delete(c.quiet, name)
 		}
 	}
+	for name := range c.disruptedInto {
+		if _, ok := s.nodes[name]; !ok {
+			delete(c.disruptedInto, name)
+		}
+	}
 }
 
 // disruptionInput builds the decision's snapshot from the solver input of
@@ -160,7 +167,8 @@ func (p *Provisioner) disruptionInput(ctx context.Context, s *snapshot) (disrupt
 	}
 	opts := ConsolidationInputOptions{
 		NodePools: p.NodePools(), Catalog: catalog,
-		QuietSince: func(node string) time.Time { return p.consolidation.quiet[node].since },
+		QuietSince:    func(node string) time.Time { return p.consolidation.quiet[node].since },
+		DisruptedInto: func(node string) time.Time { return p.consolidation.disruptedInto[node] },
 	}
 	if m := p.consolidation.move; m != nil {
 		opts.Disrupting = map[string]bool{}
@@ -185,6 +193,9 @@ type ConsolidationInputOptions struct {
 	// QuietSince says when a node's pods last changed (nil, or a zero
 	// time: when it became Ready).
 	QuietSince func(node string) time.Time
+	// DisruptedInto says when a move last launched a node or sent it pods
+	// (nil, or a zero time: never).
+	DisruptedInto func(node string) time.Time
 	// Disrupting are nodes already being removed or replaced, besides
 	// those tainted TaintKeyDisrupted.
 	Disrupting map[string]bool
@@ -225,6 +236,9 @@ func ConsolidationInput(now time.Time, nodes map[string]*corev1.Node, sin schedu
 		}
 		if opts.QuietSince != nil {
 			dn.QuietSince = opts.QuietSince(node.Name)
+		}
+		if opts.DisruptedInto != nil {
+			dn.DisruptedInto = opts.DisruptedInto(node.Name)
 		}
 		for _, pod := range n.Pods {
 			dn.Nominated = dn.Nominated || pod.Spec.NodeName == ""
@@ -409,6 +423,11 @@ func (p *Provisioner) drainMove(ctx context.Context, s *snapshot) ([]string, tim
 			next = s.now.Add(orphanDrainRetry)
 		}
 		return removed, next, errors.Join(errs...)
+	}
+	// The replacements and the nodes the simulation filled are left alone
+	// for the pools' stabilization window, so the moved pods stay put.
+	for _, name := range slices.Concat(m.replacements, m.cmd.Destinations) {
+		p.consolidation.disruptedInto[name] = s.now
 	}
 	p.metrics.ConsolidationDecisions.WithLabelValues(string(m.cmd.Method), "done").Inc()
 	p.metrics.ConsolidationSaving.WithLabelValues(string(m.cmd.Method)).Observe(m.cmd.Saving)

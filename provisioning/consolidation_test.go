@@ -14,6 +14,7 @@ import (
 	"github.com/fleetpack/fleetpack/cloudprovider/aws/fake"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
+	"github.com/fleetpack/fleetpack/provisioning/disruption"
 )
 
 const onDemandPoolYAML = `
@@ -187,6 +188,16 @@ func TestE2EConsolidationAfterScaleIn(t *testing.T) {
 	}
 	if done != 1 {
 		t.Errorf("done moves %v", done)
+	}
+	// The node the move filled (or launched) is left alone for the
+	// stabilization window, past consolidateAfter.
+	e.stepTo(e.clock.Now().Add(time.Minute))
+	plan, err := e.prov.ConsolidationPlan(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(plan.Skipped, disruption.Skip{Node: e.nodes()[0].Name, Reason: disruption.SkipStabilizing}) {
+		t.Errorf("after the move, skips %v; want %s stabilizing", plan.Skipped, e.nodes()[0].Name)
 	}
 	// Converged: nothing more to do.
 	e.stepTo(e.clock.Now().Add(time.Hour))

@@ -242,7 +242,7 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 		pass:          passState{nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}},
 		removal:       removalState{emptySince: map[string]time.Time{}, poolGone: map[string]time.Time{}, orphanDrains: map[string]*orphanDrain{}},
 		poolsChanged:  make(chan struct{}, 1),
-		consolidation: &consolidator{quiet: map[string]podsMark{}},
+		consolidation: &consolidator{quiet: map[string]podsMark{}, disruptedInto: map[string]time.Time{}},
 	}
 	if err := p.SetNodePools(pools); err != nil {
 		return nil, err

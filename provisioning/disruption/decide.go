@@ -92,7 +92,7 @@ func Validate(in Input, cmd Command) (*Command, error) {
 		return nil, fmt.Errorf("budgets or PodDisruptionBudgets no longer allow %d nodes", len(set))
 	}
 	if cmd.Method == MethodEmpty {
-		return e.command(cmd.Method, cmd.Reason, set, nil), nil
+		return e.command(cmd.Method, cmd.Reason, set, nil, nil), nil
 	}
 	plan, err := e.simulate(set)
 	if err != nil {
@@ -110,7 +110,7 @@ func Validate(in Input, cmd Command) (*Command, error) {
 			return nil, fmt.Errorf("the move no longer saves with at most %d replacements", len(cmd.Replacements))
 		}
 	}
-	return e.command(cmd.Method, cmd.Reason, set, claims), nil
+	return e.command(cmd.Method, cmd.Reason, set, destinations(plan), claims), nil
 }
 
 // newEngine sorts the snapshot into candidates and compiles it for
@@ -272,8 +272,24 @@ func (e *engine) within(cands []*candidate, reason Reason, limit int) []*candida
 	return out
 }
 
-func (e *engine) command(method Method, reason Reason, cands []*candidate, claims []*scheduling.NodeClaim) *Command {
-	cmd := &Command{Method: method, Reason: reason, Replacements: claims}
+// destinations are the existing nodes plan placed pods on (nil plan: none).
+func destinations(plan *scheduling.Plan) []string {
+	if plan == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range plan.ExistingNodes {
+		if len(p.Pods) > 0 {
+			out = append(out, p.Node.Name)
+		}
+	}
+	return out
+}
+
+// command makes the move of cands, whose pods go to the existing nodes
+// dest and to the replacements claims.
+func (e *engine) command(method Method, reason Reason, cands []*candidate, dest []string, claims []*scheduling.NodeClaim) *Command {
+	cmd := &Command{Method: method, Reason: reason, Replacements: claims, Destinations: dest}
 	for _, c := range cands {
 		cmd.Candidates = append(cmd.Candidates, c.Node.Node.Name)
 		cmd.Pods = append(cmd.Pods, c.moving...)
@@ -301,7 +317,7 @@ func (e *engine) empty(cands []*candidate) *Command {
 	if len(chosen) == 0 {
 		return nil
 	}
-	return e.command(MethodEmpty, ReasonEmpty, chosen, nil)
+	return e.command(MethodEmpty, ReasonEmpty, chosen, nil, nil)
 }
 
 func (e *engine) skipBudget(wanted, chosen []*candidate) {
@@ -338,7 +354,7 @@ func (e *engine) replaceAll(cands []*candidate, method Method, reason Reason, mu
 			return nil, err
 		}
 		if len(plan.Unschedulable) == 0 {
-			return e.command(method, reason, chosen[:n], plan.NodeClaims), nil
+			return e.command(method, reason, chosen[:n], destinations(plan), plan.NodeClaims), nil
 		}
 	}
 	return nil, nil
@@ -382,22 +398,24 @@ func (e *engine) multiNode(cands []*candidate) (*Command, error) {
 	if len(chosen) < 2 {
 		return nil, nil
 	}
-	bestN, bestClaims := 0, []*scheduling.NodeClaim(nil)
+	bestN, bestDest, bestClaims := 0, []string(nil), []*scheduling.NodeClaim(nil)
 	lo, hi := 2, len(chosen)
 	for lo <= hi {
 		mid := (lo + hi) / 2
 		set := chosen[:mid]
 		ok := e.mayFit(set)
 		var claims []*scheduling.NodeClaim
+		var dest []string
 		if ok {
 			plan, err := e.simulate(set)
 			if err != nil {
 				return nil, err
 			}
 			claims, ok = e.worthIt(set, plan, len(set)-1)
+			dest = destinations(plan)
 		}
 		if ok {
-			bestN, bestClaims = mid, claims
+			bestN, bestDest, bestClaims = mid, dest, claims
 			lo = mid + 1
 		} else {
 			hi = mid - 1
@@ -406,7 +424,7 @@ func (e *engine) multiNode(cands []*candidate) (*Command, error) {
 	if bestN == 0 {
 		return nil, nil
 	}
-	return e.command(MethodMultiNode, ReasonUnderutilized, chosen[:bestN], bestClaims), nil
+	return e.command(MethodMultiNode, ReasonUnderutilized, chosen[:bestN], bestDest, bestClaims), nil
 }
 
 // singleNode takes the first candidate, cheapest to disrupt first, that can
@@ -423,7 +441,7 @@ func (e *engine) singleNode(cands []*candidate) (*Command, error) {
 			return nil, err
 		}
 		if claims, ok := e.worthIt(set, plan, 1); ok {
-			return e.command(MethodSingleNode, ReasonUnderutilized, set, claims), nil
+			return e.command(MethodSingleNode, ReasonUnderutilized, set, destinations(plan), claims), nil
 		}
 	}
 	return nil, nil

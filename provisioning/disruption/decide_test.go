@@ -39,9 +39,7 @@ func TestEmptyNodesAreRemovedAfterConsolidateAfter(t *testing.T) {
 func TestSingleNodeDeleteAndReplace(t *testing.T) {
 	w := newWorld(t, "m5")
 	// big has room for small's pod: small is deleted (big's pod may not move).
-	held := pod("4", "8Gi")
-	held.Annotations = map[string]string{AnnotationDoNotDisrupt: "true"}
-	w.addNode("big", "m5.2xlarge", offerings.CapacityTypeOnDemand, held)
+	w.addNode("big", "m5.2xlarge", offerings.CapacityTypeOnDemand, heldPod("4", "8Gi"))
 	w.addNode("small", "m5.xlarge", offerings.CapacityTypeOnDemand, pod("1", "2Gi"))
 	d := w.decide()
 	if len(d.Commands) != 1 || len(d.Commands[0].Replacements) != 0 || !slices.Equal(d.Commands[0].Candidates, []string{"small"}) {
@@ -388,5 +386,44 @@ func TestNothingIsDisruptedWhilePodsNeedCapacity(t *testing.T) {
 	}
 	if _, err := Validate(w.in, d.Commands[0]); err == nil {
 		t.Error("validation passed with a pod pending")
+	}
+}
+
+func TestStabilizationProtectsNodesADisruptionFilled(t *testing.T) {
+	w := newWorld(t, "m5")
+	w.addNode("big", "m5.2xlarge", offerings.CapacityTypeOnDemand, heldPod("4", "8Gi"))
+	w.addNode("small", "m5.xlarge", offerings.CapacityTypeOnDemand, pod("1", "2Gi"))
+	d := w.decide()
+	if len(d.Commands) != 1 || !slices.Equal(d.Commands[0].Candidates, []string{"small"}) || !slices.Equal(d.Commands[0].Destinations, []string{"big"}) {
+		t.Fatalf("commands = %v, want small moved onto big", d.Commands)
+	}
+
+	// A node that has taken moved pods keeps its pods for the window,
+	// though moving them would save.
+	w = newWorld(t, "m5")
+	w.addNode("filled", "m5.4xlarge", offerings.CapacityTypeOnDemand, pod("1", "2Gi")).DisruptedInto = w.in.Now.Add(-30 * time.Minute)
+	d = w.decide()
+	if len(d.Commands) != 0 || skipped(d, "filled") != SkipStabilizing {
+		t.Fatalf("commands = %v, skip %q; want filled left alone as stabilizing", d.Commands, skipped(d, "filled"))
+	}
+	if want := w.in.Now.Add(30 * time.Minute); !d.Wake.Equal(want) {
+		t.Errorf("wake = %v, want the window's end %v", d.Wake, want)
+	}
+	w.in.Now = w.in.Now.Add(30 * time.Minute)
+	if d = w.decide(); len(d.Commands) != 1 || d.Commands[0].Method != MethodSingleNode {
+		t.Fatalf("after the window: commands = %v, want filled replaced", d.Commands)
+	}
+
+	// An empty node is removed whatever the window; a negative window is none.
+	w = newWorld(t, "m5")
+	w.addNode("emptied", "m5.xlarge", offerings.CapacityTypeOnDemand).DisruptedInto = w.in.Now
+	if d = w.decide(); len(d.Commands) != 1 || d.Commands[0].Method != MethodEmpty {
+		t.Fatalf("commands = %v, want the empty node removed", d.Commands)
+	}
+	w = newWorld(t, "m5")
+	w.in.Pools[0].Stabilization = -1
+	w.addNode("filled", "m5.4xlarge", offerings.CapacityTypeOnDemand, pod("1", "2Gi")).DisruptedInto = w.in.Now
+	if d = w.decide(); len(d.Commands) != 1 {
+		t.Fatalf("no stabilization: commands = %v, want filled replaced", d.Commands)
 	}
 }

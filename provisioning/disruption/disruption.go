@@ -36,6 +36,9 @@ const (
 const (
 	DefaultBalanceK           = 2
 	DefaultSpotToSpotMinTypes = 15
+	// DefaultStabilization is how long a node a disruption launched or
+	// sent pods to is left alone (Pool.Stabilization).
+	DefaultStabilization = time.Hour
 )
 
 // Annotations read on nodes and pods.
@@ -85,6 +88,12 @@ type Pool struct {
 	// node must be able to replace it before a single-node move replaces
 	// it with Spot; 0 means DefaultSpotToSpotMinTypes.
 	SpotToSpotMinTypes int
+	// Stabilization is how long after a disruption launched a node or sent
+	// it the pods it evicted (Node.DisruptedInto) the node may not be
+	// consolidated unless empty, so moved pods are not moved again and no
+	// node ping-pongs; 0 means DefaultStabilization, negative none.
+	// Drift and expiration are not held back.
+	Stabilization time.Duration
 	// TemplateHash is the hash of the pool's template now; nodes whose
 	// AnnotationTemplateHash differs have drifted.
 	TemplateHash string
@@ -102,6 +111,13 @@ func (p *Pool) balanceK() float64 {
 		return p.BalanceK
 	}
 	return DefaultBalanceK
+}
+
+func (p *Pool) stabilization() time.Duration {
+	if p.Stabilization == 0 {
+		return DefaultStabilization
+	}
+	return max(p.Stabilization, 0)
 }
 
 func (p *Pool) spotToSpotMinTypes() int {
@@ -130,6 +146,10 @@ type Node struct {
 	// QuietSince is when its pods last changed (zero: when it became
 	// Ready); consolidation waits ConsolidateAfter from then.
 	QuietSince time.Time
+	// DisruptedInto is when a disruption last launched the node as a
+	// replacement or sent it pods it evicted (Command.Destinations); zero
+	// if never. See Pool.Stabilization.
+	DisruptedInto time.Time
 }
 
 // Input is one decision's snapshot.
@@ -164,6 +184,9 @@ type Command struct {
 	Replacements []*scheduling.NodeClaim
 	// Pods are the pods the drain moves.
 	Pods []*corev1.Pod
+	// Destinations are the existing nodes the simulation placed Pods on;
+	// with the replacements, the executor records them as Node.DisruptedInto.
+	Destinations []string
 	// Saving is the candidates' hourly price less the replacements'.
 	Saving float64
 	// DisruptionCost is the summed cost of moving Pods.
@@ -191,6 +214,9 @@ const (
 	SkipPDB              SkipReason = "pdb"
 	SkipConsolidateAfter SkipReason = "consolidate_after"
 	SkipBudget           SkipReason = "budget"
+	// SkipStabilizing: a disruption launched the node or sent it pods
+	// within Pool.Stabilization, and it is not empty.
+	SkipStabilizing SkipReason = "stabilizing"
 )
 
 // Skip is a node that is not a candidate, and why.
@@ -402,6 +428,9 @@ func (in *Input) candidate(n *Node, pool *Pool, pdbs []labels.Selector) (*candid
 	c.settled = !in.Now.Before(settleAt)
 	if !c.settled && !c.drifted && !c.expired {
 		return nil, SkipConsolidateAfter, earliest(settleAt, wake)
+	}
+	if stableAt := n.DisruptedInto.Add(pool.stabilization()); !n.DisruptedInto.IsZero() && len(c.moving) > 0 && in.Now.Before(stableAt) && !c.drifted && !c.expired {
+		return nil, SkipStabilizing, earliest(stableAt, wake)
 	}
 	if !c.settled {
 		wake = earliest(settleAt, wake)

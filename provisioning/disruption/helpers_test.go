@@ -123,6 +123,13 @@ func pod(cpu, memory string) *corev1.Pod {
 	}
 }
 
+// heldPod is a pod whose do-not-disrupt annotation keeps its node.
+func heldPod(cpu, memory string) *corev1.Pod {
+	p := pod(cpu, memory)
+	p.Annotations = map[string]string{AnnotationDoNotDisrupt: "true"}
+	return p
+}
+
 func (w *world) decide() *Decision {
 	w.t.Helper()
 	d, err := Decide(w.in)
