@@ -332,6 +332,13 @@ func (p *Provisioner) startMove(ctx context.Context, s *snapshot, tainter NodeTa
 			return s.now
 		}
 		m.replacements = append(m.replacements, node.Name)
+		// The replacement's room is the candidates' pods': reserved for
+		// them (as ProvisionNow reserves for a leaving node's pods) so a
+		// provisioning pass before the drain does not hand it to other
+		// pods and leave the moved pods to launch yet another node.
+		for _, pod := range claim.Pods {
+			p.nominate(ctx, s.now, pod, node.Name)
+		}
 	}
 	m.phase, m.started = phaseReplacing, s.now
 	p.log.InfoContext(ctx, "consolidation: validated; candidates tainted, replacements launched", "move", m.cmd.String(), "replacements", m.replacements)

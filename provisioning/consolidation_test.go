@@ -261,3 +261,72 @@ func count(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// A replacement launched for a move holds the room of the candidate's pods:
+// pods that arrive before the drain do not take it (else the moved pods
+// find it full and launch yet another node, pending meanwhile), and the
+// moved pod's replica lands on the replacement.
+func TestConsolidationReplacementIsReservedForTheMovedPods(t *testing.T) {
+	e, _ := newConsolidationEnv(t)
+	e.scale("a", 3, "1", "1Gi", nil)
+	e.provision()
+	e.clock.Step(40 * time.Second)
+	if n := len(e.nodes()); n != 1 {
+		t.Fatalf("%d nodes, want 1", n)
+	}
+	candidate := e.nodes()[0].Name
+	e.consolidate()
+	pods, _ := e.cluster.ListPods(e.ctx)
+	for _, p := range pods {
+		if p.Name != "a-a" {
+			if err := e.cluster.DeletePodNoRecreate(e.ctx, p.Namespace, p.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, wake := e.consolidate()
+	e.stepTo(wake)
+	_, due := e.consolidate()
+	e.stepTo(due)
+	e.consolidate() // validated: candidate tainted, replacement launched
+	var replacement string
+	for _, n := range e.nodes() {
+		if n.Name != candidate {
+			replacement = n.Name
+		}
+	}
+	if replacement == "" {
+		t.Fatalf("no replacement launched; nodes %v", e.nodes())
+	}
+	// A pod the replacement would fit only if the moved pod's room were free.
+	e.scale("b", 1, "1", "1Gi", nil)
+	e.provision()
+	pods, _ = e.cluster.ListPods(e.ctx)
+	for _, p := range pods {
+		if p.Name == "b-a" && (p.Status.NominatedNodeName == replacement || p.Spec.NodeName == replacement) {
+			t.Fatalf("pod b-a took the replacement %s launched for a-a", replacement)
+		}
+	}
+	before := len(e.nodes())
+	for i := 0; i < 10 && slices.ContainsFunc(e.nodes(), func(n *corev1.Node) bool { return n.Name == candidate }); i++ {
+		_, next := e.consolidate()
+		e.provision()
+		if next.After(e.clock.Now()) {
+			if ready := e.clock.Now().Add(40 * time.Second); ready.Before(next) {
+				next = ready // a replacement's kubelet reports by then
+			}
+			e.stepTo(next)
+		}
+	}
+	e.provision()
+	e.clock.Step(40 * time.Second)
+	pods, _ = e.cluster.ListPods(e.ctx)
+	for _, p := range pods {
+		if p.Labels["app"] == "a" && p.Spec.NodeName != replacement && p.Status.NominatedNodeName != replacement {
+			t.Errorf("moved pod %s on %q (nominated %q), want the replacement %s", p.Name, p.Spec.NodeName, p.Status.NominatedNodeName, replacement)
+		}
+	}
+	if after := len(e.nodes()); after != before-1 {
+		t.Errorf("%d nodes after the move, want %d: the moved pod launched another node", after, before-1)
+	}
+}
