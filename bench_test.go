@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
@@ -51,16 +52,8 @@ func shapedWorkload(n int, seed uint64, shape podShape) []*corev1.Pod {
 	pods := make([]*corev1.Pod, n)
 	for i := range pods {
 		cpu, mem := shape(rng)
-		pods[i] = &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%05d", i), Namespace: "bench", Labels: map[string]string{"app": fmt.Sprintf("app-%d", i%50)}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "app",
-				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-					corev1.ResourceCPU:    *resource.NewMilliQuantity(cpu, resource.DecimalSI),
-					corev1.ResourceMemory: *resource.NewQuantity(mem<<20, resource.BinarySI),
-				}},
-			}}},
-		}
+		pods[i] = fixture.Pod("bench", fmt.Sprintf("pod-%05d", i), fixture.Labels(map[string]string{"app": fmt.Sprintf("app-%d", i%50)}),
+			fixture.Requests(fmt.Sprintf("%dm", cpu), fmt.Sprintf("%dMi", mem)))
 	}
 	return pods
 }

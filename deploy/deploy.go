@@ -37,6 +37,16 @@ func RBACObjects() ([]runtime.Object, error) {
 	return Decode(RBAC)
 }
 
+// ApplyRBAC applies RBAC: the Namespace, the ServiceAccount, the roles and
+// their bindings.
+func ApplyRBAC(ctx context.Context, client kubernetes.Interface) error {
+	objs, err := RBACObjects()
+	if err != nil {
+		return err
+	}
+	return Apply(ctx, client, objs)
+}
+
 // Decode decodes a multi-document YAML manifest into typed objects.
 func Decode(manifest []byte) ([]runtime.Object, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifest)))

@@ -52,13 +52,19 @@ func TestRBACDecodes(t *testing.T) {
 type forbidden struct {
 	mu   sync.Mutex
 	seen []string
-	next http.RoundTripper
+	// refused is closed at the first refusal since the last take, so that
+	// waits for something that cannot happen now end at once.
+	refused chan struct{}
+	next    http.RoundTripper
 }
 
 func (f *forbidden) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := f.next.RoundTrip(req)
 	if err == nil && resp.StatusCode == http.StatusForbidden {
 		f.mu.Lock()
+		if len(f.seen) == 0 {
+			close(f.refused)
+		}
 		f.seen = append(f.seen, requestVerb(req)+" "+requestResource(req.URL.Path))
 		f.mu.Unlock()
 	}
@@ -70,7 +76,15 @@ func (f *forbidden) take() []string {
 	defer f.mu.Unlock()
 	out := f.seen
 	f.seen = nil
+	f.refused = make(chan struct{})
 	return out
+}
+
+// refusal returns a channel closed at the next refusal (or already closed).
+func (f *forbidden) refusal() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
 }
 
 // requestResource is the resource (and subresource) a request's path names:
@@ -181,6 +195,8 @@ func (e *exercise) run(t *testing.T) []string {
 	select {
 	case err := <-synced:
 		fail("informers", err)
+	case <-e.record.refusal():
+		fail("informers", errors.New("refused"))
 	case <-time.After(3 * time.Second):
 		fail("informers", errors.New("caches not synced within 3s"))
 	}
@@ -213,6 +229,8 @@ func (e *exercise) run(t *testing.T) []string {
 	select {
 	case err := <-synced:
 		fail("informers without watch-list", err)
+	case <-e.record.refusal():
+		fail("informers without watch-list", errors.New("refused"))
 	case <-time.After(3 * time.Second):
 		fail("informers without watch-list", errors.New("caches not synced within 3s"))
 	}
@@ -267,10 +285,18 @@ func (e *exercise) run(t *testing.T) []string {
 }
 
 // elect runs leader election until it leads, then stops; it fails if it
-// does not lead within 3 s (an allowed election leads at its first try).
+// does not lead within 3 s (an allowed election leads at its first try),
+// and stops at once when a request is refused.
 func (e *exercise) elect(ctx context.Context, client kubernetes.Interface) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	go func() {
+		select {
+		case <-e.record.refusal():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	led := false
 	err := leader.Run(ctx, leader.Options{
 		Client: client, Namespace: deploy.Namespace, Identity: fmt.Sprintf("probe-%d", e.round),
@@ -343,7 +369,7 @@ func TestControlPlaneRBACNoRuleIsExcess(t *testing.T) {
 			role = o
 		}
 	}
-	record := &forbidden{}
+	record := &forbidden{refused: make(chan struct{})}
 	sa := cp.ServiceAccountConfig(t, deploy.Namespace, deploy.ServiceAccount)
 	sa.Wrap(func(rt http.RoundTripper) http.RoundTripper { record.next = rt; return record })
 	e := &exercise{admin: admin, sa: sa, ns: cp.Namespace(t), record: record, gates: clientfeatures.FeatureGates()}

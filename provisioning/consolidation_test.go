@@ -1,8 +1,6 @@
 package provisioning_test
 
 import (
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fleetpack/fleetpack/cloudprovider/aws/fake"
+	"github.com/fleetpack/fleetpack/internal/stack"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
 	"github.com/fleetpack/fleetpack/provisioning/disruption"
@@ -39,31 +38,23 @@ spec:
     - nodes: "100%"
 `
 
-// consolidationEnv is awsEnv with a Provisioner that consolidates.
+// newConsolidationEnv is awsEnv with a Provisioner that consolidates.
 func newConsolidationEnv(t *testing.T) (*awsEnv, *provisioning.Metrics) {
-	e := newAWSEnv(t, onDemandPoolYAML)
-	pools, err := provisioning.ParseNodePools([]byte(onDemandPoolYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
 	metrics, err := provisioning.NewMetrics(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.prov, err = provisioning.New(e.cluster, e.cloud, pools, provisioning.Options{
-		Clock: e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics,
-		Consolidation: provisioning.ConsolidationOptions{Enabled: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, metrics
+	return &awsEnv{t: t, ctx: t.Context(), Stack: stack.New(t, stack.Options{
+		Pools: onDemandPoolYAML, ClusterName: "e2e",
+		MemoryCluster: provisioning.MemoryClusterOptions{NodeReadyDelay: 40 * time.Second, RecreateControlledPods: true},
+		Provisioner:   provisioning.Options{Metrics: metrics, Consolidation: provisioning.ConsolidationOptions{Enabled: true}},
+	})}, metrics
 }
 
 // consolidate runs one Consolidate step and returns its wake time.
 func (e *awsEnv) consolidate() ([]string, time.Time) {
 	e.t.Helper()
-	removed, next, err := e.prov.Consolidate(e.ctx)
+	removed, next, err := e.Provisioner.Consolidate(e.ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -72,13 +63,13 @@ func (e *awsEnv) consolidate() ([]string, time.Time) {
 
 // stepTo moves the fake clock to t (never back).
 func (e *awsEnv) stepTo(t time.Time) {
-	if d := t.Sub(e.clock.Now()); d > 0 {
-		e.clock.Step(d)
+	if d := t.Sub(e.FakeClock.Now()); d > 0 {
+		e.FakeClock.Step(d)
 	}
 }
 
 func (e *awsEnv) nodes() []*corev1.Node {
-	nodes, err := e.cluster.ListNodes(e.ctx)
+	nodes, err := e.Memory.ListNodes(e.ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -116,30 +107,30 @@ func TestE2EConsolidationAfterScaleIn(t *testing.T) {
 	catalog, _ := offerings.DefaultCatalog(offerings.CatalogOptions{})
 	e.scale("a", 3, "1", "1Gi", nil)
 	e.provision()
-	e.clock.Step(40 * time.Second)
+	e.FakeClock.Step(40 * time.Second)
 	e.scale("b", 3, "1", "1Gi", nil)
 	e.provision()
-	e.clock.Step(40 * time.Second)
+	e.FakeClock.Step(40 * time.Second)
 	if n := len(e.nodes()); n != 2 {
 		t.Fatalf("%d nodes, want 2", n)
 	}
 	e.consolidate() // sees the nodes full
 	before := e.bill(catalog)
-	pods, _ := e.cluster.ListPods(e.ctx)
+	pods, _ := e.Memory.ListPods(e.ctx)
 	for _, p := range pods {
 		if p.Name != "a-a" && p.Name != "b-a" {
-			if err := e.cluster.DeletePodNoRecreate(e.ctx, p.Namespace, p.Name); err != nil {
+			if err := e.Memory.DeletePodNoRecreate(e.ctx, p.Namespace, p.Name); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	_, wake := e.consolidate()
-	if want := e.clock.Now().Add(30 * time.Second); !wake.Equal(want) {
+	if want := e.FakeClock.Now().Add(30 * time.Second); !wake.Equal(want) {
 		t.Fatalf("after the scale-in, wake %v, want consolidateAfter later %v", wake, want)
 	}
 	e.stepTo(wake)
 	_, due := e.consolidate()
-	if want := e.clock.Now().Add(provisioning.DefaultValidationDelay); !due.Equal(want) {
+	if want := e.FakeClock.Now().Add(provisioning.DefaultValidationDelay); !due.Equal(want) {
 		t.Fatalf("decided: wake %v, want the validation delay %v", due, want)
 	}
 	for _, n := range e.nodes() {
@@ -153,8 +144,8 @@ func TestE2EConsolidationAfterScaleIn(t *testing.T) {
 		r, next := e.consolidate()
 		removed = append(removed, r...)
 		e.provision() // the evicted pods' replicas are nominated, as Run would
-		if next.After(e.clock.Now()) {
-			if ready := e.clock.Now().Add(40 * time.Second); ready.Before(next) {
+		if next.After(e.FakeClock.Now()) {
+			if ready := e.FakeClock.Now().Add(40 * time.Second); ready.Before(next) {
 				next = ready // a replacement's kubelet reports by then
 			}
 			e.stepTo(next)
@@ -164,7 +155,7 @@ func TestE2EConsolidationAfterScaleIn(t *testing.T) {
 	if len(removed) == 0 || len(e.nodes()) != 1 {
 		t.Fatalf("removed %v, %d nodes left", removed, len(e.nodes()))
 	}
-	pods, _ = e.cluster.ListPods(e.ctx)
+	pods, _ = e.Memory.ListPods(e.ctx)
 	for _, p := range pods {
 		if p.Spec.NodeName != e.nodes()[0].Name {
 			t.Errorf("pod %s on %q after the move", p.Name, p.Spec.NodeName)
@@ -191,8 +182,8 @@ func TestE2EConsolidationAfterScaleIn(t *testing.T) {
 	}
 	// The node the move filled (or launched) is left alone for the
 	// stabilization window, past consolidateAfter.
-	e.stepTo(e.clock.Now().Add(time.Minute))
-	plan, err := e.prov.ConsolidationPlan(e.ctx)
+	e.stepTo(e.FakeClock.Now().Add(time.Minute))
+	plan, err := e.Provisioner.ConsolidationPlan(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +191,7 @@ func TestE2EConsolidationAfterScaleIn(t *testing.T) {
 		t.Errorf("after the move, skips %v; want %s stabilizing", plan.Skipped, e.nodes()[0].Name)
 	}
 	// Converged: nothing more to do.
-	e.stepTo(e.clock.Now().Add(time.Hour))
+	e.stepTo(e.FakeClock.Now().Add(time.Hour))
 	if _, next := e.consolidate(); len(e.nodes()) != 1 || !next.IsZero() {
 		t.Errorf("after convergence: %d nodes, wake %v", len(e.nodes()), next)
 	}
@@ -213,12 +204,12 @@ func TestConsolidationValidationAndReplacementFailure(t *testing.T) {
 	e.scale("big", 1, "7", "1Gi", nil)
 	e.scale("small", 1, "500m", "512Mi", nil)
 	e.provision()
-	e.clock.Step(40 * time.Second)
+	e.FakeClock.Step(40 * time.Second)
 	if n := len(e.nodes()); n != 1 {
 		t.Fatalf("%d nodes, want 1", n)
 	}
 	e.consolidate()
-	if err := e.cluster.DeletePodNoRecreate(e.ctx, "default", "big-a"); err != nil {
+	if err := e.Memory.DeletePodNoRecreate(e.ctx, "default", "big-a"); err != nil {
 		t.Fatal(err)
 	}
 	_, wake := e.consolidate()
@@ -243,7 +234,7 @@ func TestConsolidationValidationAndReplacementFailure(t *testing.T) {
 	_, wake = e.consolidate()
 	e.stepTo(wake)
 	_, due = e.consolidate()
-	e.ec2.DrainCapacityType(fake.OnDemand)
+	e.EC2.DrainCapacityType(fake.OnDemand)
 	e.stepTo(due)
 	e.consolidate()
 	if got := count(t, metrics.ConsolidationDecisions.WithLabelValues("single-node", "replacement_failed")); got != 1 {
@@ -270,16 +261,16 @@ func TestConsolidationReplacementIsReservedForTheMovedPods(t *testing.T) {
 	e, _ := newConsolidationEnv(t)
 	e.scale("a", 3, "1", "1Gi", nil)
 	e.provision()
-	e.clock.Step(40 * time.Second)
+	e.FakeClock.Step(40 * time.Second)
 	if n := len(e.nodes()); n != 1 {
 		t.Fatalf("%d nodes, want 1", n)
 	}
 	candidate := e.nodes()[0].Name
 	e.consolidate()
-	pods, _ := e.cluster.ListPods(e.ctx)
+	pods, _ := e.Memory.ListPods(e.ctx)
 	for _, p := range pods {
 		if p.Name != "a-a" {
-			if err := e.cluster.DeletePodNoRecreate(e.ctx, p.Namespace, p.Name); err != nil {
+			if err := e.Memory.DeletePodNoRecreate(e.ctx, p.Namespace, p.Name); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -301,7 +292,7 @@ func TestConsolidationReplacementIsReservedForTheMovedPods(t *testing.T) {
 	// A pod the replacement would fit only if the moved pod's room were free.
 	e.scale("b", 1, "1", "1Gi", nil)
 	e.provision()
-	pods, _ = e.cluster.ListPods(e.ctx)
+	pods, _ = e.Memory.ListPods(e.ctx)
 	for _, p := range pods {
 		if p.Name == "b-a" && (p.Status.NominatedNodeName == replacement || p.Spec.NodeName == replacement) {
 			t.Fatalf("pod b-a took the replacement %s launched for a-a", replacement)
@@ -311,16 +302,16 @@ func TestConsolidationReplacementIsReservedForTheMovedPods(t *testing.T) {
 	for i := 0; i < 10 && slices.ContainsFunc(e.nodes(), func(n *corev1.Node) bool { return n.Name == candidate }); i++ {
 		_, next := e.consolidate()
 		e.provision()
-		if next.After(e.clock.Now()) {
-			if ready := e.clock.Now().Add(40 * time.Second); ready.Before(next) {
+		if next.After(e.FakeClock.Now()) {
+			if ready := e.FakeClock.Now().Add(40 * time.Second); ready.Before(next) {
 				next = ready // a replacement's kubelet reports by then
 			}
 			e.stepTo(next)
 		}
 	}
 	e.provision()
-	e.clock.Step(40 * time.Second)
-	pods, _ = e.cluster.ListPods(e.ctx)
+	e.FakeClock.Step(40 * time.Second)
+	pods, _ = e.Memory.ListPods(e.ctx)
 	for _, p := range pods {
 		if p.Labels["app"] == "a" && p.Spec.NodeName != replacement && p.Status.NominatedNodeName != replacement {
 			t.Errorf("moved pod %s on %q (nominated %q), want the replacement %s", p.Name, p.Spec.NodeName, p.Status.NominatedNodeName, replacement)

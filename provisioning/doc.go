@@ -65,6 +65,13 @@
 //     NodePool documents may be Karpenter's karpenter.sh/v1 as they are
 //     (consolidationPolicy, consolidateAfter, budgets, expireAfter;
 //     nodeClassRef read and reported by Ignored).
+//   - SolverInput is the one way from a cluster's state (nodes, pods,
+//     daemonsets) to the solver's input: pending pods, existing nodes with
+//     their bound, nominated and reserved pods (startup taints hidden,
+//     leaving nodes left out), one pod per daemonset as its controller
+//     would create it, one template per NodePool. The Provisioner's passes,
+//     the custom autoscaler's dry run and the plan tool all build their
+//     input with it, so a what-if plan is the plan a pass would make.
 //   - Metrics holds the Prometheus metrics, registered on a Registerer the
 //     caller passes in.
 //

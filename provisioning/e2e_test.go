@@ -8,15 +8,11 @@ import (
 	"testing"
 	"time"
 
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/fleetpack/fleetpack/cloudprovider/aws"
 	"github.com/fleetpack/fleetpack/cloudprovider/aws/fake"
+	"github.com/fleetpack/fleetpack/internal/fixture"
+	"github.com/fleetpack/fleetpack/internal/stack"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
 )
@@ -24,13 +20,9 @@ import (
 // awsEnv is the in-memory cluster, the real AWS cloud provider and the fake
 // EC2 behind it, on one fake clock.
 type awsEnv struct {
-	t       *testing.T
-	ctx     context.Context
-	clock   *clocktesting.FakeClock
-	cluster *provisioning.MemoryCluster
-	ec2     *fake.EC2
-	cloud   *aws.Provider
-	prov    *provisioning.Provisioner
+	t   *testing.T
+	ctx context.Context
+	*stack.Stack
 }
 
 const spotPoolYAML = `
@@ -87,57 +79,19 @@ spec:
 
 func newAWSEnv(t *testing.T, poolsYAML string) *awsEnv {
 	t.Helper()
-	pools, err := provisioning.ParseNodePools([]byte(poolsYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	fc := clocktesting.NewFakeClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
-	e := &awsEnv{t: t, ctx: t.Context(), clock: fc}
-	e.ec2 = fake.NewFromCatalog(catalog, fake.Options{Clock: fc, DefaultCapacity: 100}, map[string]string{"discovery": "e2e"}, 4000)
-	e.cloud, err = aws.New(e.ec2, aws.Options{
-		ClusterName:     "e2e",
-		Region:          "us-east-1",
-		LaunchTemplates: map[string]aws.LaunchTemplate{"amd64": {Name: "e2e"}, "arm64": {Name: "e2e"}},
-		SubnetSelector:  map[string]string{"discovery": "e2e"},
-		Catalog:         aws.StaticCatalog(catalog),
-		Unavailable:     offerings.NewUnavailableOfferings(offerings.UnavailableOfferingsOptions{Clock: fc, Logger: quiet}),
-		Clock:           fc,
-		Logger:          quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cluster = provisioning.NewMemoryCluster(fc, provisioning.MemoryClusterOptions{NodeReadyDelay: 40 * time.Second, RecreateControlledPods: true})
-	e.prov, err = provisioning.New(e.cluster, e.cloud, pools, provisioning.Options{Clock: fc, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return &awsEnv{t: t, ctx: t.Context(), Stack: stack.New(t, stack.Options{
+		Pools: poolsYAML, ClusterName: "e2e",
+		MemoryCluster: provisioning.MemoryClusterOptions{NodeReadyDelay: 40 * time.Second, RecreateControlledPods: true},
+	})}
 }
 
 // scale creates n replicas of a deployment-like workload.
 func (e *awsEnv) scale(name string, n int, cpu, mem string, selector map[string]string) {
 	e.t.Helper()
-	ctrl := true
 	for i := range n {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: name + "-" + string(rune('a'+i)), Namespace: "default", Labels: map[string]string{"app": name},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: name, UID: types.UID(name), Controller: &ctrl}},
-			},
-			Spec: corev1.PodSpec{
-				NodeSelector: selector,
-				Containers: []corev1.Container{{Name: "pause", Image: "public.ecr.aws/eks-distro/kubernetes/pause:3.7",
-					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-						corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}}}},
-			},
-		}
-		if err := e.cluster.CreatePod(e.ctx, pod); err != nil {
+		pod := fixture.Pod("default", name+"-"+string(rune('a'+i)), fixture.Labels(map[string]string{"app": name}),
+			fixture.OwnedBy("ReplicaSet", name), fixture.NodeSelector(selector), fixture.Requests(cpu, mem))
+		if err := e.Memory.CreatePod(e.ctx, pod); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -145,7 +99,7 @@ func (e *awsEnv) scale(name string, n int, cpu, mem string, selector map[string]
 
 func (e *awsEnv) provision() *provisioning.Result {
 	e.t.Helper()
-	res, err := e.prov.Provision(e.ctx)
+	res, err := e.Provisioner.Provision(e.ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -153,15 +107,7 @@ func (e *awsEnv) provision() *provisioning.Result {
 }
 
 // liveInstances counts fake EC2 instances that are not terminated.
-func (e *awsEnv) liveInstances() int {
-	n := 0
-	for _, in := range e.ec2.Instances() {
-		if in.State != nil && in.State.Name != ec2types.InstanceStateNameTerminated && in.State.Name != ec2types.InstanceStateNameShuttingDown {
-			n++
-		}
-	}
-	return n
-}
+func (e *awsEnv) liveInstances() int { return len(e.LiveInstances()) }
 
 func TestE2ESpotWalkthroughOnFakeEC2(t *testing.T) {
 	e := newAWSEnv(t, spotPoolYAML)
@@ -184,8 +130,8 @@ func TestE2ESpotWalkthroughOnFakeEC2(t *testing.T) {
 	if e.liveInstances() != 1 {
 		t.Fatalf("%d live instances, want 1", e.liveInstances())
 	}
-	e.clock.Step(40 * time.Second)
-	pods, _ := e.cluster.ListPods(e.ctx)
+	e.FakeClock.Step(40 * time.Second)
+	pods, _ := e.Memory.ListPods(e.ctx)
 	for _, p := range pods {
 		if p.Spec.NodeName != node.Name {
 			t.Errorf("pod %s on %q, want %q", p.Name, p.Spec.NodeName, node.Name)
@@ -193,15 +139,15 @@ func TestE2ESpotWalkthroughOnFakeEC2(t *testing.T) {
 	}
 	// Scale to 0: the node is returned after consolidateAfter.
 	for _, p := range pods {
-		if err := e.cluster.DeletePodNoRecreate(e.ctx, p.Namespace, p.Name); err != nil {
+		if err := e.Memory.DeletePodNoRecreate(e.ctx, p.Namespace, p.Name); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if removed, _, err := e.prov.RemoveEmptyNodes(e.ctx); err != nil || len(removed) != 0 {
+	if removed, _, err := e.Provisioner.RemoveEmptyNodes(e.ctx); err != nil || len(removed) != 0 {
 		t.Fatalf("removed %v (%v) at once", removed, err)
 	}
-	e.clock.Step(30 * time.Second)
-	removed, _, err := e.prov.RemoveEmptyNodes(e.ctx)
+	e.FakeClock.Step(30 * time.Second)
+	removed, _, err := e.Provisioner.RemoveEmptyNodes(e.ctx)
 	if err != nil || len(removed) != 1 {
 		t.Fatalf("removed %v (%v), want the node", removed, err)
 	}
@@ -231,7 +177,7 @@ spec:
         values: ["c", "m"]
 `
 	e := newAWSEnv(t, flex)
-	e.ec2.DrainCapacityType(fake.Spot)
+	e.EC2.DrainCapacityType(fake.Spot)
 	e.scale("web", 3, "1", "1Gi", nil)
 	res := e.provision()
 	if len(res.Unschedulable) != 0 || res.Pods() != 3 {
@@ -317,7 +263,7 @@ spec:
 
 func TestE2EFailedLaunchLeaksNothingOnFakeEC2(t *testing.T) {
 	e := newAWSEnv(t, spotPoolYAML)
-	e.ec2.FailNext(fake.OpCreateFleet, errors.New("injected: CreateFleet unavailable"))
+	e.EC2.FailNext(fake.OpCreateFleet, errors.New("injected: CreateFleet unavailable"))
 	e.scale("web", 2, "1", "1Gi", nil)
 	res := e.provision()
 	if res.Pods()+len(res.Unschedulable) != 2 {
@@ -333,11 +279,11 @@ func TestE2EFailedLaunchLeaksNothingOnFakeEC2(t *testing.T) {
 			t.Fatalf("retry placed %d of %d", again.Pods(), len(res.Unschedulable))
 		}
 	}
-	pending, _ := e.prov.PendingPods(e.ctx)
+	pending, _ := e.Provisioner.PendingPods(e.ctx)
 	if len(pending) != 0 {
 		t.Fatalf("%d pods still pending", len(pending))
 	}
-	nodes, _ := e.cluster.ListNodes(e.ctx)
+	nodes, _ := e.Memory.ListNodes(e.ctx)
 	if e.liveInstances() != len(nodes) {
 		t.Fatalf("%d live instances but %d nodes", e.liveInstances(), len(nodes))
 	}
@@ -352,7 +298,7 @@ func (rejectingCluster) CreateNode(context.Context, *corev1.Node) error {
 
 func TestE2ERegistrationFailureTerminatesInstanceOnFakeEC2(t *testing.T) {
 	e := newAWSEnv(t, spotPoolYAML)
-	prov, err := provisioning.New(rejectingCluster{e.cluster}, e.cloud, e.prov.NodePools(), provisioning.Options{Clock: e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	prov, err := provisioning.New(rejectingCluster{e.Memory}, e.Provider, e.Provisioner.NodePools(), provisioning.Options{Clock: e.FakeClock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +310,7 @@ func TestE2ERegistrationFailureTerminatesInstanceOnFakeEC2(t *testing.T) {
 	if len(res.Launched) != 0 || len(res.Unschedulable) != 1 {
 		t.Fatalf("launched %d, unschedulable %d", len(res.Launched), len(res.Unschedulable))
 	}
-	if len(e.ec2.Instances()) == 0 {
+	if len(e.EC2.Instances()) == 0 {
 		t.Fatal("no instance was launched at all; the test proves nothing")
 	}
 	if e.liveInstances() != 0 {

@@ -8,29 +8,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/fleetpack/fleetpack/internal/fixture"
 )
 
 var testEpoch = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func ownedPod(name, owner string, labels map[string]string) *corev1.Pod {
-	ctrl := true
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: "default", Labels: labels,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: owner, UID: types.UID("uid-" + owner), Controller: &ctrl}},
-		},
-	}
+	return fixture.Pod("default", name, fixture.Labels(labels), fixture.OwnedBy("ReplicaSet", owner))
 }
 
-func readyNode(name string) *corev1.Node {
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
-	}
-}
+func readyNode(name string) *corev1.Node { return fixture.Node(name, fixture.Ready()) }
 
 func TestMemoryClusterNodeReadyAfterDelayBindsNominatedPods(t *testing.T) {
 	ctx := t.Context()

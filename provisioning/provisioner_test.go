@@ -19,6 +19,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/fleetpack/fleetpack/cloudprovider"
+	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
@@ -94,11 +95,8 @@ func (e *env) addPods(deployment string, n int, cpu, mem string, selector map[st
 	e.t.Helper()
 	var out []*corev1.Pod
 	for i := range n {
-		p := ownedPod(deployment+"-"+string(rune('a'+i)), deployment, map[string]string{"app": deployment})
-		p.Spec.NodeSelector = selector
-		p.Spec.Containers = []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem),
-		}}}}
+		p := fixture.Pod("default", deployment+"-"+string(rune('a'+i)), fixture.Labels(map[string]string{"app": deployment}),
+			fixture.OwnedBy("ReplicaSet", deployment), fixture.NodeSelector(selector), fixture.Requests(cpu, mem))
 		if err := e.cluster.CreatePod(e.ctx, p); err != nil {
 			e.t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
@@ -103,19 +104,8 @@ func testCatalog() []*offerings.InstanceType {
 type podOpt func(*corev1.Pod)
 
 func makePod(name, cpu, memory string, opts ...podOpt) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name:      "app",
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{}},
-		}}},
-	}
-	if cpu != "" {
-		p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse(cpu)
-	}
-	if memory != "" {
-		p.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse(memory)
-	}
+	p := fixture.Pod("default", name, fixture.Requests(cpu, memory))
+	p.Labels = map[string]string{}
 	for _, o := range opts {
 		o(p)
 	}

@@ -160,7 +160,7 @@ func TestDryRunPrintsThePlanRunMakes(t *testing.T) {
 // launch's pool, cheapest type, capacity type and pods (sorted), each
 // existing placement, each unschedulable pod.
 func planLines(text string) []string {
-	launch := regexp.MustCompile(`^  launch nodepool=(\S+) cheapest=(\S+) (\S+) \S+ \S+ \(of \d+ types\) pods=(\S*)$`)
+	launch := regexp.MustCompile(`^  launch nodepool=(\S+) cheapest=(\S+) (\S+) .* pods=(\S*)$`)
 	existing := regexp.MustCompile(`^  existing node=(\S+) pods=(\S*)$`)
 	unsched := regexp.MustCompile(`^  unschedulable pod=(\S+): `)
 	var out []string

@@ -24,6 +24,15 @@
 //   - interruption.SQSSource.Run: feeds the handler from the queue;
 //   - a Prometheus /metrics endpoint.
 //
+// Two replicas may run: with leader election (on by default, -leader-elect)
+// only the replica holding the Lease fleetpack/fleetpack runs the
+// provisioner, the handler and the SQS source; the other waits, and takes
+// over within the lease duration plus 2 s when the leader dies. The work a
+// dead leader left half done is recorded in the cluster (nominations, the
+// nodes' interruption records), so nothing is launched twice and no notice
+// is lost. A replica that loses the Lease exits with an error, to be
+// restarted. deploy/rbac.yaml holds the RBAC it needs.
+//
 // The Kubernetes credentials come from -kubeconfig, $KUBECONFIG, or the
 // in-cluster service account; the AWS ones from the SDK's default chain.
 package main
@@ -54,7 +63,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/fleetpack/fleetpack/cloudprovider/aws"
+	"github.com/fleetpack/fleetpack/deploy"
 	"github.com/fleetpack/fleetpack/interruption"
+	"github.com/fleetpack/fleetpack/leader"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
 	"github.com/fleetpack/fleetpack/provisioning/kubecluster"
@@ -79,6 +90,12 @@ type config struct {
 	dryRun         bool
 	once           bool
 	verbose        bool
+	leaderElect    bool
+	leaseNamespace string
+	leaseIdentity  string
+	leaseDuration  time.Duration
+	renewDeadline  time.Duration
+	retryPeriod    time.Duration
 }
 
 // parseFlags reads args; every problem is reported at once, naming the flag.
@@ -98,6 +115,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plans, launch nothing; needs no AWS credentials")
 	fs.BoolVar(&c.once, "once", false, "with -dry-run: print one plan and exit")
 	fs.BoolVar(&c.verbose, "v", false, "debug logs")
+	fs.BoolVar(&c.leaderElect, "leader-elect", true, "run the provisioner, handler and queue only while holding the Lease (false: a single replica that always acts)")
+	fs.StringVar(&c.leaseNamespace, "leader-election-namespace", deploy.Namespace, "namespace of the Lease "+leader.DefaultLeaseName)
+	fs.StringVar(&c.leaseIdentity, "leader-election-id", "", "this replica's name in the Lease (default: host name and a random suffix)")
+	fs.DurationVar(&c.leaseDuration, "leader-election-lease-duration", leader.DefaultLeaseDuration, "how long a dead leader holds the Lease")
+	fs.DurationVar(&c.renewDeadline, "leader-election-renew-deadline", leader.DefaultRenewDeadline, "how long the leader tries to renew before it stops acting")
+	fs.DurationVar(&c.retryPeriod, "leader-election-retry-period", leader.DefaultRetryPeriod, "how often the leader renews and followers try to acquire")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -220,26 +243,44 @@ func start(ctx context.Context, c *config, stdout io.Writer, logger *slog.Logger
 		}
 		return dryRun(ctx, cluster, pools, catalog, c.once, stdout)
 	}
-	return live(ctx, c, cluster, pools, logger)
+	return live(ctx, c, client, cluster, pools, logger)
 }
 
-// live runs the provisioner, the interruption handler and its SQS source
-// until ctx is done.
-func live(ctx context.Context, c *config, cluster *kubecluster.Cluster, pools []*provisioning.NodePool, logger *slog.Logger) error {
+// awsAPIs are the AWS services the autoscaler calls; tests pass fakes.
+type awsAPIs struct {
+	ec2 aws.EC2API
+	// sqs is nil when no queue is configured.
+	sqs interruption.SQSAPI
+}
+
+// live connects to AWS and runs the autoscaler until ctx is done.
+func live(ctx context.Context, c *config, client kubernetes.Interface, cluster *kubecluster.Cluster, pools []*provisioning.NodePool, logger *slog.Logger) error {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.region),
 		awsconfig.WithRetryMode(awssdk.RetryModeAdaptive), awsconfig.WithRetryMaxAttempts(8))
 	if err != nil {
 		return fmt.Errorf("AWS config: %w", err)
 	}
-	ec2Client := ec2.NewFromConfig(awsCfg)
-	catalog, err := aws.NewAPICatalog(ec2Client, aws.APICatalogOptions{Region: c.region})
+	apis := awsAPIs{ec2: ec2.NewFromConfig(awsCfg)}
+	if c.queueURL != "" {
+		apis.sqs = sqs.NewFromConfig(awsCfg)
+	}
+	return runAutoscaler(ctx, c, client, cluster, pools, apis, logger)
+}
+
+// runAutoscaler runs the provisioner, the interruption handler and its SQS
+// source, under leader election unless it is turned off, and the metrics
+// endpoint, until ctx is done. A follower runs only the metrics endpoint
+// (and the cluster's informers, started by the caller): its source receives
+// nothing, so every notice goes to the leader.
+func runAutoscaler(ctx context.Context, c *config, client kubernetes.Interface, cluster provisioning.Cluster, pools []*provisioning.NodePool, apis awsAPIs, logger *slog.Logger) error {
+	catalog, err := aws.NewAPICatalog(apis.ec2, aws.APICatalogOptions{Region: c.region})
 	if err != nil {
 		return err
 	}
 	// One unavailable-offerings cache: the provider marks what EC2 refuses,
 	// the handler marks interrupted Spot pools, the solver avoids both.
 	unavailable := offerings.NewUnavailableOfferings(offerings.UnavailableOfferingsOptions{Logger: logger})
-	provider, err := aws.New(ec2Client, aws.Options{
+	provider, err := aws.New(apis.ec2, aws.Options{
 		ClusterName: c.clusterName, Region: c.region,
 		LaunchTemplates: c.launchTemplate, SubnetSelector: c.subnetSelector,
 		Catalog: catalog, Unavailable: unavailable, Logger: logger,
@@ -267,35 +308,31 @@ func live(ctx context.Context, c *config, cluster *kubecluster.Cluster, pools []
 	if err != nil {
 		return err
 	}
-
-	// The first component to fail stops the others: a half-running
-	// autoscaler is worse than a restarted one.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	goRun := func(name string, f func(context.Context) error) {
-		wg.Go(func() {
-			if err := f(ctx); err != nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		})
-	}
-	goRun("provisioner", prov.Run)
-	goRun("interruption handler", handler.Run)
-	if c.queueURL != "" {
-		src, err := interruption.NewSQSSource(sqs.NewFromConfig(awsCfg), interruption.SQSOptions{QueueURL: c.queueURL, Logger: logger, Metrics: intMetrics})
+	var src *interruption.SQSSource
+	if apis.sqs != nil {
+		src, err = interruption.NewSQSSource(apis.sqs, interruption.SQSOptions{QueueURL: c.queueURL, Logger: logger, Metrics: intMetrics})
 		if err != nil {
 			return err
 		}
-		goRun("SQS source", func(ctx context.Context) error { return src.Run(ctx, handler.Handle) })
 	} else {
 		logger.Warn("no -queue: interruption notices are not handled")
 	}
+
+	// act is what only the leader runs. The first component to fail stops
+	// the others: a half-running autoscaler is worse than a restarted one.
+	act := func(ctx context.Context) error {
+		g := newGroup(ctx)
+		g.run("provisioner", prov.Run)
+		g.run("interruption handler", handler.Run)
+		if src != nil {
+			g.run("SQS source", func(ctx context.Context) error { return src.Run(ctx, handler.Handle) })
+		}
+		return g.wait()
+	}
+	g := newGroup(ctx)
 	if c.metricsAddr != "" {
 		srv := &http.Server{Addr: c.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		goRun("metrics server", func(ctx context.Context) error {
+		g.run("metrics server", func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()
 				shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -308,12 +345,49 @@ func live(ctx context.Context, c *config, cluster *kubecluster.Cluster, pools []
 			return nil
 		})
 	}
-	logger.Info("fleetpack running", "cluster", c.clusterName, "region", c.region, "nodePools", len(pools))
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
+	if c.leaderElect {
+		g.run("leader election", func(ctx context.Context) error {
+			return leader.Run(ctx, leader.Options{
+				Client: client, Namespace: c.leaseNamespace, Identity: c.leaseIdentity,
+				LeaseDuration: c.leaseDuration, RenewDeadline: c.renewDeadline, RetryPeriod: c.retryPeriod,
+				Logger: logger,
+			}, act)
+		})
+	} else {
+		g.run("autoscaler", act)
 	}
-	return errors.Join(all...)
+	logger.Info("fleetpack running", "cluster", c.clusterName, "region", c.region, "nodePools", len(pools), "leaderElection", c.leaderElect)
+	return g.wait()
+}
+
+// group runs functions until the first fails or its context ends, then
+// stops the others and joins their errors.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+}
+
+func newGroup(ctx context.Context) *group {
+	ctx, cancel := context.WithCancel(ctx)
+	return &group{ctx: ctx, cancel: cancel}
+}
+
+func (g *group) run(name string, f func(context.Context) error) {
+	g.wg.Go(func() {
+		if err := f(g.ctx); err != nil {
+			g.mu.Lock()
+			g.errs = append(g.errs, fmt.Errorf("%s: %w", name, err))
+			g.mu.Unlock()
+			g.cancel()
+		}
+	})
+}
+
+func (g *group) wait() error {
+	g.wg.Wait()
+	g.cancel()
+	return errors.Join(g.errs...)
 }

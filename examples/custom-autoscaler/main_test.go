@@ -9,14 +9,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/fleetpack/fleetpack/internal/fixture"
 )
 
 const pools = `apiVersion: fleetpack.dev/v1
@@ -66,6 +68,24 @@ func TestParseFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "leader election by default, with the shipped namespace",
+			args: []string{"-nodepools", file, "-cluster-name", "prod", "-subnet-selector", "a=b", "-launch-template-amd64", "lt"},
+			check: func(t *testing.T, c *config) {
+				if !c.leaderElect || c.leaseNamespace != "fleetpack" || c.leaseDuration != 15*time.Second || c.retryPeriod != 400*time.Millisecond {
+					t.Errorf("leader election %v in %q, lease %s, retry %s", c.leaderElect, c.leaseNamespace, c.leaseDuration, c.retryPeriod)
+				}
+			},
+		},
+		{
+			name: "leader election off",
+			args: []string{"-leader-elect=false", "-nodepools", file, "-cluster-name", "prod", "-subnet-selector", "a=b", "-launch-template-amd64", "lt"},
+			check: func(t *testing.T, c *config) {
+				if c.leaderElect {
+					t.Error("leader election on")
+				}
+			},
+		},
+		{
 			name:  "dry run needs no AWS settings",
 			args:  []string{"-dry-run", "-once", "-nodepools", file},
 			check: func(t *testing.T, c *config) {},
@@ -103,18 +123,11 @@ func TestParseFlags(t *testing.T) {
 }
 
 func pod(name, node, cpu string) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID("uid-" + name)},
-		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("1Gi")},
-		}}}},
+	phase := corev1.PodPending
+	if node != "" {
+		phase = corev1.PodRunning
 	}
-	if node == "" {
-		p.Status.Phase = corev1.PodPending
-	} else {
-		p.Status.Phase = corev1.PodRunning
-	}
-	return p
+	return fixture.Pod("default", name, fixture.WithUID("uid-"+name), fixture.BoundTo(node), fixture.Requests(cpu, "1Gi"), fixture.Phase(phase))
 }
 
 // TestDryRunAgainstFakeCluster wires the whole dry run to a fake API server:

@@ -79,6 +79,11 @@ func TestReadClusterPlansTheLiveState(t *testing.T) {
 	for _, u := range plan.Unschedulable {
 		where[u.Pod.Name] = "unschedulable: " + u.Reason
 	}
+	for _, a := range client.Actions() {
+		if a.GetVerb() != "list" {
+			t.Errorf("the tool made a %s %s call; it only reads", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
 	// node-a has 2 cpu: 250m running and 1500m nominated leave room for
 	// extra (100m) but not web (1).
 	if len(where) != 2 || where["web"] != "new" || where["extra"] != "node-a" {

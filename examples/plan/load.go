@@ -24,6 +24,12 @@ import (
 	"github.com/fleetpack/fleetpack/provisioning"
 )
 
+// maxPlanPods bounds the pods one plan takes (pending and bound, over every
+// input file): the solver's memory grows with them (about 54 MiB for 20,000
+// pods, docs/benchmarks.md), and a typo such as replicas: 1000000000 must be
+// an error, not a machine out of memory.
+const maxPlanPods = 100_000
+
 // scenario is everything read from the input files.
 type scenario struct {
 	pools      []*provisioning.NodePool
@@ -112,6 +118,9 @@ func loadFiles(paths []string) (*scenario, error) {
 				sc.nodes = append(sc.nodes, objs.node)
 			case objs.daemonSet != nil:
 				sc.daemonSets = append(sc.daemonSets, objs.daemonSet)
+			}
+			if total := len(seenPods) + len(objs.pods); total > maxPlanPods {
+				return nil, ref.errorf("the input holds more than %d pods (%d so far), the most one plan takes", maxPlanPods, total)
 			}
 			for _, pod := range objs.pods {
 				key := pod.Namespace + "/" + pod.Name
@@ -297,6 +306,9 @@ func replicas(ref docRef, meta metav1.ObjectMeta, kind string, n *int32, tmpl *c
 	}
 	if count < 0 {
 		return nil, ref.errorf("spec.replicas: must not be negative, got %d", count)
+	}
+	if count > maxPlanPods {
+		return nil, ref.errorf("spec.replicas: %d is more than %d, the most pods one plan takes", count, maxPlanPods)
 	}
 	if err := checkContainers(&tmpl.Spec, "spec.template.spec"); err != nil {
 		return nil, ref.errorf("%v", err)

@@ -40,6 +40,9 @@
 //	                 taken as fleetpack's, and a node without a Ready
 //	                 condition as Ready since long ago
 //
+// One plan takes at most 100,000 pods (pending and bound, over all files);
+// more, or a workload with more replicas, is an error naming the document.
+//
 // Invalid input exits with status 1 and a message naming the file, the
 // document, the object and the field; nothing else is printed.
 package main

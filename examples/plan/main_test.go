@@ -323,6 +323,36 @@ spec:
 			wantErr: []string{"bad.yaml", "document 2", "Deployment shop/web", "spec.template.spec.containers[0].resources.requests.cpu", `malformed quantity "1x5"`},
 		},
 		{
+			name: "replicas past the bound",
+			file: validPool + `---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1000000000
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: pause}]}
+`,
+			wantErr: []string{"bad.yaml", "document 2", "Deployment default/web", "spec.replicas", "1000000000", "100000"},
+		},
+		{
+			name: "pods past the bound over several workloads",
+			file: validPool + strings.Repeat(`---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 60000
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: pause}]}
+`, 2),
+			wantErr: []string{"bad.yaml", "document 3", "StatefulSet default/db", "more than 100000 pods", "120000"},
+		},
+		{
 			name:    "invalid nodepool",
 			file:    "apiVersion: fleetpack.dev/v1\nkind: NodePool\nmetadata: {name: big}\nspec:\n  weight: 500\n  template: {spec: {}}\n",
 			wantErr: []string{"bad.yaml", "NodePool big", "spec.weight", "between 1 and 100"},

@@ -2,6 +2,8 @@ package kubecluster
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,58 +14,116 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/provisioning"
 )
 
-var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+var (
+	podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	pdbsGVR = schema.GroupVersionResource{Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"}
+	pdbsGVK = schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}
+)
 
 func testPod(name string, labels map[string]string) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID("uid-" + name), Labels: labels, ResourceVersion: "1"}}
+	p := fixture.Pod("default", name, fixture.Labels(labels), fixture.WithUID("uid-"+name))
+	p.ResourceVersion = "1"
+	return p
 }
 
-// emulateAPIServer adds the behaviour the fake clientset lacks: pods/binding
-// sets spec.nodeName, and pods/eviction deletes the pod unless a budget (here:
-// the label protected=true) forbids it, answering 429 as the API server does.
+// uidConflict is the API server's answer to a write whose UID precondition
+// does not match the stored pod.
+func uidConflict(pod *corev1.Pod, uid types.UID) error {
+	return apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, pod.Name,
+		fmt.Errorf("Precondition failed: UID in precondition: %s, UID in object meta: %s", uid, pod.UID))
+}
+
+// emulateAPIServer adds the behaviour the fake clientset lacks, answering as
+// the API server does: pods/binding sets spec.nodeName once; pods/eviction
+// deletes the pod unless a budget forbids it (the label protected=true, or a
+// stored PodDisruptionBudget whose status allows no disruption), with 429;
+// UID preconditions are checked; a nomination of a bound pod is refused.
 func emulateAPIServer(t *testing.T, client *fake.Clientset) {
+	tracker := client.Tracker()
+	getPod := func(namespace, name string) (*corev1.Pod, error) {
+		obj, err := tracker.Get(podsGVR, namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*corev1.Pod), nil
+	}
 	client.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
 		create := action.(k8stesting.CreateAction)
-		tracker := client.Tracker()
 		switch action.GetSubresource() {
 		case "binding":
 			b := create.GetObject().(*corev1.Binding)
-			obj, err := tracker.Get(podsGVR, b.Namespace, b.Name)
+			pod, err := getPod(action.GetNamespace(), b.Name)
 			if err != nil {
 				return true, nil, err
 			}
-			pod := obj.(*corev1.Pod)
 			if b.UID != "" && b.UID != pod.UID {
-				return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, b.Name, nil)
+				return true, nil, uidConflict(pod, b.UID)
 			}
 			if pod.Spec.NodeName != "" {
-				return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, b.Name, nil)
+				return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods/binding"}, b.Name,
+					fmt.Errorf("pod %s is already assigned to node %q", b.Name, pod.Spec.NodeName))
 			}
 			pod.Spec.NodeName = b.Target.Name
 			return true, nil, tracker.Update(podsGVR, pod, pod.Namespace)
 		case "eviction":
 			ev := create.GetObject().(*policyv1.Eviction)
-			obj, err := tracker.Get(podsGVR, action.GetNamespace(), ev.Name)
+			pod, err := getPod(action.GetNamespace(), ev.Name)
 			if err != nil {
 				return true, nil, err
 			}
-			pod := obj.(*corev1.Pod)
-			if ev.DeleteOptions == nil || ev.DeleteOptions.Preconditions == nil || *ev.DeleteOptions.Preconditions.UID != pod.UID {
+			if ev.DeleteOptions == nil || ev.DeleteOptions.Preconditions == nil || ev.DeleteOptions.Preconditions.UID == nil {
 				t.Errorf("eviction of %s without the pod's UID as precondition", ev.Name)
+			} else if uid := *ev.DeleteOptions.Preconditions.UID; uid != pod.UID {
+				return true, nil, uidConflict(pod, uid)
 			}
-			if pod.Labels["protected"] == "true" {
+			blocked := pod.Labels["protected"] == "true"
+			if !blocked && pod.Spec.NodeName != "" && pod.Status.Phase != corev1.PodPending {
+				if blocked, err = budgetBlocks(client, pod); err != nil {
+					return true, nil, err
+				}
+			}
+			if blocked {
 				return true, nil, apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
 			}
 			return true, nil, tracker.Delete(podsGVR, pod.Namespace, pod.Name)
 		}
 		return false, nil, nil
+	})
+	client.PrependReactor("delete", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		del := action.(k8stesting.DeleteActionImpl)
+		if del.DeleteOptions.Preconditions == nil || del.DeleteOptions.Preconditions.UID == nil {
+			return false, nil, nil
+		}
+		pod, err := getPod(action.GetNamespace(), del.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		if uid := *del.DeleteOptions.Preconditions.UID; uid != pod.UID {
+			return true, nil, uidConflict(pod, uid)
+		}
+		return false, nil, nil
+	})
+	client.PrependReactor("patch", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		patch := action.(k8stesting.PatchAction)
+		if action.GetSubresource() != "status" || !strings.Contains(string(patch.GetPatch()), "nominatedNodeName") {
+			return false, nil, nil
+		}
+		pod, err := getPod(action.GetNamespace(), patch.GetName())
+		if err != nil || pod.Spec.NodeName == "" {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, pod.Name, field.ErrorList{
+			field.Forbidden(field.NewPath("status", "nominatedNodeName"), "may not be set on pods that are already bound to a node"),
+		})
 	})
 }
 
