@@ -11,25 +11,10 @@ import (
 	"github.com/fleetpack/fleetpack/provisioning"
 )
 
-// consolidationPool is one Spot pool of large amd64 nodes (three 500m pods
-// each) that consolidates underutilized nodes, every node at once if need be.
-const consolidationPool = `
-apiVersion: fleetpack.dev/v1
-kind: NodePool
-metadata: {name: spot}
-spec:
-  template:
-    spec:
-      requirements:
-      - {key: karpenter.sh/capacity-type, operator: In, values: [spot]}
-      - {key: kubernetes.io/arch, operator: In, values: [amd64]}
-      - {key: karpenter.k8s.aws/instance-category, operator: In, values: [c, m]}
-      - {key: karpenter.k8s.aws/instance-size, operator: In, values: [large]}
-  disruption:
-    consolidationPolicy: WhenEmptyOrUnderutilized
-    consolidateAfter: 3s
-    budgets: [{nodes: "100%"}]
-`
+// consolidationPool is one pool of large Spot nodes (three 500m pods
+// each), consolidating underutilized nodes by default, one at a time (the
+// default budget of 10%).
+var consolidationPool = fmt.Sprintf(spotPool, "spot", 10)
 
 // TestControlPlaneConsolidation runs consolidation on a real control plane:
 // six web pods on large Spot nodes, then a scale-in that leaves one pod on
@@ -38,7 +23,8 @@ spec:
 // node it empties, evicts its pod through the Eviction API under a
 // PodDisruptionBudget (minAvailable 1), and deletes the node and its
 // instance: both pods end Ready on one node, never fewer than one Ready,
-// and the instances alive are exactly the nodes'.
+// and the instances alive are exactly the nodes'; scaled to 0, no node or
+// instance is left.
 func TestControlPlaneConsolidation(t *testing.T) {
 	e := newEnv(t, consolidationPool, func(o *provisioning.Options) {
 		o.Consolidation = provisioning.ConsolidationOptions{Enabled: true, ValidationDelay: time.Second}
@@ -93,6 +79,12 @@ func TestControlPlaneConsolidation(t *testing.T) {
 	if !moved {
 		t.Errorf("no half-empty node was consolidated:\n%s", e.timelineText())
 	}
+	// Scale to 0: every node and instance goes, and the control plane,
+	// shared with the other tests, is left with none of this test's nodes.
+	e.scale(0)
+	e.waitFor("every node and instance gone after scale to 0", phase, func() (bool, error) {
+		return len(e.managedNodes()) == 0 && len(e.stack.LiveInstances()) == 0 && len(e.webPods()) == 0, nil
+	})
 	for _, s := range e.cluster.timeline() {
 		if s.err != nil && !provisioning.IsNotFound(s.err) {
 			t.Errorf("a write failed: %s", s)
