@@ -27,6 +27,7 @@ import (
 	"github.com/fleetpack/fleetpack/deploy"
 	"github.com/fleetpack/fleetpack/internal/testcontrolplane"
 	"github.com/fleetpack/fleetpack/leader"
+	"github.com/fleetpack/fleetpack/provisioning"
 	"github.com/fleetpack/fleetpack/provisioning/kubecluster"
 )
 
@@ -242,6 +243,10 @@ func (e *exercise) run(t *testing.T) []string {
 	fail("CreateNode of a node the kubelet registered", cluster.CreateNode(ctx, registered))
 	fail("Cordon", cluster.Cordon(ctx, name))
 	fail("AnnotateNode", cluster.AnnotateNode(ctx, name, map[string]string{"fleetpack.dev/probe": "1"}))
+	fail("TaintNode", cluster.TaintNode(ctx, name, corev1.Taint{Key: provisioning.TaintKeyDisrupted, Effect: corev1.TaintEffectNoSchedule}))
+	fail("UntaintNode", cluster.UntaintNode(ctx, name, provisioning.TaintKeyDisrupted))
+	_, err = cluster.ListPDBs(ctx)
+	fail("ListPDBs", err)
 	fail("Nominate", cluster.Nominate(ctx, pods["nominate"], name))
 	fail("Evict", cluster.Evict(ctx, pods["evict"]))
 	fail("DeletePod", cluster.DeletePod(ctx, pods["delete"]))

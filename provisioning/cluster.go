@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/fleetpack/fleetpack/provisioning/drain"
@@ -64,6 +65,24 @@ type Cluster interface {
 	// Evict, it acts only on the pod with pod's UID: a pod that is gone,
 	// even if another of the same name exists, returns an IsNotFound error.
 	DeletePod(ctx context.Context, pod *corev1.Pod) error
+}
+
+// NodeTainter is implemented by clusters that can taint nodes; consolidation
+// needs it to keep pods off the nodes it is removing, and to let them back
+// when a move is abandoned.
+type NodeTainter interface {
+	// TaintNode adds taint to the node, replacing a taint of the same key
+	// and effect.
+	TaintNode(ctx context.Context, name string, taint corev1.Taint) error
+	// UntaintNode removes the node's taints with key.
+	UntaintNode(ctx context.Context, name, key string) error
+}
+
+// PDBLister is implemented by clusters that can list PodDisruptionBudgets
+// with their status; consolidation then skips nodes whose pods the budgets
+// would not let go (the Eviction API enforces them either way).
+type PDBLister interface {
+	ListPDBs(ctx context.Context) ([]*policyv1.PodDisruptionBudget, error)
 }
 
 // EventRecorder is implemented by clusters that can record Kubernetes events

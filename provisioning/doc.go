@@ -53,6 +53,21 @@
 //     drain itself is package provisioning/drain, a pure step function the
 //     interruption handler uses too; ApplyDrainStep carries a step out on a
 //     Cluster.
+//   - Consolidation (Options.Consolidation.Enabled; Consolidate, run by Run)
+//     removes and replaces nodes to cut the bill: the pure decisions of
+//     package disruption (empty, drift, expiration, multi- and single-node
+//     moves under policies and budgets) over ConsolidationInput, applied
+//     one move at a time: validated again after ValidationDelay (15s) on
+//     the injected clock, candidates tainted TaintKeyDisrupted:NoSchedule,
+//     replacements launched and Ready, then the one drain (package drain,
+//     through the Eviction API) and termination; a replacement that fails
+//     untaints the candidates. It then removes empty nodes in place of
+//     RemoveEmptyNodes. Nothing is disrupted while pods need capacity.
+//     The cluster must implement NodeTainter (MemoryCluster and kubecluster
+//     do); a PDBLister lets decisions skip nodes whose budgets are spent.
+//     NodePool documents may be Karpenter's karpenter.sh/v1 as they are
+//     (consolidationPolicy, consolidateAfter, budgets, expireAfter;
+//     nodeClassRef read and reported by Ignored).
 //   - SolverInput is the one way from a cluster's state (nodes, pods,
 //     daemonsets) to the solver's input: pending pods, existing nodes with
 //     their bound, nominated and reserved pods (startup taints hidden,

@@ -271,6 +271,52 @@ func (c *MemoryCluster) CreatePDB(ctx context.Context, pdb *policyv1.PodDisrupti
 	return nil
 }
 
+// ListPDBs implements PDBLister: the budgets with status.disruptionsAllowed
+// worked out as an eviction would now.
+func (c *MemoryCluster) ListPDBs(ctx context.Context) ([]*policyv1.PodDisruptionBudget, error) {
+	c.lock()
+	defer c.mu.Unlock()
+	out := make([]*policyv1.PodDisruptionBudget, 0, len(c.pdbs))
+	for _, key := range slices.Sorted(maps.Keys(c.pdbs)) {
+		pdb := c.pdbs[key].DeepCopy()
+		healthy, expected, desired, err := c.budgetLocked(pdb)
+		if err != nil {
+			return nil, err
+		}
+		pdb.Status.CurrentHealthy, pdb.Status.ExpectedPods, pdb.Status.DesiredHealthy = int32(healthy), int32(expected), int32(desired)
+		pdb.Status.DisruptionsAllowed = int32(max(healthy-desired, 0))
+		out = append(out, pdb)
+	}
+	return out, nil
+}
+
+// TaintNode implements NodeTainter.
+func (c *MemoryCluster) TaintNode(ctx context.Context, name string, taint corev1.Taint) error {
+	return c.editTaints(name, func(taints []corev1.Taint) []corev1.Taint {
+		taints = slices.DeleteFunc(taints, func(t corev1.Taint) bool { return t.MatchTaint(&taint) })
+		return append(taints, taint)
+	})
+}
+
+// UntaintNode implements NodeTainter.
+func (c *MemoryCluster) UntaintNode(ctx context.Context, name, key string) error {
+	return c.editTaints(name, func(taints []corev1.Taint) []corev1.Taint {
+		return slices.DeleteFunc(taints, func(t corev1.Taint) bool { return t.Key == key })
+	})
+}
+
+func (c *MemoryCluster) editTaints(name string, edit func([]corev1.Taint) []corev1.Taint) error {
+	c.lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[name]
+	if !ok {
+		return &NotFoundError{Kind: "Node", Name: name}
+	}
+	n.node.Spec.Taints = edit(n.node.Spec.Taints)
+	c.notify()
+	return nil
+}
+
 // CreateNode implements Cluster. The node becomes Ready after
 // NodeReadyDelay. A node that exists already (its kubelet registered first)
 // gets the labels of node it lacks, as on a real API server.
@@ -478,9 +524,10 @@ func (c *MemoryCluster) Evict(ctx context.Context, pod *corev1.Pod) error {
 // disruption controller does: the expected count is the desired replicas of
 // the controllers whose pods the budget selects (plus uncontrolled selected
 // pods), so a pod evicted and not yet replaced counts as unavailable.
-func (c *MemoryCluster) checkBudgetLocked(pdb *policyv1.PodDisruptionBudget, pod *corev1.Pod) error {
+// budgetLocked evaluates pdb now: healthy pods, expected pods and how many
+// must stay healthy.
+func (c *MemoryCluster) budgetLocked(pdb *policyv1.PodDisruptionBudget) (healthy, expected, desiredHealthy int, err error) {
 	sel, _ := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-	expected, healthy := 0, 0
 	for _, q := range c.pods {
 		if q.Namespace != pdb.Namespace || IsTerminal(q) || !sel.Matches(labels.Set(q.Labels)) {
 			continue
@@ -497,24 +544,31 @@ func (c *MemoryCluster) checkBudgetLocked(pdb *policyv1.PodDisruptionBudget, pod
 			expected += max(o.replicas, 0)
 		}
 	}
-	var desiredHealthy int
 	switch {
 	case pdb.Spec.MinAvailable != nil:
 		v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MinAvailable, expected, true)
 		if err != nil {
-			return fmt.Errorf("PodDisruptionBudget %s/%s: spec.minAvailable: %w", pdb.Namespace, pdb.Name, err)
+			return 0, 0, 0, fmt.Errorf("PodDisruptionBudget %s/%s: spec.minAvailable: %w", pdb.Namespace, pdb.Name, err)
 		}
 		desiredHealthy = v
 	case pdb.Spec.MaxUnavailable != nil:
 		v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, expected, true)
 		if err != nil {
-			return fmt.Errorf("PodDisruptionBudget %s/%s: spec.maxUnavailable: %w", pdb.Namespace, pdb.Name, err)
+			return 0, 0, 0, fmt.Errorf("PodDisruptionBudget %s/%s: spec.maxUnavailable: %w", pdb.Namespace, pdb.Name, err)
 		}
 		desiredHealthy = max(expected-v, 0)
 	default:
 		// An empty budget (neither field) allows everything... except
 		// Kubernetes defaults minAvailable to 1 when neither is set.
 		desiredHealthy = 1
+	}
+	return healthy, expected, desiredHealthy, nil
+}
+
+func (c *MemoryCluster) checkBudgetLocked(pdb *policyv1.PodDisruptionBudget, pod *corev1.Pod) error {
+	healthy, expected, desiredHealthy, err := c.budgetLocked(pdb)
+	if err != nil {
+		return err
 	}
 	if !isPodHealthy(pod) {
 		// Unhealthy pods may go while the budget is met (policy

@@ -131,6 +131,10 @@ func TestMemoryClusterEvictHonoursPDB(t *testing.T) {
 			if err := c.CreatePDB(ctx, pdb); err != nil {
 				t.Fatal(err)
 			}
+			// ListPDBs reports as many disruptions allowed as evictions pass.
+			if pdbs, err := c.ListPDBs(ctx); err != nil || len(pdbs) != 1 || int(pdbs[0].Status.DisruptionsAllowed) != tc.wantEvictions {
+				t.Errorf("ListPDBs = %v, %v; want disruptionsAllowed %d", pdbs, err, tc.wantEvictions)
+			}
 			evicted := 0
 			for _, p := range running {
 				err := c.Evict(ctx, p)
@@ -295,5 +299,32 @@ func TestMemoryClusterAnnotateNode(t *testing.T) {
 	case <-changes:
 		t.Error("a no-op annotation sent a change notification")
 	default:
+	}
+}
+
+func TestMemoryClusterTaints(t *testing.T) {
+	ctx := t.Context()
+	c := NewMemoryCluster(clocktesting.NewFakeClock(testEpoch), MemoryClusterOptions{})
+	if err := c.CreateNode(ctx, readyNode("n1")); err != nil {
+		t.Fatal(err)
+	}
+	taint := corev1.Taint{Key: TaintKeyDisrupted, Effect: corev1.TaintEffectNoSchedule}
+	for range 2 { // idempotent
+		if err := c.TaintNode(ctx, "n1", taint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _ := c.GetNode(ctx, "n1")
+	if got := len(n.Spec.Taints); got != 1 || n.Spec.Taints[0].Key != TaintKeyDisrupted {
+		t.Fatalf("taints %v", n.Spec.Taints)
+	}
+	if err := c.UntaintNode(ctx, "n1", TaintKeyDisrupted); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ = c.GetNode(ctx, "n1"); len(n.Spec.Taints) != 0 {
+		t.Fatalf("taints after untaint %v", n.Spec.Taints)
+	}
+	if err := c.TaintNode(ctx, "gone", taint); !IsNotFound(err) {
+		t.Errorf("tainting a missing node: %v", err)
 	}
 }

@@ -36,6 +36,23 @@ type Metrics struct {
 	// offering, per-node costs, surplus credits) and "list" (the offering's
 	// price alone). rate() of it is the cost per hour added per second.
 	LaunchedHourlyCost *prometheus.CounterVec
+
+	// ConsolidationDecisions counts consolidation moves by method (empty,
+	// drift, expiration, multi-node, single-node) and outcome (decided,
+	// invalid, replacement_failed, done, error).
+	ConsolidationDecisions *prometheus.CounterVec
+	// ConsolidationEvictions counts evictions consolidation tried, by
+	// outcome (evicted, blocked, error).
+	ConsolidationEvictions *prometheus.CounterVec
+	// ConsolidationValidationFailures counts moves abandoned at
+	// validation, by method.
+	ConsolidationValidationFailures *prometheus.CounterVec
+	// ConsolidationSaving observes the hourly saving (USD) of each
+	// completed move, by method.
+	ConsolidationSaving *prometheus.HistogramVec
+	// ConsolidationSkipped is how many nodes the last decision skipped, by
+	// reason (not_managed, consolidate_after, pdb, budget, ...).
+	ConsolidationSkipped *prometheus.GaugeVec
 }
 
 // NewMetrics builds the metrics and registers them on reg (nil: not
@@ -83,9 +100,31 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "fleetpack", Subsystem: "nodes", Name: "launched_hourly_cost_dollars_total",
 			Help: "Sum of launched nodes' hourly cost in USD, by nodepool and kind (bill: with per-node costs and surplus credits; list: the offering's price).",
 		}, []string{"nodepool", "kind"}),
+		ConsolidationDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "consolidation", Name: "decisions_total",
+			Help: "Consolidation moves, by method and outcome.",
+		}, []string{"method", "outcome"}),
+		ConsolidationEvictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "consolidation", Name: "evictions_total",
+			Help: "Evictions tried by consolidation, by outcome.",
+		}, []string{"outcome"}),
+		ConsolidationValidationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetpack", Subsystem: "consolidation", Name: "validation_failures_total",
+			Help: "Consolidation moves abandoned at validation, by method.",
+		}, []string{"method"}),
+		ConsolidationSaving: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "fleetpack", Subsystem: "consolidation", Name: "saving_dollars_per_hour",
+			Help:    "Hourly saving of each completed consolidation move, by method.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"method"}),
+		ConsolidationSkipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "fleetpack", Subsystem: "consolidation", Name: "skipped_nodes",
+			Help: "Nodes the last consolidation decision skipped, by reason.",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.PodsPending, m.SchedulingDuration, m.NodesLaunched, m.NodesTerminated, m.OrphanedNodes, m.OrphanEvictions, m.LaunchFailures, m.UnavailableOfferings, m.PodsUnschedulable, m.LaunchedHourlyCost} {
+		for _, c := range []prometheus.Collector{m.PodsPending, m.SchedulingDuration, m.NodesLaunched, m.NodesTerminated, m.OrphanedNodes, m.OrphanEvictions, m.LaunchFailures, m.UnavailableOfferings, m.PodsUnschedulable, m.LaunchedHourlyCost,
+			m.ConsolidationDecisions, m.ConsolidationEvictions, m.ConsolidationValidationFailures, m.ConsolidationSaving, m.ConsolidationSkipped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

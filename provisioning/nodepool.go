@@ -2,8 +2,12 @@ package provisioning
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,13 +19,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning/disruption"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
 
-// APIVersion and Kind identify a NodePool document.
+// APIVersion and Kind identify a NodePool document. KarpenterAPIVersion
+// documents (Karpenter's own NodePool manifests) are read as they are.
 const (
-	APIVersion = "fleetpack.dev/v1"
-	Kind       = "NodePool"
+	APIVersion          = "fleetpack.dev/v1"
+	KarpenterAPIVersion = "karpenter.sh/v1"
+	Kind                = "NodePool"
 )
 
 // DefaultConsolidateAfter is how long a launched node must hold no
@@ -86,6 +93,51 @@ type NodeClaimTemplateSpec struct {
 	// NodeCostSpec (nodecosts.go): the node's volumes, public address,
 	// per-node cost and burstable policy, which make up its bill.
 	NodeCostSpec `json:",inline"`
+	// ExpireAfter replaces nodes this old ("720h", or "Never", the default).
+	ExpireAfter *NillableDuration `json:"expireAfter,omitempty"`
+	// NodeClassRef is read for Karpenter manifests and ignored: fleetpack
+	// launches from the launch templates its cloud provider is given (see
+	// NodePool.Ignored).
+	NodeClassRef *NodeClassReference `json:"nodeClassRef,omitempty"`
+}
+
+// NodeClassReference is Karpenter's reference to an EC2NodeClass.
+type NodeClassReference struct {
+	Group string `json:"group,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+	Name  string `json:"name"`
+}
+
+// NillableDuration is a duration or "Never", as Karpenter writes them.
+type NillableDuration struct {
+	Duration time.Duration
+	Never    bool
+}
+
+// UnmarshalJSON reads "Never" or a Go duration string.
+func (d *NillableDuration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string or \"Never\": %w", err)
+	}
+	if s == "Never" {
+		*d = NillableDuration{Never: true}
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration or \"Never\": %w", err)
+	}
+	*d = NillableDuration{Duration: v}
+	return nil
+}
+
+// MarshalJSON writes "Never" or the duration.
+func (d NillableDuration) MarshalJSON() ([]byte, error) {
+	if d.Never {
+		return json.Marshal("Never")
+	}
+	return json.Marshal(d.Duration.String())
 }
 
 // KubeletConfiguration is the part of the kubelet's configuration that changes
@@ -96,19 +148,86 @@ type KubeletConfiguration struct {
 	MaxPods *int32 `json:"maxPods,omitempty"`
 }
 
-// Disruption says when the pool's nodes are removed.
+// Disruption says when the pool's nodes are removed or replaced.
 type Disruption struct {
-	// ConsolidateAfter is how long a node must hold no non-daemonset pods
-	// before it is cordoned and deleted. Unset means DefaultConsolidateAfter.
-	ConsolidateAfter *metav1.Duration `json:"consolidateAfter,omitempty"`
+	// ConsolidateAfter is how long a node's pods must not have changed
+	// before it is removed when empty or consolidated ("Never" turns that
+	// off). Unset means DefaultConsolidateAfter.
+	ConsolidateAfter *NillableDuration `json:"consolidateAfter,omitempty"`
+	// ConsolidationPolicy is WhenEmpty, WhenEmptyOrUnderutilized (the
+	// default) or Balanced (see package disruption).
+	ConsolidationPolicy disruption.Policy `json:"consolidationPolicy,omitempty"`
+	// Budgets cap the pool's nodes disrupting at once; none means 10%.
+	Budgets []disruption.Budget `json:"budgets,omitempty"`
+	// MinSavingPerHour is the least a consolidation move must save, in
+	// USD per hour (fleetpack's; not in Karpenter).
+	MinSavingPerHour *float64 `json:"minSavingPerHour,omitempty"`
+	// BalancedK is the Balanced policy's k (default 2; fleetpack's).
+	BalancedK *float64 `json:"balancedK,omitempty"`
+	// SpotToSpotMinTypes is how many cheaper instance types a Spot node's
+	// single-node replacement by Spot needs (default 15; fleetpack's).
+	SpotToSpotMinTypes *int32 `json:"spotToSpotMinTypes,omitempty"`
 }
 
-// ConsolidateAfter returns the pool's empty-node grace period.
+// ConsolidateAfter returns the pool's consolidation grace period; a very
+// long one for "Never".
 func (np *NodePool) ConsolidateAfter() time.Duration {
 	if d := np.Spec.Disruption.ConsolidateAfter; d != nil {
+		if d.Never {
+			return math.MaxInt64
+		}
 		return d.Duration
 	}
 	return DefaultConsolidateAfter
+}
+
+// Ignored lists the fields of the pool fleetpack reads but does not act
+// on, each with why, for a Karpenter user to see.
+func (np *NodePool) Ignored() []string {
+	var out []string
+	if ref := np.Spec.Template.Spec.NodeClassRef; ref != nil {
+		out = append(out, fmt.Sprintf("nodepool %q: spec.template.spec.nodeClassRef (%s %s): ignored: fleetpack launches from the launch templates given to its cloud provider", np.Name, ref.Kind, ref.Name))
+	}
+	return out
+}
+
+// TemplateHash hashes what of the template is not a requirement (labels,
+// annotations, taints, startup taints, kubelet): a node launched under
+// another hash has drifted. Requirements are checked against the node's
+// labels instead, so widening them drifts nothing.
+func (np *NodePool) TemplateHash() string {
+	t := np.Spec.Template
+	b, _ := json.Marshal([]any{t.Metadata, t.Spec.Taints, t.Spec.StartupTaints, t.Spec.Kubelet})
+	h := fnv.New64a()
+	h.Write(b)
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// DisruptionPool is the pool's disruption settings for package disruption.
+func (np *NodePool) DisruptionPool() (disruption.Pool, error) {
+	reqs, err := np.Requirements()
+	if err != nil {
+		return disruption.Pool{}, err
+	}
+	d := np.Spec.Disruption
+	p := disruption.Pool{
+		Name: np.Name, Policy: d.ConsolidationPolicy, ConsolidateAfter: np.ConsolidateAfter(), Budgets: d.Budgets,
+		TemplateHash: np.TemplateHash(), Requirements: reqs, Labels: np.Spec.Template.Metadata.Labels,
+		Taints: np.Spec.Template.Spec.Taints, StartupTaints: np.Spec.Template.Spec.StartupTaints,
+	}
+	if e := np.Spec.Template.Spec.ExpireAfter; e != nil && !e.Never {
+		p.ExpireAfter = e.Duration
+	}
+	if d.MinSavingPerHour != nil {
+		p.MinSaving = *d.MinSavingPerHour
+	}
+	if d.BalancedK != nil {
+		p.BalanceK = *d.BalancedK
+	}
+	if d.SpotToSpotMinTypes != nil {
+		p.SpotToSpotMinTypes = int(*d.SpotToSpotMinTypes)
+	}
+	return p, nil
 }
 
 // WeightValue returns the pool's weight, 0 if unset.
@@ -126,8 +245,8 @@ func ParseNodePool(data []byte) (*NodePool, error) {
 	if err := yaml.UnmarshalStrict(data, np); err != nil {
 		return nil, fmt.Errorf("decoding NodePool: %w", err)
 	}
-	if np.APIVersion != APIVersion {
-		return nil, fmt.Errorf("nodepool %q: apiVersion: must be %q, got %q", np.Name, APIVersion, np.APIVersion)
+	if np.APIVersion != APIVersion && np.APIVersion != KarpenterAPIVersion {
+		return nil, fmt.Errorf("nodepool %q: apiVersion: must be %q or %q, got %q", np.Name, APIVersion, KarpenterAPIVersion, np.APIVersion)
 	}
 	if np.Kind != Kind {
 		return nil, fmt.Errorf("nodepool %q: kind: must be %q, got %q", np.Name, Kind, np.Kind)
@@ -339,10 +458,37 @@ func (np *NodePool) Validate() error {
 		add(spec.Child("weight"), "must be between 1 and 100, got %d", *w)
 	}
 	np.Spec.Template.Spec.NodeCostSpec.validate(tmpl.Child("spec"), add)
-	if d := np.Spec.Disruption.ConsolidateAfter; d != nil && d.Duration < 0 {
-		add(spec.Child("disruption", "consolidateAfter"), "must not be negative, got %s", d.Duration)
-	}
+	validateDisruption(np, spec, add)
 	return errors.Join(errs...)
+}
+
+func validateDisruption(np *NodePool, spec *field.Path, add func(*field.Path, string, ...any)) {
+	d, p := np.Spec.Disruption, spec.Child("disruption")
+	if c := d.ConsolidateAfter; c != nil && c.Duration < 0 {
+		add(p.Child("consolidateAfter"), "must not be negative, got %s", c.Duration)
+	}
+	if e := np.Spec.Template.Spec.ExpireAfter; e != nil && e.Duration < 0 {
+		add(spec.Child("template", "spec", "expireAfter"), "must not be negative, got %s", e.Duration)
+	}
+	switch d.ConsolidationPolicy {
+	case "", disruption.WhenEmpty, disruption.WhenEmptyOrUnderutilized, disruption.Balanced:
+	default:
+		add(p.Child("consolidationPolicy"), "must be %s, %s or %s, got %q", disruption.WhenEmpty, disruption.WhenEmptyOrUnderutilized, disruption.Balanced, d.ConsolidationPolicy)
+	}
+	for i, b := range d.Budgets {
+		if err := b.Validate(); err != nil {
+			add(p.Child("budgets").Index(i), "%s", err)
+		}
+	}
+	if v := d.MinSavingPerHour; v != nil && *v < 0 {
+		add(p.Child("minSavingPerHour"), "must not be negative, got %v", *v)
+	}
+	if v := d.BalancedK; v != nil && *v <= 0 {
+		add(p.Child("balancedK"), "must be positive, got %v", *v)
+	}
+	if v := d.SpotToSpotMinTypes; v != nil && *v < 1 {
+		add(p.Child("spotToSpotMinTypes"), "must be at least 1, got %d", *v)
+	}
 }
 
 func validateTaints(p *field.Path, taints []corev1.Taint, add func(*field.Path, string, ...any)) {

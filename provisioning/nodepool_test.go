@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning/disruption"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
 
@@ -85,7 +86,11 @@ func TestParseNodePoolErrors(t *testing.T) {
 		name, doc, want string
 	}{
 		{"wrong kind", "apiVersion: fleetpack.dev/v1\nkind: Pod\nmetadata: {name: a}\nspec: {template: {spec: {}}}", `kind: must be "NodePool"`},
-		{"wrong apiVersion", "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {}}}", `apiVersion: must be "fleetpack.dev/v1"`},
+		{"wrong apiVersion", "apiVersion: karpenter.sh/v1beta1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {}}}", `apiVersion: must be "fleetpack.dev/v1" or "karpenter.sh/v1"`},
+		{"unsupported Karpenter field", "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {terminationGracePeriod: 1h}}}", `unknown field "terminationGracePeriod"`},
+		{"bad policy", "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {}}, disruption: {consolidationPolicy: Always}}", `spec.disruption.consolidationPolicy: must be WhenEmpty`},
+		{"bad budget", "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {}}, disruption: {budgets: [{nodes: lots}]}}", `spec.disruption.budgets[0]: nodes: "lots"`},
+		{"bad schedule", "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {}}, disruption: {budgets: [{nodes: '0', schedule: '0 25 * * *', duration: 1h}]}}", `spec.disruption.budgets[0]: schedule:`},
 		{"unknown field", "apiVersion: fleetpack.dev/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {}}, wieght: 3}", `unknown field "wieght"`},
 		{"invalid spec", "apiVersion: fleetpack.dev/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {template: {spec: {}}, weight: 300}", `spec.weight: must be between 1 and 100`},
 		{"not yaml", "{[", "decoding NodePool"},
@@ -335,4 +340,72 @@ func FuzzParseNodePool(f *testing.F) {
 			t.Fatalf("parsed pool has no template: %v", err)
 		}
 	})
+}
+
+// A Karpenter v1 NodePool manifest, as users have them, is read as it is.
+func TestParseKarpenterNodePool(t *testing.T) {
+	doc := `apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: default
+spec:
+  template:
+    spec:
+      requirements:
+        - key: karpenter.sh/capacity-type
+          operator: In
+          values: ["spot", "on-demand"]
+      nodeClassRef:
+        group: karpenter.k8s.aws
+        kind: EC2NodeClass
+        name: default
+      expireAfter: 720h
+  limits:
+    cpu: 1000
+  disruption:
+    consolidationPolicy: WhenEmptyOrUnderutilized
+    consolidateAfter: 1m
+    budgets:
+      - nodes: "10%"
+      - nodes: "0"
+        schedule: "0 9 * * mon-fri"
+        duration: 8h
+        reasons: [Drifted]
+`
+	_, err := ParseNodePool([]byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "budgets[1]: schedule") {
+		t.Fatalf("day names are not supported and must be reported on the field; got %v", err)
+	}
+	doc = strings.Replace(doc, "mon-fri", "1-5", 1)
+	np, err := ParseNodePool([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := np.DisruptionPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Policy != disruption.WhenEmptyOrUnderutilized || p.ConsolidateAfter != time.Minute || p.ExpireAfter != 720*time.Hour || len(p.Budgets) != 2 {
+		t.Errorf("pool = %+v", p)
+	}
+	if ign := np.Ignored(); len(ign) != 1 || !strings.Contains(ign[0], "spec.template.spec.nodeClassRef") {
+		t.Errorf("ignored = %v", ign)
+	}
+	never := strings.Replace(strings.Replace(doc, "consolidateAfter: 1m", "consolidateAfter: Never", 1), "expireAfter: 720h", "expireAfter: Never", 1)
+	if np, err = ParseNodePool([]byte(never)); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ = np.DisruptionPool(); p.ExpireAfter != 0 || p.ConsolidateAfter < 100*365*24*time.Hour {
+		t.Errorf("Never: expireAfter %v consolidateAfter %v", p.ExpireAfter, p.ConsolidateAfter)
+	}
+	// The template hash moves with labels and taints, not requirements.
+	h := np.TemplateHash()
+	np.Spec.Template.Spec.Requirements = nil
+	if np.TemplateHash() != h {
+		t.Error("requirements changed the template hash")
+	}
+	np.Spec.Template.Metadata.Labels = map[string]string{"team": "a"}
+	if np.TemplateHash() == h {
+		t.Error("a new label left the template hash unchanged")
+	}
 }

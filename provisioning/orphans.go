@@ -87,13 +87,13 @@ func (p *Provisioner) RemoveOrphanedNodes(ctx context.Context) ([]string, time.T
 			continue
 		}
 		missing[pool] = true
-		if p.orphanDrains[name] != nil {
+		if p.removal.orphanDrains[name] != nil {
 			continue
 		}
-		since, ok := p.poolGone[pool]
+		since, ok := p.removal.poolGone[pool]
 		if !ok {
 			since = s.now
-			p.poolGone[pool] = since
+			p.removal.poolGone[pool] = since
 		}
 		if at := since.Add(p.opts.OrphanGracePeriod); s.now.Before(at) {
 			waiting++
@@ -103,15 +103,15 @@ func (p *Provisioner) RemoveOrphanedNodes(ctx context.Context) ([]string, time.T
 		due = append(due, node)
 	}
 	// Forget pools none of whose nodes is left.
-	for pool := range p.poolGone {
+	for pool := range p.removal.poolGone {
 		if !missing[pool] {
-			delete(p.poolGone, pool)
+			delete(p.removal.poolGone, pool)
 		}
 	}
 	p.mu.Unlock()
-	for name := range p.orphanDrains {
+	for name := range p.removal.orphanDrains {
 		if n := s.nodes[name]; n == nil || n.DeletionTimestamp != nil {
-			delete(p.orphanDrains, name)
+			delete(p.removal.orphanDrains, name)
 		}
 	}
 
@@ -129,7 +129,7 @@ func (p *Provisioner) RemoveOrphanedNodes(ctx context.Context) ([]string, time.T
 	var errs []error
 	queued := 0
 	for _, node := range due {
-		if len(p.orphanDrains) >= p.opts.MaxOrphanDisruptions {
+		if len(p.removal.orphanDrains) >= p.opts.MaxOrphanDisruptions {
 			queued++
 			continue
 		}
@@ -139,12 +139,12 @@ func (p *Provisioner) RemoveOrphanedNodes(ctx context.Context) ([]string, time.T
 	}
 
 	var removed []string
-	if len(p.orphanDrains) > 0 {
+	if len(p.removal.orphanDrains) > 0 {
 		// Starting drains launched capacity and cordoned nodes: look again.
 		if s, err = p.snapshot(ctx); err != nil {
 			return nil, next, errors.Join(append(errs, err)...)
 		}
-		for _, name := range slices.Sorted(maps.Keys(p.orphanDrains)) {
+		for _, name := range slices.Sorted(maps.Keys(p.removal.orphanDrains)) {
 			done, err := p.stepOrphanDrain(ctx, s, name)
 			if err != nil {
 				errs = append(errs, err)
@@ -158,7 +158,7 @@ func (p *Provisioner) RemoveOrphanedNodes(ctx context.Context) ([]string, time.T
 	}
 	p.metrics.OrphanedNodes.WithLabelValues("waiting").Set(float64(waiting))
 	p.metrics.OrphanedNodes.WithLabelValues("queued").Set(float64(queued))
-	p.metrics.OrphanedNodes.WithLabelValues("draining").Set(float64(len(p.orphanDrains)))
+	p.metrics.OrphanedNodes.WithLabelValues("draining").Set(float64(len(p.removal.orphanDrains)))
 	if queued > 0 {
 		// Queued nodes start when a drain ends; that is a cluster change,
 		// but do not rely on it alone.
@@ -177,7 +177,7 @@ func (p *Provisioner) orphanDue(node *corev1.Node, pools []*NodePool, now time.T
 		return false
 	}
 	p.mu.Lock()
-	since, ok := p.poolGone[pool]
+	since, ok := p.removal.poolGone[pool]
 	p.mu.Unlock()
 	return ok && !now.Before(since.Add(p.opts.OrphanGracePeriod))
 }
@@ -210,9 +210,9 @@ func (p *Provisioner) startOrphanDrain(ctx context.Context, s *snapshot, node *c
 	d := &orphanDrain{pool: pool, started: s.now, drain: drain.New(s.now, drain.Options{
 		AwaitStart: true, InitialBackoff: orphanDrainRetry, MaxBackoff: orphanDrainRetry,
 	})}
-	p.orphanDrains[node.Name] = d
+	p.removal.orphanDrains[node.Name] = d
 	p.mu.Lock()
-	missingFor := s.now.Sub(p.poolGone[pool])
+	missingFor := s.now.Sub(p.removal.poolGone[pool])
 	p.mu.Unlock()
 	log.InfoContext(ctx, "draining node of deleted NodePool", "pods", len(pods), "poolMissingFor", missingFor)
 	if rec, ok := p.cluster.(EventRecorder); ok {
@@ -243,10 +243,10 @@ func (p *Provisioner) startOrphanDrain(ctx context.Context, s *snapshot, node *c
 // replacement capacity is Ready, and terminate the node once they are gone.
 // It reports whether the node was removed. Caller holds passMu.
 func (p *Provisioner) stepOrphanDrain(ctx context.Context, s *snapshot, name string) (bool, error) {
-	d := p.orphanDrains[name]
+	d := p.removal.orphanDrains[name]
 	node := s.nodes[name]
 	if node == nil || node.DeletionTimestamp != nil {
-		delete(p.orphanDrains, name)
+		delete(p.removal.orphanDrains, name)
 		return false, nil
 	}
 	log := p.log.With("node", name, "nodepool", d.pool)
@@ -257,20 +257,7 @@ func (p *Provisioner) stepOrphanDrain(ctx context.Context, s *snapshot, name str
 	step := d.drain.Next(s.now, evictablePods(s)[name])
 	if len(step.Evict) > 0 {
 		applied := ApplyDrainStep(ctx, p.cluster, d.drain, s.now, step)
-		var blocked []string
-		for _, r := range applied.Evicted {
-			switch r.Outcome {
-			case drain.Evicted, drain.Gone:
-				p.metrics.OrphanEvictions.WithLabelValues("evicted").Inc()
-			case drain.Refused:
-				blocked = append(blocked, PodKey(r.Pod))
-				p.metrics.OrphanEvictions.WithLabelValues("blocked").Inc()
-			case drain.Failed:
-				blocked = append(blocked, PodKey(r.Pod))
-				p.metrics.OrphanEvictions.WithLabelValues("error").Inc()
-				log.ErrorContext(ctx, "evicting pod", "pod", PodKey(r.Pod), "error", r.Err)
-			}
-		}
+		blocked := applied.count(ctx, log, p.metrics.OrphanEvictions)
 		if len(blocked) > 0 {
 			log.InfoContext(ctx, "drain waiting on pods whose eviction was refused", "pods", strings.Join(blocked, ","), "retryAt", s.now.Add(orphanDrainRetry))
 		}
@@ -289,7 +276,7 @@ func (p *Provisioner) stepOrphanDrain(ctx context.Context, s *snapshot, name str
 	if err := p.terminate(ctx, node, d.pool, "orphaned"); err != nil {
 		return false, err
 	}
-	delete(p.orphanDrains, name)
+	delete(p.removal.orphanDrains, name)
 	drainedFor := s.now.Sub(d.started)
 	log.InfoContext(ctx, "removed node of deleted NodePool", "providerID", node.Spec.ProviderID, "drainedFor", drainedFor)
 	if rec, ok := p.cluster.(EventRecorder); ok {

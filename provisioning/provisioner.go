@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetpack/fleetpack/cloudprovider"
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/provisioning/disruption"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
 
@@ -91,6 +92,29 @@ type Options struct {
 	// Metrics receives the provisioner's metrics; nil builds an unregistered
 	// set.
 	Metrics *Metrics
+	// Consolidation turns on and configures consolidation (Consolidate).
+	Consolidation ConsolidationOptions
+}
+
+// passState is the provisioning pass's own state.
+type passState struct {
+	nominated map[types.UID]nomination
+	// reserved holds capacity launched or found by ProvisionNow for pods
+	// still bound to a leaving node, keyed by those pods' UIDs: it is kept
+	// for their replicas until the pods are gone, so other pending pods do
+	// not take it and empty-node removal does not reap it mid-drain.
+	reserved map[types.UID]nomination
+}
+
+// removalState is empty-node and orphan removal's own state.
+type removalState struct {
+	emptySince map[string]time.Time
+	// poolGone holds when each missing NodePool that may still have nodes
+	// was first missed.
+	poolGone map[string]time.Time
+	// orphanDrains are the nodes of deleted NodePools being drained, by
+	// name. Only RemoveOrphanedNodes uses it, under passMu.
+	orphanDrains map[string]*orphanDrain
 }
 
 // Provisioner turns pending pods into nodes and empty nodes into money saved.
@@ -109,24 +133,20 @@ type Provisioner struct {
 	// in the cluster before the next one counts it.
 	passMu sync.Mutex
 
-	mu        sync.Mutex
-	pools     []*NodePool
-	nominated map[types.UID]nomination
-	// reserved holds capacity launched or found by ProvisionNow for pods
-	// still bound to a leaving node, keyed by those pods' UIDs: it is kept
-	// for their replicas until the pods are gone, so other pending pods do
-	// not take it and empty-node removal does not reap it mid-drain.
-	reserved   map[types.UID]nomination
-	emptySince map[string]time.Time
-	// poolGone holds when each missing NodePool that may still have nodes
-	// was first missed.
-	poolGone map[string]time.Time
-	// orphanDrains are the nodes of deleted NodePools being drained, by
-	// name. Only RemoveOrphanedNodes uses it, under passMu.
-	orphanDrains map[string]*orphanDrain
+	// mu guards pools and the maps of pass and removal.
+	mu    sync.Mutex
+	pools []*NodePool
+	// Each controller owns its state: the provisioning pass, empty and
+	// orphan removal, and consolidation.
+	pass    passState
+	removal removalState
 	// poolsChanged wakes Run after SetNodePools, so a missing pool's grace
 	// period is timed even when the cluster is quiet.
 	poolsChanged chan struct{}
+
+	// consolidation is the consolidation controller's state; only
+	// Consolidate and ConsolidationPlan use it, under passMu.
+	consolidation *consolidator
 
 	// hooks let tests observe the Run loop; nil in production.
 	hooks *runHooks
@@ -230,14 +250,19 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Consolidation.ValidationDelay <= 0 {
+		opts.Consolidation.ValidationDelay = DefaultValidationDelay
+	}
 	if opts.Metrics == nil {
 		opts.Metrics, _ = NewMetrics(nil)
 	}
 	p := &Provisioner{
 		cluster: cluster, cloud: cloud, opts: opts, clock: opts.Clock,
 		log: opts.Logger, metrics: opts.Metrics,
-		nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}, emptySince: map[string]time.Time{},
-		poolGone: map[string]time.Time{}, orphanDrains: map[string]*orphanDrain{}, poolsChanged: make(chan struct{}, 1),
+		pass:          passState{nominated: map[types.UID]nomination{}, reserved: map[types.UID]nomination{}},
+		removal:       removalState{emptySince: map[string]time.Time{}, poolGone: map[string]time.Time{}, orphanDrains: map[string]*orphanDrain{}},
+		poolsChanged:  make(chan struct{}, 1),
+		consolidation: &consolidator{quiet: map[string]podsMark{}, disruptedInto: map[string]time.Time{}},
 	}
 	if err := p.SetNodePools(pools); err != nil {
 		return nil, err
@@ -271,12 +296,12 @@ func (p *Provisioner) SetNodePools(pools []*NodePool) error {
 	now := p.clock.Now()
 	p.mu.Lock()
 	for _, old := range p.pools {
-		if _, missing := p.poolGone[old.Name]; !seen[old.Name] && !missing {
-			p.poolGone[old.Name] = now
+		if _, missing := p.removal.poolGone[old.Name]; !seen[old.Name] && !missing {
+			p.removal.poolGone[old.Name] = now
 		}
 	}
 	for name := range seen {
-		delete(p.poolGone, name)
+		delete(p.removal.poolGone, name)
 	}
 	p.pools = slices.Clone(pools)
 	p.mu.Unlock()
@@ -341,7 +366,7 @@ func (s *snapshot) state() ClusterState {
 func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	nom, ours := p.nominated[pod.UID]
+	nom, ours := p.pass.nominated[pod.UID]
 	name := nom.node
 	if !ours {
 		name = pod.Status.NominatedNodeName
@@ -351,7 +376,7 @@ func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 	}
 	node, ok := s.nodes[name]
 	if !ok || node.DeletionTimestamp != nil {
-		delete(p.nominated, pod.UID)
+		delete(p.pass.nominated, pod.UID)
 		return ""
 	}
 	if ours && IsNodeReady(node) {
@@ -360,7 +385,7 @@ func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 			since = t
 		}
 		if s.now.Sub(since) > p.opts.NominationTTL {
-			delete(p.nominated, pod.UID)
+			delete(p.pass.nominated, pod.UID)
 			return ""
 		}
 	}
@@ -373,13 +398,13 @@ func (p *Provisioner) nominatedNode(s *snapshot, pod *corev1.Pod) string {
 func (p *Provisioner) reservedNode(s *snapshot, pod *corev1.Pod) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r, ok := p.reserved[pod.UID]
+	r, ok := p.pass.reserved[pod.UID]
 	if !ok {
 		return ""
 	}
 	node, exists := s.nodes[r.node]
 	if !exists || node.DeletionTimestamp != nil || IsTerminal(pod) {
-		delete(p.reserved, pod.UID)
+		delete(p.pass.reserved, pod.UID)
 		return ""
 	}
 	if IsNodeReady(node) {
@@ -388,7 +413,7 @@ func (p *Provisioner) reservedNode(s *snapshot, pod *corev1.Pod) string {
 			since = t
 		}
 		if s.now.Sub(since) > p.opts.NominationTTL {
-			delete(p.reserved, pod.UID)
+			delete(p.pass.reserved, pod.UID)
 			return ""
 		}
 	}
@@ -400,16 +425,16 @@ func (p *Provisioner) reservedNode(s *snapshot, pod *corev1.Pod) string {
 func (p *Provisioner) pruneReservations(s *snapshot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.reserved) == 0 {
+	if len(p.pass.reserved) == 0 {
 		return
 	}
 	alive := make(map[types.UID]bool, len(s.pods))
 	for _, pod := range s.pods {
 		alive[pod.UID] = true
 	}
-	for uid := range p.reserved {
+	for uid := range p.pass.reserved {
 		if !alive[uid] {
-			delete(p.reserved, uid)
+			delete(p.pass.reserved, uid)
 		}
 	}
 }
@@ -682,6 +707,12 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 		node.Labels = map[string]string{}
 	}
 	node.Labels[LabelManagedBy] = ManagedBy
+	if np := p.pool(pool); np != nil {
+		if node.Annotations == nil {
+			node.Annotations = map[string]string{}
+		}
+		node.Annotations[disruption.AnnotationTemplateHash] = np.TemplateHash()
+	}
 	if err := p.cluster.CreateNode(ctx, node); err != nil {
 		p.metrics.LaunchFailures.WithLabelValues(pool, "register_failed").Inc()
 		// The context may be what failed; terminate regardless of it.
@@ -716,7 +747,7 @@ func (p *Provisioner) launch(ctx context.Context, claim *scheduling.NodeClaim) (
 func (p *Provisioner) nominate(ctx context.Context, now time.Time, pod *corev1.Pod, node string) bool {
 	if pod.Spec.NodeName != "" {
 		p.mu.Lock()
-		p.reserved[pod.UID] = nomination{node: node, at: now}
+		p.pass.reserved[pod.UID] = nomination{node: node, at: now}
 		p.mu.Unlock()
 		return true
 	}
@@ -728,7 +759,7 @@ func (p *Provisioner) nominate(ctx context.Context, now time.Time, pod *corev1.P
 		p.log.WarnContext(ctx, "nominating pod failed", "pod", PodKey(pod), "node", node, "error", err)
 	}
 	p.mu.Lock()
-	p.nominated[pod.UID] = nomination{node: node, at: now}
+	p.pass.nominated[pod.UID] = nomination{node: node, at: now}
 	p.mu.Unlock()
 	if rec, ok := p.cluster.(EventRecorder); ok {
 		rec.Event(ctx, pod, corev1.EventTypeNormal, "Nominated", fmt.Sprintf("Pod should schedule on node %s", node))
@@ -870,16 +901,19 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 				continue
 			}
 		}
+		if p.opts.Consolidation.Enabled {
+			continue // consolidation removes empty nodes, as its first method
+		}
 		p.mu.Lock()
 		if busy[name] {
-			delete(p.emptySince, name)
+			delete(p.removal.emptySince, name)
 			p.mu.Unlock()
 			continue
 		}
-		since, ok := p.emptySince[name]
+		since, ok := p.removal.emptySince[name]
 		if !ok {
 			since = s.now
-			p.emptySince[name] = since
+			p.removal.emptySince[name] = since
 		}
 		p.mu.Unlock()
 		due := since.Add(np.ConsolidateAfter())
@@ -895,9 +929,9 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 	}
 	// Forget nodes that are gone.
 	p.mu.Lock()
-	for name := range p.emptySince {
+	for name := range p.removal.emptySince {
 		if _, ok := s.nodes[name]; !ok {
-			delete(p.emptySince, name)
+			delete(p.removal.emptySince, name)
 		}
 	}
 	p.mu.Unlock()
@@ -960,7 +994,7 @@ func (p *Provisioner) terminate(ctx context.Context, node *corev1.Node, pool, re
 		return fmt.Errorf("%w (%s)", err, reason)
 	}
 	p.mu.Lock()
-	delete(p.emptySince, node.Name)
+	delete(p.removal.emptySince, node.Name)
 	p.mu.Unlock()
 	p.metrics.NodesTerminated.WithLabelValues(pool, node.Labels[offerings.LabelCapacityType], reason).Inc()
 	if reason == "launch_timeout" {

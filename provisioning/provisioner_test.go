@@ -55,7 +55,7 @@ func pool(name string, weight int32, reqs ...corev1.NodeSelectorRequirement) *No
 	np.Spec.Template.Spec.Requirements = append([]corev1.NodeSelectorRequirement{
 		{Key: offerings.LabelArch, Operator: corev1.NodeSelectorOpIn, Values: []string{"amd64"}},
 	}, reqs...)
-	np.Spec.Disruption.ConsolidateAfter = &metav1.Duration{Duration: 30 * time.Second}
+	np.Spec.Disruption.ConsolidateAfter = &NillableDuration{Duration: 30 * time.Second}
 	return np
 }
 

@@ -111,20 +111,23 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		return len(pending)
 	}
 	removeEmpty := func() {
-		removed, next, err := p.RemoveEmptyNodes(ctx)
-		if err != nil {
-			p.log.ErrorContext(ctx, "removing empty nodes", "error", err)
-			// Try again later rather than spin.
-			next = p.clock.Now().Add(p.opts.RetryInterval)
-		}
-		orphans, orphansNext, err := p.RemoveOrphanedNodes(ctx)
-		if err != nil {
-			p.log.ErrorContext(ctx, "removing nodes of deleted NodePools", "error", err)
-			orphansNext = p.clock.Now().Add(p.opts.RetryInterval)
-		}
-		removed = append(removed, orphans...)
-		if next.IsZero() || (!orphansNext.IsZero() && orphansNext.Before(next)) {
-			next = orphansNext
+		// Each remover runs in turn; the loop wakes for the soonest.
+		var removed []string
+		var next time.Time
+		for _, step := range []struct {
+			what string
+			run  func(context.Context) ([]string, time.Time, error)
+		}{{"removing empty nodes", p.RemoveEmptyNodes}, {"removing nodes of deleted NodePools", p.RemoveOrphanedNodes}, {"consolidating", p.Consolidate}} {
+			gone, at, err := step.run(ctx)
+			if err != nil {
+				p.log.ErrorContext(ctx, step.what, "error", err)
+				// Try again later rather than spin.
+				at = p.clock.Now().Add(p.opts.RetryInterval)
+			}
+			removed = append(removed, gone...)
+			if next.IsZero() || (!at.IsZero() && at.Before(next)) {
+				next = at
+			}
 		}
 		emptyAt = next
 		if len(removed) > 0 && p.hooks != nil && p.hooks.removed != nil {

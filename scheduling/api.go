@@ -76,6 +76,12 @@ type Input struct {
 	// MaxInstanceTypes caps each claim's instance-type list; 0 means
 	// DefaultMaxInstanceTypes.
 	MaxInstanceTypes int
+	// ClaimPriceTolerance is how far above a claim's bill, as a fraction, a
+	// listed type's bill may be; 0 means ClaimPriceTolerance (10%).
+	// math.Inf(1) lists every type that fits, cheapest bill first: for a
+	// caller that trims the list by a ceiling of its own, as consolidation
+	// keeps only the types that preserve a move's saving.
+	ClaimPriceTolerance float64
 }
 
 // Plan is the solver's answer. Every input pod appears exactly once: in a

@@ -64,7 +64,8 @@ func claimBill(c *claim, t int32, price float64) float64 {
 
 // claimTypes lists the types claim c may launch as: those that hold its pods
 // (within what reserveLimits set aside), cheapest bill first, none billed
-// more than ClaimPriceTolerance above the cheapest, at most maxTypes.
+// more than the solve's tolerance (Input.ClaimPriceTolerance) above the
+// cheapest, at most maxTypes.
 func (s *solver) claimTypes(c *claim) []int32 {
 	type billed struct {
 		t    int32
@@ -75,7 +76,7 @@ func (s *solver) claimTypes(c *claim) []int32 {
 	credits := c.ct.t.Burstable == offerings.BurstableCredits
 	for i, t := range c.list.all {
 		ti := &c.ct.types[t]
-		if cheapest >= 0 && !credits && c.list.allPrices[i] > cheapest*(1+ClaimPriceTolerance)+1e-12 {
+		if cheapest >= 0 && !credits && c.list.allPrices[i] > cheapest*(1+s.tolerance)+1e-12 {
 			break // sorted by price, which is the bill outside Credits mode
 		}
 		if c.ct.limitedResources && (ti.capacity[dimCPU] > c.reservedCPU || ti.capacity[dimMemory] > c.reservedMem) {
@@ -95,7 +96,7 @@ func (s *solver) claimTypes(c *claim) []int32 {
 	}
 	out := make([]int32, 0, min(len(kept), s.maxTypes))
 	for _, k := range kept {
-		if k.bill > cheapest*(1+ClaimPriceTolerance)+1e-12 || len(out) == s.maxTypes {
+		if k.bill > cheapest*(1+s.tolerance)+1e-12 || len(out) == s.maxTypes {
 			break
 		}
 		out = append(out, k.t)

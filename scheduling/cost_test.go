@@ -3,6 +3,7 @@ package scheduling
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -152,6 +153,39 @@ func TestClaimListWithinTolerance(t *testing.T) {
 				t.Errorf("claim %s ($%g) lists %s at $%g", c.Hostname, c.Price(), it.Name, bill)
 			}
 		}
+	}
+}
+
+// Input.ClaimPriceTolerance widens or narrows the list; a caller that trims
+// by its own ceiling asks for every fitting type; a negative one is refused.
+func TestClaimPriceToleranceInput(t *testing.T) {
+	types := realCatalog(t)
+	in := Input{Pods: replicas(7, "1500m", "3Gi"), Templates: []*NodeTemplate{defaultTemplate(types)}}
+	listed := func(tolerance float64) (int, float64) {
+		in.ClaimPriceTolerance = tolerance
+		plan, err := Solve(in) // solveChecked holds lists to the default
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, price := 0, 0.0
+		for _, c := range plan.NodeClaims {
+			n += len(c.InstanceTypes)
+			price += c.Price()
+		}
+		return n, price
+	}
+	narrow, narrowPrice := listed(0)
+	wide, widePrice := listed(math.Inf(1))
+	tight, _ := listed(1e-9)
+	if !(tight < narrow && narrow < wide) {
+		t.Errorf("types listed: tolerance 1e-9 %d, default %d, +Inf %d; want strictly more as it widens", tight, narrow, wide)
+	}
+	if math.Abs(narrowPrice-widePrice) > 1e-9 {
+		t.Errorf("the tolerance changed the plan's bill: $%g against $%g", narrowPrice, widePrice)
+	}
+	in.ClaimPriceTolerance = -0.1
+	if _, err := Solve(in); err == nil || !strings.Contains(err.Error(), "claimPriceTolerance") {
+		t.Errorf("negative tolerance: err %v, want one naming claimPriceTolerance", err)
 	}
 }
 

@@ -38,6 +38,8 @@ type solver struct {
 	claims    []*claim
 	pods      []*podInfo
 	maxTypes  int
+	// tolerance is Input.ClaimPriceTolerance, defaulted.
+	tolerance float64
 	topology  *topology
 	plan      Plan
 	// aloneMemo is what aloneIn found for the pod of the current attempt.
@@ -141,86 +143,11 @@ func isEphemeralTaint(key string) bool {
 }
 
 func newSolver(in Input) (*solver, error) {
-	s := &solver{dims: newResourceDims(), maxTypes: in.MaxInstanceTypes, hints: map[hintKey]int{}}
-	if s.maxTypes <= 0 {
-		s.maxTypes = DefaultMaxInstanceTypes
-	}
-	classes := map[string]*podClass{}
-	var keyBuf []byte
-	info := func(pod *corev1.Pod) *podInfo {
-		p := &podInfo{pod: pod, requests: podRequests(pod, s.dims), hostPorts: podHostPorts(pod)}
-		keyBuf = classKey(keyBuf[:0], pod)
-		if c, ok := classes[string(keyBuf)]; ok {
-			p.class = c
-		} else {
-			p.class = newPodClass(pod, len(in.Templates))
-			classes[string(keyBuf)] = p.class
-		}
-		return p
-	}
-	for i, pod := range in.Pods {
-		if pod == nil {
-			return nil, fmt.Errorf("pods[%d]: is nil", i)
-		}
-		s.pods = append(s.pods, info(pod))
-	}
-	daemonSets := make([]*podInfo, 0, len(in.DaemonSetPods))
-	for i, pod := range in.DaemonSetPods {
-		if pod == nil {
-			return nil, fmt.Errorf("daemonSetPods[%d]: is nil", i)
-		}
-		daemonSets = append(daemonSets, info(pod))
-	}
-	// Requests were sized before every resource name was known.
-	for _, p := range s.pods {
-		p.requests = resize(p.requests, s.dims.len())
-	}
-	for _, p := range daemonSets {
-		p.requests = resize(p.requests, s.dims.len())
-	}
-
-	templates := slices.Clone(in.Templates)
-	for i, t := range templates {
-		if t == nil {
-			return nil, fmt.Errorf("templates[%d]: is nil", i)
-		}
-		if t.NodePool == "" {
-			return nil, fmt.Errorf("templates[%d].nodePool: must not be empty", i)
-		}
-	}
-	// Weight first, then name, so equal weights resolve the same way each time.
-	slices.SortStableFunc(templates, func(a, b *NodeTemplate) int {
-		return cmp.Or(cmp.Compare(b.Weight, a.Weight), strings.Compare(a.NodePool, b.NodePool))
-	})
-	// Class variants index templates by their position in in.Templates order;
-	// keep that mapping by compiling in sorted order with original indices.
-	index := make(map[*NodeTemplate]int, len(in.Templates))
-	for i, t := range in.Templates {
-		index[t] = i
-	}
-	total := make(vec, s.dims.len())
-	for _, p := range s.pods {
-		total.add(p.requests)
-	}
-	median := medianPod(s.pods)
-	ox, err := newOfferIndex(templates)
+	c, err := compile(in)
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range templates {
-		s.templates = append(s.templates, compileTemplate(index[t], t, s.dims, daemonSets, total, median, ox))
-	}
-
-	for i := range in.Nodes {
-		n := &in.Nodes[i]
-		if n.Node == nil {
-			return nil, fmt.Errorf("nodes[%d].node: is nil", i)
-		}
-		s.nodes = append(s.nodes, newNodeState(n, s.dims))
-	}
-	slices.SortStableFunc(s.nodes, func(a, b *nodeState) int { return strings.Compare(a.node.Name, b.node.Name) })
-	s.topology = newTopology(s.pods, s.nodes, s.templates, in.Namespaces)
-	return s, nil
+	return c.solver(c.pods, nil), nil
 }
 
 func resize(v vec, n int) vec {

@@ -208,7 +208,7 @@ func decode(ref docRef, doc []byte) (*decoded, error) {
 	if !ok {
 		return nil, ref.errorf("kind: %q is not supported (one of %s)", kind, kindList())
 	}
-	if apiVersion != want {
+	if apiVersion != want && !(kind == provisioning.Kind && apiVersion == provisioning.KarpenterAPIVersion) {
 		return nil, ref.errorf("apiVersion: must be %q for %s, got %q", want, kind, apiVersion)
 	}
 	if name == "" {

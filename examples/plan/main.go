@@ -9,7 +9,8 @@
 //
 // The files are multi-document YAML holding:
 //
-//   - NodePool (fleetpack.dev/v1): what may be launched; at least one.
+//   - NodePool (fleetpack.dev/v1, or Karpenter's karpenter.sh/v1 as it is):
+//     what may be launched; at least one.
 //   - Pod, Deployment, StatefulSet (apps/v1): pending pods. Workloads are
 //     expanded to spec.replicas pods named <name>-<index> carrying the pod
 //     template's labels. A Pod with spec.nodeName runs on that Node.
@@ -34,6 +35,10 @@
 //	-unavailable L   comma-separated capacityType:instanceType:zone offerings to
 //	                 treat as unavailable ("*" matches any type or zone)
 //	-o text|json     output format; json is the contract in docs/plan-json.md
+//	-consolidate     also print what consolidation would do to the Nodes
+//	                 (text output only): every node of a known NodePool is
+//	                 taken as fleetpack's, and a node without a Ready
+//	                 condition as Ready since long ago
 //
 // One plan takes at most 100,000 pods (pending and bound, over all files);
 // more, or a workload with more replicas, is an error naming the document.
@@ -83,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	catalogPath := fs.String("catalog", "", "instance-type catalog JSON (default: the embedded us-east-1 catalog)")
 	unavailable := fs.String("unavailable", "", "comma-separated capacityType:instanceType:zone offerings to treat as unavailable (* matches any type or zone)")
 	output := fs.String("o", "text", "output format: text or json")
+	consolidate := fs.Bool("consolidate", false, "also print what consolidation would do to the nodes (text output only)")
 	kubeconfig := fs.String("kubeconfig", "", "read pods, nodes and daemonsets from this cluster; the files give NodePools and extra workloads")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -102,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *output != "text" && *output != "json" {
 		return fail(fmt.Errorf("-o: must be text or json, got %q", *output))
+	}
+	if *consolidate && *output != "text" {
+		return fail(errors.New("-consolidate: works with -o text only"))
 	}
 	sc, err := loadFiles(files)
 	if err != nil {
@@ -137,6 +146,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return fail(err)
+	}
+	if *consolidate {
+		if err := writeConsolidation(&buf, sc, in, catalog); err != nil {
+			return fail(err)
+		}
 	}
 	if _, err := stdout.Write(buf.Bytes()); err != nil {
 		return fail(err)

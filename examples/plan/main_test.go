@@ -474,3 +474,72 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Karpenter's own NodePool manifests are accepted as they are.
+func TestKarpenterNodePool(t *testing.T) {
+	dir := t.TempDir()
+	pool := filepath.Join(dir, "pool.yaml")
+	if err := os.WriteFile(pool, []byte(`apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: default}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+      requirements: [{key: karpenter.sh/capacity-type, operator: In, values: [spot]}]
+  disruption: {consolidationPolicy: WhenEmptyOrUnderutilized, consolidateAfter: 1m}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := runJSON(t, "-f", pool, "-f", "testdata/workloads.yaml")
+	if len(p.NodeClaims) == 0 || p.NodeClaims[0].NodePool != "default" {
+		t.Fatalf("claims = %+v", p.NodeClaims)
+	}
+}
+
+// -consolidate shows what consolidation would do to Node and Pod manifests:
+// two m5.xlarge nodes holding a 1-cpu pod each are worth less as one.
+func TestConsolidate(t *testing.T) {
+	var docs strings.Builder
+	docs.WriteString(`apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: default}
+spec:
+  template:
+    spec:
+      requirements: [{key: karpenter.k8s.aws/instance-family, operator: In, values: [m5]}]
+  disruption: {budgets: [{nodes: "100%"}]}
+`)
+	for _, n := range []string{"a", "b"} {
+		fmt.Fprintf(&docs, `---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-%[1]s
+  labels: {karpenter.sh/nodepool: default, node.kubernetes.io/instance-type: m5.xlarge, topology.kubernetes.io/zone: us-east-1a, karpenter.sh/capacity-type: on-demand, kubernetes.io/arch: amd64, karpenter.k8s.aws/instance-family: m5}
+status:
+  allocatable: {cpu: 3920m, memory: 14Gi, pods: "58"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-%[1]s, namespace: default}
+spec:
+  nodeName: node-%[1]s
+  containers: [{name: c, image: x, resources: {requests: {cpu: "1", memory: 1Gi}}}]
+`, n)
+	}
+	path := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(path, []byte(docs.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runPlan(t, "-f", path, "-consolidate")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !regexp.MustCompile(`(multi|single)-node: remove node-a(, node-b)?.*; move [12] pods; save \$0\.\d+/h`).MatchString(out) {
+		t.Fatalf("no consolidation move in:\n%s", out)
+	}
+	if _, errOut, code := runPlan(t, "-f", path, "-consolidate", "-o", "json"); code == 0 || !strings.Contains(errOut, "-consolidate") {
+		t.Errorf("-consolidate with json: exit %d, %s", code, errOut)
+	}
+}

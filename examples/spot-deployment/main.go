@@ -23,7 +23,13 @@
 //  5. Spot capacity runs out everywhere: a Deployment on the default NodePool
 //     falls back to on-demand; one on the Spot-only NodePool stays pending
 //     with the reason, until Spot capacity returns.
-//  6. Everything is scaled to 0: each node is removed once it has been empty
+//  6. Spot returns: the on-demand fallback nodes go back to Spot
+//     (consolidation replaces them when that saves).
+//  7. inflate is scaled 3 -> 12 -> 4: the scale-in leaves half-empty nodes,
+//     and consolidation, after consolidateAfter and its 15-second
+//     validation, replaces or removes them; the bill before and after is
+//     shown.
+//  8. Everything is scaled to 0: each node is removed once it has been empty
 //     for its NodePool's consolidateAfter.
 //
 // Timestamps are virtual (hh:mm:ss since the start). The summary shows what
@@ -188,7 +194,27 @@ func walkthrough(ctx context.Context, out, logs io.Writer) error {
 	}
 	s.kubectlGetNodes(map[string]string{"intent": "batch"})
 
-	s.step("7. Scale everything to 0")
+	s.step("7. Scale-in leaves half-empty nodes; consolidation")
+	if err := s.scale("inflate", 12); err != nil {
+		return err
+	}
+	if err := s.advanceUntil(3*time.Minute, "inflate running", s.running("inflate", 12)); err != nil {
+		return err
+	}
+	s.kubectlGetNodes(appsSelector)
+	if err := s.scale("inflate", 4); err != nil {
+		return err
+	}
+	before, removedBefore := s.bill(), s.stats.consolidated
+	s.logf("after the scale-in: %d nodes, $%.4f/h", len(s.nodes), before)
+	// consolidateAfter (30s), then the 15s validation, then the moves.
+	if err := s.advance(5 * time.Minute); err != nil {
+		return err
+	}
+	s.kubectlGetNodes(appsSelector)
+	s.logf("consolidation: %d nodes removed, %d pods moved in all; bill $%.4f/h -> $%.4f/h", s.stats.consolidated-removedBefore, s.stats.consolidationEvicted, before, s.bill())
+
+	s.step("8. Scale everything to 0")
 	for _, name := range []string{"inflate-spot", "inflate", "batch-spot"} {
 		if err := s.scale(name, 0); err != nil {
 			return err
@@ -240,7 +266,7 @@ func (s *sim) summary() {
 	fmt.Fprintf(s.out, "nodes launched:        %s\n", strings.Join(launched, ", "))
 	fmt.Fprintf(s.out, "nodes removed:         %d (none left running)\n", st.removed)
 	fmt.Fprintf(s.out, "interruption notices:  %d handled\n", st.notices)
-	fmt.Fprintf(s.out, "pods evicted:          %d (each re-created by its Deployment and running again)\n", st.podsEvicted)
+	fmt.Fprintf(s.out, "pods evicted:          %d (each re-created by its Deployment and running again; %d by consolidation)\n", st.podsEvicted, st.consolidationEvicted)
 	fmt.Fprintf(s.out, "longest pod wait:      %s (pending until bound)\n", st.maxPending.Round(time.Second))
 	fmt.Fprintf(s.out, "longest unavailability after a notice: %s (from a pod's eviction until its replacement runs)\n", st.maxUnavailable.Round(time.Second))
 	fmt.Fprintf(s.out, "node time:             %.1f node-hours\n", st.nodeSeconds/3600)

@@ -43,8 +43,11 @@ func TestWalkthrough(t *testing.T) {
 		{"on-demand fallback", `launched \S+ \(\S+ on-demand us-east-1\w, NodePool default, \$[0-9.]+/h billed, \$[0-9.]+/h list\) for inflate-`},
 		{"spot-only pool waits with a reason", `still pending batch-spot-\d+[^:]*: .*insufficient capacity`},
 		{"spot returns", `launched \S+ \(\S+ spot us-east-1\w, NodePool batch, \$[0-9.]+/h billed, \$[0-9.]+/h list\) for batch-spot-\d+, batch-spot-\d+`},
+		{"scale-in", `kubectl scale deployment inflate --replicas 4 \(was 12\)`},
+		{"consolidation moves", `consolidation: node \S+ drained, instance terminated, node deleted`},
+		{"consolidation saves", `consolidation: [1-9]\d* nodes removed, \d+ pods moved in all; bill \$[0-9.]+/h -> \$[0-9.]+/h`},
 		{"scale to 0", `kubectl scale deployment inflate-spot --replicas 0 \(was 2\)`},
-		{"empty node removed", `held no pods for consolidateAfter: cordoned, instance terminated, node deleted`},
+		{"empty node removed", `consolidation: node \S+ drained, instance terminated, node deleted`},
 		{"nothing left", `No resources found`},
 		{"summary", `=== Summary`},
 		{"unavailability summary", `longest unavailability after a notice: 0s `},
@@ -64,7 +67,7 @@ func TestWalkthrough(t *testing.T) {
 	// removed as empty before they move onto it.
 	if i, j := strings.Index(text, "=== 3."), strings.Index(text, "=== 5."); i < 0 || j < i {
 		t.Fatalf("steps 3 and 5 missing:\n%s", text)
-	} else if strings.Contains(text[i:j], "held no pods for consolidateAfter") {
+	} else if strings.Contains(text[i:j], "consolidation: node") {
 		t.Errorf("a node was removed as empty during the interruption steps:\n%s", text[i:j])
 	}
 	// The replacement went to another Spot pool than the interrupted one.
@@ -75,6 +78,11 @@ func TestWalkthrough(t *testing.T) {
 	}
 	if first[1] == repl[1] && first[2] == repl[2] {
 		t.Errorf("replacement launched in the interrupted pool %s/%s", first[1], first[2])
+	}
+	if m := regexp.MustCompile(`bill \$([0-9.]+)/h -> \$([0-9.]+)/h`).FindStringSubmatch(text); m == nil {
+		t.Error("no bill before and after consolidation")
+	} else if before, _ := strconv.ParseFloat(m[1], 64); before <= mustFloat(t, m[2]) {
+		t.Errorf("consolidation did not lower the bill: %s -> %s", m[1], m[2])
 	}
 	if !strings.Contains(text, "interruption notices:  2 handled") {
 		t.Errorf("summary does not count the two notices:\n%s", text)
@@ -119,4 +127,12 @@ func TestBadFlag(t *testing.T) {
 	if out.Len() != 0 {
 		t.Errorf("stdout not empty: %s", out.String())
 	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -37,6 +37,9 @@ const (
 	// could not be placed are tried again every 30 seconds.
 	batchIdle     = provisioning.DefaultBatchIdleDuration
 	retryInterval = provisioning.DefaultRetryInterval
+	// consolidationPoll is the longest consolidation waits between steps
+	// (Run wakes it on every cluster change too).
+	consolidationPoll = 20 * time.Second
 )
 
 // epoch is the virtual start time; the timeline prints offsets from it.
@@ -75,6 +78,9 @@ type sim struct {
 	// scaledAway are pods deleted by scaling down, not lost.
 	scaledAway map[string]bool
 
+	// consolidateAt is when consolidation next runs.
+	consolidateAt time.Time
+
 	// Provisioner loop state.
 	seenPending map[string]bool
 	lastNew     time.Time
@@ -99,8 +105,10 @@ type deployment struct {
 
 type nodeView struct {
 	ready, cordoned bool
-	labels          map[string]string
-	created         time.Time
+	// consolidating: tainted by a consolidation move.
+	consolidating bool
+	labels        map[string]string
+	created       time.Time
 }
 
 type podView struct {
@@ -125,6 +133,10 @@ type stats struct {
 	// such gap (sceneUnavailable: within the current scene).
 	away                             map[types.UID][]time.Time
 	maxUnavailable, sceneUnavailable time.Duration
+	// consolidated counts the nodes consolidation removed, and
+	// consolidationEvicted the pods it moved (not counted as lost to a
+	// notice).
+	consolidated, consolidationEvicted int
 	// evicted is set when pods were evicted since the last provisioner
 	// pass.
 	evicted       bool
@@ -178,7 +190,12 @@ func newSim(ctx context.Context, out, logs io.Writer) (*sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.prov, err = provisioning.New(s.cluster, s.provider, nil, provisioning.Options{Clock: clk, Logger: logger})
+	// One launch at a time: concurrent launches share the unavailable-
+	// offerings cache, so their order would change which pools the next
+	// one skips, and the timeline must be the same on every run.
+	s.prov, err = provisioning.New(s.cluster, s.provider, nil, provisioning.Options{Clock: clk, Logger: logger,
+		MaxConcurrentLaunches: 1,
+		Consolidation:         provisioning.ConsolidationOptions{Enabled: true}})
 	if err != nil {
 		return nil, err
 	}
@@ -330,6 +347,23 @@ func (s *sim) tick() error {
 	s.clk.Step(tick)
 	s.settle()
 	s.observe()
+	// Consolidation runs at the wake time it asked for, before the
+	// provisioner's pass, so the pods it evicts are placed in the same tick.
+	if !s.clk.Now().Before(s.consolidateAt) {
+		consolidated, next, err := s.prov.Consolidate(s.ctx)
+		if err != nil {
+			return err
+		}
+		for _, name := range consolidated {
+			s.logf("consolidation: node %s drained, instance terminated, node deleted", name)
+			s.stats.consolidated++
+		}
+		if next.IsZero() || next.After(s.clk.Now().Add(consolidationPoll)) {
+			next = s.clk.Now().Add(consolidationPoll) // Run also wakes on changes
+		}
+		s.consolidateAt = next
+		s.observe()
+	}
 	if err := s.provisionerPass(); err != nil {
 		return err
 	}
@@ -338,10 +372,20 @@ func (s *sim) tick() error {
 		return err
 	}
 	for _, name := range removed {
-		s.logf("node %s held no pods for consolidateAfter: cordoned, instance terminated, node deleted", name)
+		s.logf("node %s did not come up: instance terminated, node deleted", name)
 	}
 	s.observe()
 	return nil
+}
+
+// bill is the hourly price of the nodes running now.
+func (s *sim) bill() float64 {
+	total := 0.0
+	for _, v := range s.nodes {
+		p, _, _ := s.price(v.labels)
+		total += p
+	}
+	return total
 }
 
 // provisionerPass does what the provisioner's Run loop does, synchronously
@@ -480,7 +524,8 @@ func (s *sim) observe() {
 	now := s.clk.Now()
 	curNodes := map[string]nodeView{}
 	for _, n := range nodes {
-		v := nodeView{ready: provisioning.IsNodeReady(n), cordoned: n.Spec.Unschedulable, labels: n.Labels}
+		v := nodeView{ready: provisioning.IsNodeReady(n), cordoned: n.Spec.Unschedulable, labels: n.Labels,
+			consolidating: slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == provisioning.TaintKeyDisrupted })}
 		old, existed := s.nodes[n.Name]
 		if existed {
 			v.created = old.created
@@ -557,7 +602,10 @@ func (s *sim) observe() {
 		}
 		if old := s.pods[key]; old.node != "" {
 			s.stats.podsEvicted++
-			if old.owner != "" {
+			if s.nodes[old.node].consolidating {
+				s.stats.consolidationEvicted++
+				s.stats.evicted = true
+			} else if old.owner != "" {
 				s.stats.away[old.owner] = append(s.stats.away[old.owner], now)
 				s.stats.evicted = true
 			}

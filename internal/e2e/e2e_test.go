@@ -367,7 +367,28 @@ func first(steps []step, match func(step) bool) int {
 	return -1
 }
 
-func newEnv(t *testing.T) *env {
+// TaintNode passes consolidation's taints on, recording them.
+func (c *recordingCluster) TaintNode(ctx context.Context, name string, taint corev1.Taint) error {
+	err := c.Cluster.(provisioning.NodeTainter).TaintNode(ctx, name, taint)
+	c.record("taint", name, "", err)
+	return err
+}
+
+// UntaintNode passes consolidation's untaints on, recording them.
+func (c *recordingCluster) UntaintNode(ctx context.Context, name, key string) error {
+	err := c.Cluster.(provisioning.NodeTainter).UntaintNode(ctx, name, key)
+	c.record("untaint", name, "", err)
+	return err
+}
+
+// ListPDBs passes the budgets consolidation reads on.
+func (c *recordingCluster) ListPDBs(ctx context.Context) ([]*policyv1.PodDisruptionBudget, error) {
+	return c.Cluster.(provisioning.PDBLister).ListPDBs(ctx)
+}
+
+// newEnv starts fleetpack over pools, with the provisioner options opts
+// changes from the defaults of these tests.
+func newEnv(t *testing.T, pools string, opts ...func(*provisioning.Options)) *env {
 	cp := controlPlane.Get(t)
 	ctx := t.Context()
 	client := cp.Client(t)
@@ -399,13 +420,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.stack = stack.New(t, stack.Options{
-		Pools: pools, Clock: clock.RealClock{}, Cluster: e.cluster, Logger: logger,
-		Provisioner: provisioning.Options{
-			BatchIdleDuration: 300 * time.Millisecond, BatchMaxDuration: 2 * time.Second,
-			RetryInterval: 2 * time.Second, OrphanGracePeriod: 2 * time.Second,
-		},
-	})
+	popts := provisioning.Options{
+		BatchIdleDuration: 300 * time.Millisecond, BatchMaxDuration: 2 * time.Second,
+		RetryInterval: 2 * time.Second, OrphanGracePeriod: 2 * time.Second,
+	}
+	for _, o := range opts {
+		o(&popts)
+	}
+	e.stack = stack.New(t, stack.Options{Pools: pools, Clock: clock.RealClock{}, Cluster: e.cluster, Logger: logger, Provisioner: popts})
 	e.handler, err = interruption.NewHandler(interruption.HandlerOptions{
 		Cluster: e.cluster, CloudProvider: e.stack.Provider,
 		Replacer:    interruption.ProvisionerReplacer{Provisioner: e.stack.Provisioner},
@@ -444,25 +466,10 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// TestControlPlaneEndToEnd runs fleetpack whole on a real control plane: a
-// Deployment scaled from 0 to 6 (the ReplicaSet controller makes the pods,
-// kube-scheduler binds them to the nodes fleetpack launched), a Spot
-// interruption and a rebalance recommendation under a PodDisruptionBudget
-// (minAvailable 5), a NodePool deleted, and scale to 0. After each step every
-// pod is Ready on a live fleetpack node, the budget held throughout, and the
-// EC2 instances alive are exactly the nodes'.
-func TestControlPlaneEndToEnd(t *testing.T) {
-	e := newEnv(t)
-	const phase = 3 * time.Minute
-
-	// 0 -> 6.
+// createWeb creates the Deployment web at 0 replicas (pods of 500m, 512Mi)
+// and a PodDisruptionBudget of minAvailable over its pods.
+func (e *env) createWeb(minAvailable int32) *appsv1.Deployment {
+	e.t.Helper()
 	zero := int32(0)
 	grace := int64(1)
 	deploy := &appsv1.Deployment{
@@ -482,15 +489,38 @@ func TestControlPlaneEndToEnd(t *testing.T) {
 		},
 	}
 	if _, err := e.client.AppsV1().Deployments(e.ns).Create(e.ctx, deploy, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	budget := intstr.FromInt32(minAvailable)
 	if _, err := e.client.PolicyV1().PodDisruptionBudgets(e.ns).Create(e.ctx, &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: e.ns},
 		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &budget, Selector: deploy.Spec.Selector},
 	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
+	return deploy
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestControlPlaneEndToEnd runs fleetpack whole on a real control plane: a
+// Deployment scaled from 0 to 6 (the ReplicaSet controller makes the pods,
+// kube-scheduler binds them to the nodes fleetpack launched), a Spot
+// interruption and a rebalance recommendation under a PodDisruptionBudget
+// (minAvailable 5), a NodePool deleted, and scale to 0. After each step every
+// pod is Ready on a live fleetpack node, the budget held throughout, and the
+// EC2 instances alive are exactly the nodes'.
+func TestControlPlaneEndToEnd(t *testing.T) {
+	e := newEnv(t, pools)
+	const phase = 3 * time.Minute
+
+	// 0 -> 6.
+	e.createWeb(minAvailable)
 	e.scale(replicas)
 	e.waitFor("6 web pods Ready on fleetpack's nodes", phase, func() (bool, error) { return e.settledOn(replicas) })
 	if n := len(e.managedNodes()); n < 2 {

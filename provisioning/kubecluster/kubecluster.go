@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 
 	"github.com/fleetpack/fleetpack/provisioning"
@@ -280,6 +282,62 @@ func (c *Cluster) Cordon(ctx context.Context, name string) error {
 		return fmt.Errorf("cordoning node %s: %w", name, err)
 	}
 	return nil
+}
+
+// TaintNode implements provisioning.NodeTainter, retrying on conflict.
+func (c *Cluster) TaintNode(ctx context.Context, name string, taint corev1.Taint) error {
+	return c.editTaints(ctx, name, func(taints []corev1.Taint) []corev1.Taint {
+		taints = slices.DeleteFunc(taints, func(t corev1.Taint) bool { return t.MatchTaint(&taint) })
+		return append(taints, taint)
+	})
+}
+
+// UntaintNode implements provisioning.NodeTainter, retrying on conflict.
+func (c *Cluster) UntaintNode(ctx context.Context, name, key string) error {
+	return c.editTaints(ctx, name, func(taints []corev1.Taint) []corev1.Taint {
+		return slices.DeleteFunc(taints, func(t corev1.Taint) bool { return t.Key == key })
+	})
+}
+
+func (c *Cluster) editTaints(ctx context.Context, name string, edit func([]corev1.Taint) []corev1.Taint) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := c.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		// A merge patch replaces the list; the resourceVersion makes it
+		// fail with a conflict, retried, if the taints changed meanwhile.
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": node.ResourceVersion},
+			"spec":     map[string]any{"taints": edit(node.Spec.Taints)},
+		})
+		if err != nil {
+			return err
+		}
+		_, err = c.client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: c.opts.FieldManager})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return &provisioning.NotFoundError{Kind: "Node", Name: name}
+	}
+	if err != nil {
+		return fmt.Errorf("changing the taints of node %s: %w", name, err)
+	}
+	return nil
+}
+
+// ListPDBs implements provisioning.PDBLister with one list call; the
+// disruption controller keeps their status.
+func (c *Cluster) ListPDBs(ctx context.Context) ([]*policyv1.PodDisruptionBudget, error) {
+	list, err := c.client.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
+	}
+	out := make([]*policyv1.PodDisruptionBudget, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
 }
 
 // AnnotateNode implements provisioning.Cluster with a merge patch that
