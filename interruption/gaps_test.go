@@ -245,17 +245,20 @@ func TestHandlerMemoryBounded(t *testing.T) {
 	})
 }
 
-// failingDeletes fails the first failures node deletions.
+// failingDeletes fails the first failures node deletions, and records when
+// each was tried.
 type failingDeletes struct {
 	*recordingCluster
 	mu       sync.Mutex
 	failures int
+	tries    []time.Time
 }
 
 func (c *failingDeletes) DeleteNode(ctx context.Context, name string) error {
 	c.mu.Lock()
 	fail := c.failures > 0
 	c.failures--
+	c.tries = append(c.tries, c.env.clock.Now())
 	c.mu.Unlock()
 	if fail {
 		return errors.New("apiserver unavailable")
@@ -270,7 +273,8 @@ func TestHandlerRetriesFailedNodeDeletion(t *testing.T) {
 		e := newEnv(t, HandlerOptions{})
 		e.spotNode()
 		e.stopHandler()
-		e.startHandler(HandlerOptions{Cluster: &failingDeletes{recordingCluster: &recordingCluster{MemoryCluster: e.cluster, env: e}, failures: 2}})
+		cluster := &failingDeletes{recordingCluster: &recordingCluster{MemoryCluster: e.cluster, env: e}, failures: 2}
+		e.startHandler(HandlerOptions{Cluster: cluster})
 		msg := spotMsg("spot-1", spotInstance, t0)
 		if err := e.handler.Handle(e.ctx, msg); err != nil {
 			t.Fatal(err)
@@ -280,9 +284,12 @@ func TestHandlerRetriesFailedNodeDeletion(t *testing.T) {
 		if !ok || !at.Before(msg.Deadline) {
 			t.Fatalf("node deleted=%v at +%v, want retried before the deadline", ok, at.Sub(t0))
 		}
-		// Drained at +30 s; retried after 1 s and 2 s.
-		if want := t0.Add(33 * time.Second); !at.Equal(want) {
-			t.Errorf("node deleted at +%v, want +%v", at.Sub(t0), want.Sub(t0))
+		// Tried once drained, then again after 1 s and 2 s.
+		cluster.mu.Lock()
+		tries := cluster.tries
+		cluster.mu.Unlock()
+		if len(tries) != 3 || tries[1].Sub(tries[0]) != time.Second || tries[2].Sub(tries[1]) != 2*time.Second || !at.Equal(tries[2]) {
+			t.Errorf("deletion tried at %v, deleted at %v; want three tries 1 s then 2 s apart, the last deleting", tries, at)
 		}
 		if got := e.action(KindSpotInterruption, ActionDeleteNode); got != 1 {
 			t.Errorf("node deletions = %v, want 1", got)

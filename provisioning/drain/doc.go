@@ -19,7 +19,20 @@
 //
 // provisioning.ApplyDrainStep does the evict/delete/Record part against a
 // provisioning.Cluster, so the classification of the API's answers lives in
-// one place too.
+// one place too, and provisioning.TerminateNode ends a drained node
+// (instance, then node object).
+//
+// The callers, by the options they pass:
+//   - The interruption handler, for a notice with a deadline: Deadline (the
+//     notice's, less a margin), Force, AwaitStart until the replacement is
+//     Ready, EvictFrom at the latest point evictions can still go through
+//     the budgets; for a rebalance: a Deadline that only bounds the drain.
+//   - Orphan removal (provisioning.RemoveOrphanedNodes): AwaitStart until
+//     the replacement is Ready, no Deadline, a fixed retry of refusals.
+//   - Consolidation: like orphan removal — launch or find the capacity,
+//     New with AwaitStart, Start once ReplacementsReady holds, step until
+//     Done, then TerminateNode; a Deadline without Force if a disruption
+//     must give up after a while.
 //
 // The rules:
 //   - Only pods that MovesOnDrain are moved: daemonset pods, mirror pods and
