@@ -41,6 +41,14 @@
 // could serve, so the replacement is not the next to be interrupted; an
 // on-demand node goes back to Spot whenever that saves.
 //
+// # Stabilization
+//
+// A node a move launched or sent pods to (Command.Destinations and the
+// replacements, which the executor records as Node.DisruptedInto) is not
+// consolidated for the pool's Stabilization (an hour by default) unless it
+// is empty: the pods a move placed are not moved again, and no node
+// ping-pongs between moves under churn. Drift and expiration are not held.
+//
 // # Budgets
 //
 // Each pool's Budgets cap how many of its nodes may be disrupting at once,
