@@ -49,8 +49,8 @@ func writeConsolidation(w io.Writer, sc *scenario, in scheduling.Input, catalog 
 	for _, c := range d.Commands {
 		fmt.Fprintf(w, "  %s: remove %s", c.Method, strings.Join(c.Candidates, ", "))
 		for _, r := range c.Replacements {
-			if it, o, ok := r.CheapestOffering(); ok {
-				fmt.Fprintf(w, "; launch %s %s %s ($%.4f/h, %d types)", it.Name, o.CapacityType, o.Zone, o.Price, len(r.InstanceTypes))
+			if it, o, bill, ok := r.CheapestBill(); ok {
+				fmt.Fprintf(w, "; launch %s %s %s ($%.4f/h billed, $%.4f/h list, %d types)", it.Name, o.CapacityType, o.Zone, bill, o.Price, len(r.InstanceTypes))
 			}
 		}
 		fmt.Fprintf(w, "; move %d pods; save $%.4f/h\n", len(c.Pods), c.Saving)

@@ -153,7 +153,7 @@ type engine struct {
 	// free room.
 	roomOf  map[string]int
 	scratch [][2]int64
-	// shapes are the templates' instance types, cheapest first.
+	// shapes are the templates' instance types, cheapest bill first.
 	shapes []shape
 }
 
@@ -211,16 +211,22 @@ func (e *engine) compile(cands []*candidate) error {
 	for _, c := range cands {
 		e.poolCost[c.Pool] += c.cost
 	}
-	seen := map[*offerings.InstanceType]bool{}
+	// Each template's types with the least bill a node of them can have
+	// (no surplus credits) and the cpu its burstable policy lets pods use,
+	// so the bound compares bills with the candidates' bills.
 	for _, t := range e.in.Templates {
 		for _, it := range t.InstanceTypes {
-			if seen[it] {
+			_, burstable := it.BurstableBaselineMilli()
+			if burstable && t.Burstable == offerings.BurstableExclude {
 				continue
 			}
-			seen[it] = true
 			if o, ok := it.CheapestOffering(nil); ok {
 				a := it.Allocatable()
-				e.shapes = append(e.shapes, shape{a.Cpu().MilliValue(), a.Memory().Value(), o.Price})
+				cpu := a.Cpu().MilliValue()
+				if burstable && t.Burstable != offerings.BurstableCredits {
+					cpu = it.BaselineAllocatableCPUMilli()
+				}
+				e.shapes = append(e.shapes, shape{cpu, a.Memory().Value(), offerings.NodeBill(it, o, t.NodeCosts, t.Burstable, 0)})
 			}
 		}
 	}
