@@ -125,9 +125,10 @@ func (c *consolidationCluster) bind(n *consolidationNode, pods []*corev1.Pod) {
 	n.quiet = c.now
 }
 
-// launch makes the node a claim becomes: its cheapest offering.
+// launch makes the node a claim becomes: its offering with the least bill,
+// priced at that bill, so the cluster's bill is the one fresh solves report.
 func (c *consolidationCluster) launch(claim *scheduling.NodeClaim) *consolidationNode {
-	it, o, ok := claim.CheapestOffering()
+	it, o, bill, ok := claim.CheapestBill()
 	if !ok {
 		c.b.Fatalf("claim %s has no offering", claim.Hostname)
 	}
@@ -145,7 +146,7 @@ func (c *consolidationCluster) launch(claim *scheduling.NodeClaim) *consolidatio
 				{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(c.now)},
 			}},
 		},
-		price: o.Price, quiet: c.now,
+		price: bill, quiet: c.now,
 	}
 	c.nodes[name] = n
 	c.launched[name] = c.now

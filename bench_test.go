@@ -62,7 +62,7 @@ const maxBoundShapes = 500
 // bounds every plan's bill from below.
 func billedTypes(tmpl *scheduling.NodeTemplate, daemonSets []*corev1.Pod) []*offerings.InstanceType {
 	types := tmpl.InstanceTypes
-	perNode := (offerings.NodeCosts{}).Hourly()
+	perNode := tmpl.NodeCosts.Hourly()
 	var dsCPU, dsMem int64
 	for _, p := range daemonSets {
 		r := p.Spec.Containers[0].Resources.Requests

@@ -52,7 +52,14 @@ func TestMicroservicesOnDemand(t *testing.T) {
 		}
 		bill, list, burstable := planBill(plan)
 		fleet, ok := scheduling.BestSingleTypeFleet(in)
-		t.Logf("daemonsets=%v: %d nodes (%d burstable), bill $%.3f/h, list $%.3f/h; best single-type fleet %v %s x%d $%.3f/h", ds, len(plan.NodeClaims), burstable, bill, list, ok, fleet.InstanceType.Name, fleet.Nodes, fleet.Bill)
+		if !ok {
+			t.Fatalf("daemonsets=%v: no single-type fleet holds the shop", ds)
+		}
+		t.Logf("daemonsets=%v: %d nodes (%d burstable), bill $%.3f/h, list $%.3f/h; best single-type fleet %s x%d $%.3f/h", ds, len(plan.NodeClaims), burstable, bill, list, fleet.InstanceType.Name, fleet.Nodes, fleet.Bill)
+		// The finding: 345 burstable nodes, about $3.7/h on the bill.
+		if burstable > 0 || bill > fleet.Bill*(1+1e-9) {
+			t.Errorf("daemonsets=%v: %d burstable nodes, bill $%.4f/h against the single-type fleet's $%.4f/h", ds, burstable, bill, fleet.Bill)
+		}
 	}
 }
 

@@ -265,15 +265,8 @@ func nodeBill(node *corev1.Node, pods []*corev1.Pod, tmpl *scheduling.NodeTempla
 		cpu := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})[corev1.ResourceCPU]
 		requested += cpu.MilliValue()
 	}
-	for _, it := range catalog {
-		if it.Name != node.Labels[offerings.LabelInstanceType] {
-			continue
-		}
-		for _, o := range it.Offerings {
-			if o.Zone == node.Labels[offerings.LabelZone] && o.CapacityType == node.Labels[offerings.LabelCapacityType] {
-				return offerings.NodeBill(it, o, costs, policy, requested)
-			}
-		}
+	if it, o, ok := offeringOf(catalog, node); ok {
+		return offerings.NodeBill(it, o, costs, policy, requested)
 	}
 	return 0
 }

@@ -76,6 +76,8 @@ func (e *awsEnv) nodes() []*corev1.Node {
 	return nodes
 }
 
+// bill is the nodes' hourly bill under the env's NodePool, which states
+// no per-node costs and keeps the Baseline burstable policy.
 func (e *awsEnv) bill(catalog []*offerings.InstanceType) float64 {
 	total := 0.0
 	for _, n := range e.nodes() {
@@ -83,7 +85,7 @@ func (e *awsEnv) bill(catalog []*offerings.InstanceType) float64 {
 			if it.Name == n.Labels[offerings.LabelInstanceType] {
 				for _, o := range it.Offerings {
 					if o.Zone == n.Labels[offerings.LabelZone] && o.CapacityType == n.Labels[offerings.LabelCapacityType] {
-						total += o.Price
+						total += offerings.NodeBill(it, o, offerings.NodeCosts{}, offerings.BurstableBaseline, 0)
 					}
 				}
 			}

@@ -137,15 +137,24 @@ func (s *NodeCostSpec) validate(p *field.Path, add func(*field.Path, string, ...
 // none of the claim's, it falls back to the claim's own Price and ListPrice.
 func LaunchedNodeCost(claim *scheduling.NodeClaim, node *corev1.Node) (bill, list float64) {
 	requested := claim.PodRequests.Cpu().MilliValue() + claim.DaemonSetRequests.Cpu().MilliValue()
-	for _, it := range claim.InstanceTypes {
+	if it, o, ok := offeringOf(claim.InstanceTypes, node); ok {
+		return offerings.NodeBill(it, o, claim.Template.NodeCosts, claim.Template.Burstable, requested), o.Price
+	}
+	return claim.Price(), claim.ListPrice()
+}
+
+// offeringOf finds, among types, the type and offering a node's
+// instance-type, zone and capacity-type labels name.
+func offeringOf(types []*offerings.InstanceType, node *corev1.Node) (*offerings.InstanceType, offerings.Offering, bool) {
+	for _, it := range types {
 		if it.Name != node.Labels[offerings.LabelInstanceType] {
 			continue
 		}
 		for _, o := range it.Offerings {
 			if o.Zone == node.Labels[offerings.LabelZone] && o.CapacityType == node.Labels[offerings.LabelCapacityType] {
-				return offerings.NodeBill(it, o, claim.Template.NodeCosts, claim.Template.Burstable, requested), o.Price
+				return it, o, true
 			}
 		}
 	}
-	return claim.Price(), claim.ListPrice()
+	return nil, offerings.Offering{}, false
 }
