@@ -36,7 +36,7 @@ func BestSingleTypeFleet(in Input) (SingleTypeFleet, bool) {
 		return SingleTypeFleet{}, false
 	}
 	s.sortPods()
-	f, ok := s.bestFleet(math.Inf(1))
+	f, ok := s.bestFleet(s.fleetTemplates(), math.Inf(1))
 	if !ok {
 		return SingleTypeFleet{}, false
 	}
@@ -85,7 +85,12 @@ func (s *solver) fleetTemplates() []*variantTemplate {
 		// tolerations, which must all admit the template.
 		ok := true
 		var vt *variantTemplate
+		checked := map[*podClass]bool{}
 		for _, p := range s.pods {
+			if checked[p.class] {
+				continue // pods of one class share its variant templates
+			}
+			checked[p.class] = true
 			pvt := s.variantTemplate(p.class.variants[0], ct)
 			if !pvt.ok {
 				ok = false
@@ -102,10 +107,10 @@ func (s *solver) fleetTemplates() []*variantTemplate {
 	return out
 }
 
-// bestFleet finds the cheapest single-type fleet billed below limit, with
-// s.pods sorted. Types are tried cheapest lower bound first, and a packing
+// bestFleet finds the cheapest single-type fleet of the templates vts
+// (fleetTemplates) billed below limit, with s.pods sorted. Types are tried cheapest lower bound first, and a packing
 // stops as soon as it bills as much as the best so far.
-func (s *solver) bestFleet(limit float64) (fleet, bool) {
+func (s *solver) bestFleet(vts []*variantTemplate, limit float64) (fleet, bool) {
 	type candidate struct {
 		vt    *variantTemplate
 		t     int32
@@ -117,7 +122,7 @@ func (s *solver) bestFleet(limit float64) (fleet, bool) {
 		total.add(p.requests)
 	}
 	var cands []candidate
-	for _, vt := range s.fleetTemplates() {
+	for _, vt := range vts {
 		for i, t := range vt.list.all {
 			avail := vt.ct.types[t].avail
 			nodes := 0.0
@@ -166,8 +171,9 @@ func (s *solver) packOneType(vt *variantTemplate, t int32, price, limit float64,
 		if !fits(p.requests, ti.avail) {
 			return fleet{}, false
 		}
-		// An identical pod cannot fit any node before the previous one's.
-		if i == 0 || !slices.Equal(p.requests, s.pods[i-1].requests) {
+		// An identical pod (same shape, see sortPods) cannot fit any node
+		// before the previous one's.
+		if i == 0 || p.shape != s.pods[i-1].shape {
 			start = 0
 		}
 		placed := -1
@@ -225,13 +231,13 @@ func (s *solver) planBill() float64 {
 
 // noWorseThanOneType replaces the claims with the best single-type fleet
 // when that bills less: the guarantee BestSingleTypeFleet states. It runs
-// only when every pod went to a new claim.
-func (s *solver) noWorseThanOneType() {
-	if len(s.plan.Unschedulable) > 0 || len(s.claims) == 0 || s.fleetTemplates() == nil {
+// only when every pod went to a new claim; vts are s.fleetTemplates().
+func (s *solver) noWorseThanOneType(vts []*variantTemplate) {
+	if len(s.plan.Unschedulable) > 0 || len(s.claims) == 0 || vts == nil {
 		return
 	}
 	current := s.planBill()
-	f, ok := s.bestFleet(current * (1 - 1e-9))
+	f, ok := s.bestFleet(vts, current*(1-1e-9))
 	if !ok {
 		return
 	}
@@ -260,9 +266,9 @@ const mergeWindow = 16
 // (fleetTemplates: no topology, host ports, node requirements or limits,
 // so any two claims of a template may share a node) and outside Credits
 // mode, whose bills depend on load. Claims are taken cheapest first; each
-// tries the next mergeWindow claims of its template.
-func (s *solver) mergeClaims() {
-	vts := s.fleetTemplates()
+// tries the next mergeWindow claims of its template; vts are
+// s.fleetTemplates().
+func (s *solver) mergeClaims(vts []*variantTemplate) {
 	if vts == nil || len(s.claims) < 2 {
 		return
 	}

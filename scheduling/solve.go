@@ -208,8 +208,9 @@ func (s *solver) solve() *Plan {
 			s.unschedulable(p, reason)
 		}
 	}
-	s.mergeClaims()
-	s.noWorseThanOneType()
+	vts := s.fleetTemplates()
+	s.mergeClaims(vts)
+	s.noWorseThanOneType(vts)
 	return s.finish()
 }
 
