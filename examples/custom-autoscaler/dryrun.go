@@ -64,8 +64,9 @@ func formatPlan(plan *scheduling.Plan) string {
 	var b strings.Builder
 	var bill, list float64
 	for _, c := range plan.NodeClaims {
-		bill += c.Price()
-		list += c.ListPrice()
+		if _, o, b, ok := c.CheapestBill(); ok {
+			bill, list = bill+b, list+o.Price // list: the billed offering's
+		}
 	}
 	fmt.Fprintf(&b, "plan: %d new nodes ($%.4f/hour billed, $%.4f/hour list), %d pods onto existing nodes, %d unschedulable\n",
 		len(plan.NodeClaims), bill, list, placedOnExisting(plan), len(plan.Unschedulable))

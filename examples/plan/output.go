@@ -130,15 +130,16 @@ func newReport(plan *scheduling.Plan, in scheduling.Input) *report {
 			Pods:              podNames(c.Pods),
 			Requests:          resourceStrings(requests),
 			DaemonSetRequests: resourceStrings(c.DaemonSetRequests),
-			Price:             round6(c.Price()),
-			ListPrice:         round6(c.ListPrice()),
 		}
-		if it, o, _, ok := c.CheapestBill(); ok {
+		// The list price is that of the offering the claim is billed as,
+		// so that price - listPrice is its per-node costs and credits.
+		if it, o, bill, ok := c.CheapestBill(); ok {
+			cj.Price, cj.ListPrice = round6(bill), round6(o.Price)
 			cj.Cheapest = offeringJSON{InstanceType: it.Name, Zone: o.Zone, CapacityType: o.CapacityType, Price: round6(o.Price)}
+			hourly += bill
+			listHourly += o.Price
 		}
 		r.plan.NodeClaims = append(r.plan.NodeClaims, cj)
-		hourly += c.Price()
-		listHourly += c.ListPrice()
 		cpuMilli += c.PodRequests.Cpu().MilliValue()
 		memBytes += c.PodRequests.Memory().Value()
 	}
