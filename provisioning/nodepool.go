@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -320,12 +321,6 @@ var wellKnownNodeLabels = map[string]bool{
 	corev1.LabelWindowsBuild:          true,
 }
 
-// instanceTypeLabels are the well-known keys whose value comes from the
-// instance type or its offering rather than from the NodePool.
-func isInstanceTypeLabel(key string) bool {
-	return wellKnownNodeLabels[key] && key != offerings.LabelRegion
-}
-
 // restrictedLabelDomains may not be used in NodePool labels or requirements
 // except for the well-known labels above and node-restriction.kubernetes.io.
 var restrictedLabelDomains = []string{"kubernetes.io", "k8s.io", "karpenter.sh", "karpenter.k8s.aws"}
@@ -516,50 +511,60 @@ func validateTaints(p *field.Path, taints []corev1.Taint, add func(*field.Path, 
 	}
 }
 
-// Requirements returns the pool's node requirements: its spec requirements,
-// its labels as single-value requirements, its own name under
-// karpenter.sh/nodepool, and, when capacity type is unconstrained,
-// capacity type on-demand (Karpenter's default: Spot must be asked for).
+// Requirements returns what the pool's nodes satisfy: its spec
+// requirements and its labels, its own name under karpenter.sh/nodepool,
+// and, when capacity type is unconstrained, capacity type on-demand
+// (Karpenter's default: Spot must be asked for). The folding is the
+// solver's own (scheduling.NodeTemplate.NodeRequirements), so what drift
+// checks is what the solver launched against.
 func (np *NodePool) Requirements() (scheduling.Requirements, error) {
+	t, err := np.bareTemplate()
+	if err != nil {
+		return scheduling.Requirements{}, err
+	}
+	return t.NodeRequirements(), nil
+}
+
+// bareTemplate is the pool as a solver template without instance types or
+// limits: what the NodePool says, before the solver folds it.
+func (np *NodePool) bareTemplate() (*scheduling.NodeTemplate, error) {
 	reqs, err := scheduling.NewRequirements(np.Spec.Template.Spec.Requirements...)
 	if err != nil {
-		return scheduling.Requirements{}, fmt.Errorf("nodepool %q: spec.template.spec.requirements%w", np.Name, err)
+		return nil, fmt.Errorf("nodepool %q: spec.template.spec.requirements%w", np.Name, err)
 	}
-	labels := scheduling.RequirementsFromLabels(np.Spec.Template.Metadata.Labels)
-	reqs = reqs.Intersect(labels)
-	nodePool, _ := scheduling.NewRequirement(offerings.LabelNodePool, corev1.NodeSelectorOpIn, np.Name)
-	reqs.Add(nodePool)
 	if reqs.Get(offerings.LabelCapacityType) == nil {
 		onDemand, _ := scheduling.NewRequirement(offerings.LabelCapacityType, corev1.NodeSelectorOpIn, offerings.CapacityTypeOnDemand)
 		reqs.Add(onDemand)
 	}
-	return reqs, nil
+	return &scheduling.NodeTemplate{
+		NodePool:      np.Name,
+		Weight:        np.WeightValue(),
+		Requirements:  reqs,
+		Labels:        maps.Clone(np.Spec.Template.Metadata.Labels),
+		Taints:        cloneTaints(np.Spec.Template.Spec.Taints),
+		StartupTaints: cloneTaints(np.Spec.Template.Spec.StartupTaints),
+		NodeCosts:     np.Spec.Template.Spec.NodeCosts(),
+		Burstable:     np.Spec.Template.Spec.BurstablePolicy,
+	}, nil
 }
 
 // Template builds the solver's node template for the pool. types is the
 // catalog (with current availability); used is the capacity the pool's nodes
 // already hold, launched and in flight, with the node count under
-// scheduling.ResourceNodes. The template keeps only the instance types whose
-// labels and offerings the requirements allow, with max-pods capped by
-// spec.template.spec.kubelet.maxPods, and limits reduced by used (never below
-// zero).
+// scheduling.ResourceNodes. The template keeps the instance types the
+// solver admits for it (scheduling.NodeTemplate.AdmittedTypes), with
+// max-pods capped by spec.template.spec.kubelet.maxPods, and limits reduced
+// by used (never below zero).
 func (np *NodePool) Template(types []*offerings.InstanceType, used corev1.ResourceList) (*scheduling.NodeTemplate, error) {
 	if err := np.Validate(); err != nil {
 		return nil, err
 	}
-	reqs, err := np.Requirements()
+	t, err := np.bareTemplate()
 	if err != nil {
 		return nil, err
 	}
-	labels := make(map[string]string, len(np.Spec.Template.Metadata.Labels)+1)
-	for k, v := range np.Spec.Template.Metadata.Labels {
-		labels[k] = v
-	}
-	labels[offerings.LabelNodePool] = np.Name
-
-	var limits corev1.ResourceList
 	if len(np.Spec.Limits) > 0 {
-		limits = make(corev1.ResourceList, len(np.Spec.Limits))
+		t.Limits = make(corev1.ResourceList, len(np.Spec.Limits))
 		for name, q := range np.Spec.Limits {
 			left := q.DeepCopy()
 			if u, ok := used[name]; ok {
@@ -568,56 +573,14 @@ func (np *NodePool) Template(types []*offerings.InstanceType, used corev1.Resour
 			if left.Sign() < 0 {
 				left = *resource.NewQuantity(0, left.Format)
 			}
-			limits[name] = left
+			t.Limits[name] = left
 		}
 	}
-
-	var maxPods int32
-	if k := np.Spec.Template.Spec.Kubelet; k != nil && k.MaxPods != nil {
-		maxPods = *k.MaxPods
+	t.InstanceTypes = t.AdmittedTypes(types)
+	if k := np.Spec.Template.Spec.Kubelet; k != nil && k.MaxPods != nil && *k.MaxPods > 0 {
+		t.InstanceTypes = offerings.WithMaxPods(t.InstanceTypes, *k.MaxPods)
 	}
-	var kept []*offerings.InstanceType
-	for _, it := range types {
-		if instanceTypeCompatible(&reqs, it) {
-			kept = append(kept, it)
-		}
-	}
-	if maxPods > 0 {
-		kept = offerings.WithMaxPods(kept, maxPods)
-	}
-	return &scheduling.NodeTemplate{
-		NodePool:      np.Name,
-		Weight:        np.WeightValue(),
-		Requirements:  reqs,
-		Labels:        labels,
-		Taints:        cloneTaints(np.Spec.Template.Spec.Taints),
-		StartupTaints: cloneTaints(np.Spec.Template.Spec.StartupTaints),
-		Limits:        limits,
-		InstanceTypes: kept,
-		NodeCosts:     np.Spec.Template.Spec.NodeCosts(),
-		Burstable:     np.Spec.Template.Spec.BurstablePolicy,
-	}, nil
-}
-
-// instanceTypeCompatible reports whether reqs allow the instance type's
-// labels and at least one of its offerings (available or not: availability
-// changes, and the solver looks at it per claim).
-func instanceTypeCompatible(reqs *scheduling.Requirements, it *offerings.InstanceType) bool {
-	for _, r := range reqs.Items() {
-		if !isInstanceTypeLabel(r.Key) || r.Key == offerings.LabelZone || r.Key == offerings.LabelCapacityType {
-			continue
-		}
-		v, ok := it.Labels[r.Key]
-		if !r.Matches(v, ok) {
-			return false
-		}
-	}
-	for _, o := range it.Offerings {
-		if reqs.Allows(offerings.LabelZone, o.Zone) && reqs.Allows(offerings.LabelCapacityType, o.CapacityType) {
-			return true
-		}
-	}
-	return false
+	return t, nil
 }
 
 func cloneTaints(in []corev1.Taint) []corev1.Taint {

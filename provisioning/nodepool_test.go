@@ -271,14 +271,27 @@ func TestTemplate(t *testing.T) {
 	if tmpl.NodePool != "spot" || tmpl.Weight != 50 {
 		t.Errorf("nodepool %q weight %d", tmpl.NodePool, tmpl.Weight)
 	}
-	if tmpl.Labels["intent"] != "apps" || tmpl.Labels[offerings.LabelNodePool] != "spot" {
+	if tmpl.Labels["intent"] != "apps" {
 		t.Errorf("labels = %v", tmpl.Labels)
 	}
-	if !tmpl.Requirements.Allows("intent", "apps") || tmpl.Requirements.Allows("intent", "batch") {
-		t.Errorf("requirements do not pin intent=apps: %s", tmpl.Requirements.String())
+	// The template carries the pool's parts; the solver folds them, and
+	// NodeRequirements is that folding, the same one the pool's drift check reads.
+	folded := tmpl.NodeRequirements()
+	if !folded.Allows("intent", "apps") || folded.Allows("intent", "batch") {
+		t.Errorf("node requirements do not pin intent=apps: %s", folded.String())
 	}
-	if tmpl.Requirements.Allows(offerings.LabelCapacityType, offerings.CapacityTypeOnDemand) {
-		t.Errorf("requirements allow on-demand: %s", tmpl.Requirements.String())
+	if !folded.Allows(offerings.LabelNodePool, "spot") || folded.Allows(offerings.LabelNodePool, "other") {
+		t.Errorf("node requirements do not pin the NodePool's name: %s", folded.String())
+	}
+	if folded.Allows(offerings.LabelCapacityType, offerings.CapacityTypeOnDemand) {
+		t.Errorf("node requirements allow on-demand: %s", folded.String())
+	}
+	poolReqs, err := np.Requirements()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if poolReqs.String() != folded.String() {
+		t.Errorf("NodePool.Requirements() = %s, the template folds to %s", poolReqs.String(), folded.String())
 	}
 	wantLimits := map[corev1.ResourceName]string{corev1.ResourceCPU: "70", corev1.ResourceMemory: "0", scheduling.ResourceNodes: "7"}
 	for name, want := range wantLimits {

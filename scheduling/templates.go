@@ -13,6 +13,53 @@ import (
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
+// NodeRequirements is what every node made from t satisfies: t's
+// Requirements with its Labels and its NodePool name (karpenter.sh/nodepool,
+// which pods may select) folded in. It is the one place a template's parts
+// are folded together: the solver, AdmittedTypes, and the NodePool's drift
+// check all read them through it.
+func (t *NodeTemplate) NodeRequirements() Requirements {
+	reqs := t.Requirements.Intersect(RequirementsFromLabels(t.Labels))
+	reqs.Add(Requirement{Key: offerings.LabelNodePool, values: []string{t.NodePool}})
+	return reqs
+}
+
+// AdmittedTypes returns the types of catalog that t may launch, in catalog
+// order: their labels meet t's NodeRequirements, and at least one of their
+// offerings lies in the zones and capacity types those allow. Availability
+// is not looked at (it changes between solves, and the solver reads it per
+// claim). The solver applies the same rule to t.InstanceTypes, so a template
+// built from a whole catalog and one built from AdmittedTypes solve alike.
+func (t *NodeTemplate) AdmittedTypes(catalog []*offerings.InstanceType) []*offerings.InstanceType {
+	reqs := t.NodeRequirements()
+	keys := typeKeysOf(catalog)
+	zone, capacityType := reqs.Get(offerings.LabelZone), reqs.Get(offerings.LabelCapacityType)
+	var kept []*offerings.InstanceType
+	for _, it := range catalog {
+		if !typeLabelsMatch(keys, &reqs, it) {
+			continue
+		}
+		if slices.ContainsFunc(it.Offerings, func(o offerings.Offering) bool {
+			return (zone == nil || zone.Matches(o.Zone, true)) && (capacityType == nil || capacityType.Matches(o.CapacityType, true))
+		}) {
+			kept = append(kept, it)
+		}
+	}
+	return kept
+}
+
+// typeKeysOf returns the label keys some type of types carries: the keys
+// instance types decide.
+func typeKeysOf(types []*offerings.InstanceType) map[string]bool {
+	keys := map[string]bool{}
+	for _, it := range types {
+		for k := range it.Labels {
+			keys[k] = true
+		}
+	}
+	return keys
+}
+
 // compiledTemplate is a NodeTemplate prepared for one solve.
 type compiledTemplate struct {
 	t     *NodeTemplate
@@ -56,10 +103,8 @@ func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, to
 }
 
 func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec, median [2]int64, ox *offerIndex) *compiledTemplate {
-	ct := &compiledTemplate{t: t, index: index, typeKeys: map[string]bool{}, ox: ox}
-	ct.reqs = t.Requirements.Intersect(RequirementsFromLabels(t.Labels))
-	// Nodes carry their NodePool's name, so pods may select it.
-	ct.reqs.Add(Requirement{Key: offerings.LabelNodePool, values: []string{t.NodePool}})
+	ct := &compiledTemplate{t: t, index: index, typeKeys: typeKeysOf(t.InstanceTypes), ox: ox}
+	ct.reqs = t.NodeRequirements()
 	ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = math.MaxInt64, math.MaxInt64, math.MaxInt64
 	if q, ok := t.Limits[corev1.ResourceCPU]; ok {
 		ct.remainingCPU, ct.limitedResources = q.MilliValue(), true
@@ -69,11 +114,6 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 	}
 	if q, ok := t.Limits[ResourceNodes]; ok {
 		ct.remainingNodes = q.Value()
-	}
-	for _, it := range t.InstanceTypes {
-		for k := range it.Labels {
-			ct.typeKeys[k] = true
-		}
 	}
 	ct.types = make([]typeInfo, 0, len(t.InstanceTypes))
 	mask := ox.mask(&ct.reqs)
@@ -110,7 +150,7 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 // on every key the type decides, and has an available offering that mask
 // (reqs' zones and capacity types) allows.
 func (ct *compiledTemplate) matches(reqs *Requirements, ti *typeInfo, mask offerMask) bool {
-	if !typeLabelsMatch(ct, reqs, ti.it) {
+	if !typeLabelsMatch(ct.typeKeys, reqs, ti.it) {
 		return false
 	}
 	_, ok := ti.price(mask)
@@ -326,7 +366,7 @@ func noTypeReason(ct *compiledTemplate, reqs *Requirements) string {
 		single.Add(r)
 		any := false
 		for i := range ct.types {
-			if typeLabelsMatch(ct, &single, ct.types[i].it) {
+			if typeLabelsMatch(ct.typeKeys, &single, ct.types[i].it) {
 				any = true
 				break
 			}
@@ -345,8 +385,11 @@ func noTypeReason(ct *compiledTemplate, reqs *Requirements) string {
 	return fmt.Sprintf("no instance type has an available offering for %s and %s", zones, cts)
 }
 
-// typeLabelsMatch is typeMatches without the offering check.
-func typeLabelsMatch(ct *compiledTemplate, reqs *Requirements, it *offerings.InstanceType) bool {
+// typeLabelsMatch reports whether instance type it satisfies reqs on every
+// key instance types decide: those typeKeys holds (a type lacking such a key
+// matches only where the requirement allows the key to be absent). Zone and
+// capacity type are the offerings' to decide, hostname the node's.
+func typeLabelsMatch(typeKeys map[string]bool, reqs *Requirements, it *offerings.InstanceType) bool {
 	for _, r := range reqs.Items() {
 		switch r.Key {
 		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname:
@@ -356,7 +399,7 @@ func typeLabelsMatch(ct *compiledTemplate, reqs *Requirements, it *offerings.Ins
 			if !r.Matches(v, true) {
 				return false
 			}
-		} else if ct.typeKeys[r.Key] && !r.AllowsAbsent() {
+		} else if typeKeys[r.Key] && !r.AllowsAbsent() {
 			return false
 		}
 	}
