@@ -11,7 +11,6 @@ import (
 // than string searches on every type of every claim probed.
 type offerIndex struct {
 	zones, capacityTypes []string
-	zoneBit, ctBit       map[string]uint8
 }
 
 // offer is an available offering in index form.
@@ -24,22 +23,20 @@ type offer struct {
 const maxDomains = 64
 
 func newOfferIndex(templates []*NodeTemplate) (*offerIndex, error) {
-	x := &offerIndex{zoneBit: map[string]uint8{}, ctBit: map[string]uint8{}}
+	x := &offerIndex{}
 	for _, t := range templates {
 		for _, it := range t.InstanceTypes {
 			for _, o := range it.Offerings {
-				if _, ok := x.zoneBit[o.Zone]; !ok {
+				if _, ok := position(x.zones, o.Zone); !ok {
 					if len(x.zones) == maxDomains {
 						return nil, fmt.Errorf("templates: more than %d zones", maxDomains)
 					}
-					x.zoneBit[o.Zone] = uint8(len(x.zones))
 					x.zones = append(x.zones, o.Zone)
 				}
-				if _, ok := x.ctBit[o.CapacityType]; !ok {
+				if _, ok := position(x.capacityTypes, o.CapacityType); !ok {
 					if len(x.capacityTypes) == maxDomains {
 						return nil, fmt.Errorf("templates: more than %d capacity types", maxDomains)
 					}
-					x.ctBit[o.CapacityType] = uint8(len(x.capacityTypes))
 					x.capacityTypes = append(x.capacityTypes, o.CapacityType)
 				}
 			}
@@ -48,12 +45,27 @@ func newOfferIndex(templates []*NodeTemplate) (*offerIndex, error) {
 	return x, nil
 }
 
-// offers converts an instance type's available offerings.
+// position finds s in the few names of an index. A scan of a handful of
+// short strings beats hashing them: the catalog has thousands of offerings
+// and a region a few zones.
+func position(names []string, s string) (uint8, bool) {
+	for i, n := range names {
+		if n == s {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// offers converts an instance type's available offerings. Every zone and
+// capacity type of a compiled template's types is in the index.
 func (x *offerIndex) offers(it *offerings.InstanceType) []offer {
 	out := make([]offer, 0, len(it.Offerings))
 	for _, o := range it.Offerings {
 		if o.Available {
-			out = append(out, offer{zone: x.zoneBit[o.Zone], capacityType: x.ctBit[o.CapacityType], price: o.Price})
+			zone, _ := position(x.zones, o.Zone)
+			capacityType, _ := position(x.capacityTypes, o.CapacityType)
+			out = append(out, offer{zone: zone, capacityType: capacityType, price: o.Price})
 		}
 	}
 	return out

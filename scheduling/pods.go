@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	resourcehelper "k8s.io/component-helpers/resource"
 )
 
@@ -76,6 +77,9 @@ func portsConflict(used, want []hostPort) bool {
 // and the sum of app containers (sidecars included), plus pod overhead, plus
 // one pod slot. The Kubernetes helper does the init-container arithmetic.
 func podRequests(pod *corev1.Pod, dims *resourceDims) vec {
+	if v, ok := plainPodRequests(pod, dims); ok {
+		return v
+	}
 	list := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 	// In name order, so that dimension order (and so reasons) do not
 	// depend on map iteration.
@@ -83,6 +87,34 @@ func podRequests(pod *corev1.Pod, dims *resourceDims) vec {
 		dims.add(name)
 	}
 	return vecFromList(dims, list)
+}
+
+// plainPodRequests is podRequests for the common pod, whose requests are
+// the sum of its app containers' (no init containers, no pod overhead, no
+// pod-level resources) and name only the fixed dimensions: summed here
+// without the helper's intermediate ResourceLists, which were a tenth of a
+// solve's time. ok is false for any other pod.
+func plainPodRequests(pod *corev1.Pod, dims *resourceDims) (vec, bool) {
+	spec := &pod.Spec
+	if len(spec.InitContainers) > 0 || spec.Overhead != nil || spec.Resources != nil {
+		return nil, false
+	}
+	var sum [fixedDims]resource.Quantity
+	for i := range spec.Containers {
+		for name, q := range spec.Containers[i].Resources.Requests {
+			d, ok := dims.index[name]
+			if !ok || d >= fixedDims {
+				return nil, false
+			}
+			sum[d].Add(q)
+		}
+	}
+	v := make(vec, dims.len())
+	for d := range sum {
+		v[d] = quantityUnits(dims.names[d], sum[d])
+	}
+	v[dimPods] = 1
+	return v, true
 }
 
 // vecFromList converts with a one-pod-slot request added. dims must already

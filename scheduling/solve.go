@@ -1012,7 +1012,7 @@ func (s *solver) newClaimList(c *claim, vt *variantTemplate, cand *candidate) *t
 func (s *solver) offeringReason(ct *compiledTemplate, vt *variantTemplate, req vec) (string, bool) {
 	zone, capacityType := vt.reqs.Get(offerings.LabelZone), vt.reqs.Get(offerings.LabelCapacityType)
 	for _, it := range ct.t.InstanceTypes {
-		if !typeLabelsMatch(ct.typeKeys, &vt.reqs, it) || !fits(req, s.dims.vecOf(it.Allocatable())) {
+		if !typeLabelsMatch(ct.typeKeys, &vt.reqs, it) || !fits(req, s.dims.allocatableOf(it)) {
 			continue
 		}
 		allowed, available := false, false

@@ -54,7 +54,11 @@ func typeKeysOf(types []*offerings.InstanceType) map[string]bool {
 	keys := map[string]bool{}
 	for _, it := range types {
 		for k := range it.Labels {
-			keys[k] = true
+			// Types of one catalog mostly share their keys: a lookup is
+			// cheaper than an assignment.
+			if !keys[k] {
+				keys[k] = true
+			}
 		}
 	}
 	return keys
@@ -130,7 +134,7 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 		if !ct.matches(&ct.reqs, &ti, mask) {
 			continue
 		}
-		ti.avail, ti.capacity, ti.daemonSet = dims.vecOf(it.Allocatable()), dims.vecOf(it.Capacity), make(vec, dims.len())
+		ti.avail, ti.capacity, ti.daemonSet = dims.allocatableOf(it), dims.vecOf(it.Capacity), make(vec, dims.len())
 		if !billedType(t, &ti) {
 			continue
 		}
