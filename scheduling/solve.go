@@ -226,14 +226,22 @@ func (s *solver) sortPods() {
 	for _, p := range s.pods {
 		p.size = d.cpu*float64(p.requests[dimCPU]) + d.memory*float64(p.requests[dimMemory])
 	}
+	// Early returns, not cmp.Or: its arguments, the name comparisons
+	// included, would all be evaluated on every one of the n log n calls.
 	slices.SortStableFunc(s.pods, func(a, b *podInfo) int {
-		return cmp.Or(
-			cmp.Compare(b.size, a.size),
-			cmp.Compare(b.requests[dimCPU], a.requests[dimCPU]),
-			cmp.Compare(b.requests[dimMemory], a.requests[dimMemory]),
-			strings.Compare(a.pod.Namespace, b.pod.Namespace),
-			strings.Compare(a.pod.Name, b.pod.Name),
-		)
+		if c := cmp.Compare(b.size, a.size); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.requests[dimCPU], a.requests[dimCPU]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.requests[dimMemory], a.requests[dimMemory]); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.pod.Namespace, b.pod.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.pod.Name, b.pod.Name)
 	})
 	for i, p := range s.pods {
 		p.shape = 1

@@ -271,9 +271,13 @@ func compileVariantTemplate(ct *compiledTemplate, v *variant, tolerations []core
 	l := &vt.list
 	l.maxAvail = make(vec, dims.len())
 	mask := ct.ox.mask(&vt.reqs)
+	// A variant without requirements of its own (the unconstrained pod)
+	// admits every type the template kept: compileTemplate matched each of
+	// them against the same requirements and mask.
+	unconstrained := v.reqs.Len() == 0
 	for i := range ct.types {
 		ti := &ct.types[i]
-		if !ct.matches(&vt.reqs, ti, mask) {
+		if !unconstrained && !ct.matches(&vt.reqs, ti, mask) {
 			continue
 		}
 		price, _ := ti.price(mask)
@@ -296,22 +300,25 @@ func compileVariantTemplate(ct *compiledTemplate, v *variant, tolerations []core
 
 // sortByPrice orders type indices by price, then name, so plans are stable.
 func sortByPrice(ct *compiledTemplate, types []int32, prices []float64) {
-	idx := make([]int, len(types))
-	for i := range idx {
-		idx[i] = i
+	type priced struct {
+		t int32
+		p float64
 	}
-	slices.SortFunc(idx, func(a, b int) int {
-		if prices[a] != prices[b] {
-			if prices[a] < prices[b] {
+	byPrice := make([]priced, len(types))
+	for i := range types {
+		byPrice[i] = priced{types[i], prices[i]}
+	}
+	slices.SortFunc(byPrice, func(a, b priced) int {
+		if a.p != b.p {
+			if a.p < b.p {
 				return -1
 			}
 			return 1
 		}
-		return strings.Compare(ct.types[types[a]].it.Name, ct.types[types[b]].it.Name)
+		return strings.Compare(ct.types[a.t].it.Name, ct.types[b.t].it.Name)
 	})
-	st, sp := slices.Clone(types), slices.Clone(prices)
-	for i, j := range idx {
-		types[i], prices[i] = st[j], sp[j]
+	for i, x := range byPrice {
+		types[i], prices[i] = x.t, x.p
 	}
 }
 
