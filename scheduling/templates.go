@@ -32,7 +32,7 @@ func (t *NodeTemplate) NodeRequirements() Requirements {
 // built from a whole catalog and one built from AdmittedTypes solve alike.
 func (t *NodeTemplate) AdmittedTypes(catalog []*offerings.InstanceType) []*offerings.InstanceType {
 	reqs := t.NodeRequirements()
-	keys := typeKeysOf(catalog)
+	keys := newTypeKeys(catalog)
 	zone, capacityType := reqs.Get(offerings.LabelZone), reqs.Get(offerings.LabelCapacityType)
 	var kept []*offerings.InstanceType
 	for _, it := range catalog {
@@ -48,20 +48,29 @@ func (t *NodeTemplate) AdmittedTypes(catalog []*offerings.InstanceType) []*offer
 	return kept
 }
 
-// typeKeysOf returns the label keys some type of types carries: the keys
-// instance types decide.
-func typeKeysOf(types []*offerings.InstanceType) map[string]bool {
-	keys := map[string]bool{}
-	for _, it := range types {
-		for k := range it.Labels {
-			// Types of one catalog mostly share their keys: a lookup is
-			// cheaper than an assignment.
-			if !keys[k] {
-				keys[k] = true
-			}
-		}
+// typeKeys answers "does some type of these carry label key?": the keys
+// instance types decide. It is asked about the few keys requirements name,
+// so it scans the types once per key on first use rather than collecting
+// every label of the catalog up front (which cost a tenth of a solve).
+type typeKeys struct {
+	types []*offerings.InstanceType
+	known map[string]bool
+}
+
+func newTypeKeys(types []*offerings.InstanceType) *typeKeys {
+	return &typeKeys{types: types, known: map[string]bool{}}
+}
+
+func (k *typeKeys) has(key string) bool {
+	carried, ok := k.known[key]
+	if !ok {
+		carried = slices.ContainsFunc(k.types, func(it *offerings.InstanceType) bool {
+			_, ok := it.Labels[key]
+			return ok
+		})
+		k.known[key] = carried
 	}
-	return keys
+	return carried
 }
 
 // compiledTemplate is a NodeTemplate prepared for one solve.
@@ -71,7 +80,7 @@ type compiledTemplate struct {
 	// reqs is the template's requirements with its labels folded in.
 	reqs Requirements
 	// typeKeys are the label keys some instance type of the template carries.
-	typeKeys map[string]bool
+	typeKeys *typeKeys
 	types    []typeInfo
 	// limits: math.MaxInt64 where unlimited.
 	remainingCPU, remainingMemory, remainingNodes int64
@@ -107,7 +116,7 @@ func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, to
 }
 
 func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec, median [2]int64, ox *offerIndex) *compiledTemplate {
-	ct := &compiledTemplate{t: t, index: index, typeKeys: typeKeysOf(t.InstanceTypes), ox: ox}
+	ct := &compiledTemplate{t: t, index: index, typeKeys: newTypeKeys(t.InstanceTypes), ox: ox}
 	ct.reqs = t.NodeRequirements()
 	ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = math.MaxInt64, math.MaxInt64, math.MaxInt64
 	if q, ok := t.Limits[corev1.ResourceCPU]; ok {
@@ -176,7 +185,7 @@ func (ct *compiledTemplate) keyConflict(reqs *Requirements) *Requirement {
 		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname, offerings.LabelNodePool:
 			return true
 		}
-		if ct.typeKeys[key] {
+		if ct.typeKeys.has(key) {
 			// Decided per type by typeMatches; a requirement that a type
 			// meets by lacking the label (DoesNotExist) is no conflict.
 			return !reqs.Get(key).AllowsAbsent()
@@ -397,10 +406,10 @@ func noTypeReason(ct *compiledTemplate, reqs *Requirements) string {
 }
 
 // typeLabelsMatch reports whether instance type it satisfies reqs on every
-// key instance types decide: those typeKeys holds (a type lacking such a key
+// key instance types decide: those keys has (a type lacking such a key
 // matches only where the requirement allows the key to be absent). Zone and
 // capacity type are the offerings' to decide, hostname the node's.
-func typeLabelsMatch(typeKeys map[string]bool, reqs *Requirements, it *offerings.InstanceType) bool {
+func typeLabelsMatch(keys *typeKeys, reqs *Requirements, it *offerings.InstanceType) bool {
 	for _, r := range reqs.Items() {
 		switch r.Key {
 		case offerings.LabelZone, offerings.LabelCapacityType, offerings.LabelHostname:
@@ -410,7 +419,7 @@ func typeLabelsMatch(typeKeys map[string]bool, reqs *Requirements, it *offerings
 			if !r.Matches(v, true) {
 				return false
 			}
-		} else if typeKeys[r.Key] && !r.AllowsAbsent() {
+		} else if !r.AllowsAbsent() && keys.has(r.Key) {
 			return false
 		}
 	}

@@ -549,7 +549,7 @@ func (t *topology) universe(sc *spreadConstraint, v *variant) []string {
 			}
 		}
 		if r := ct.reqs.Get(key); r != nil {
-			if vals, finite := r.Values(); finite && !ct.typeKeys[key] && key != offerings.LabelZone && key != offerings.LabelCapacityType {
+			if vals, finite := r.Values(); finite && !ct.typeKeys.has(key) && key != offerings.LabelZone && key != offerings.LabelCapacityType {
 				for _, val := range vals {
 					if allow(&ct.reqs, val) {
 						seen[val] = true

@@ -49,12 +49,10 @@ func solveDual(cpu, mem []float64, price []float64, totalCPU, totalMem float64) 
 	if hi < 0 {
 		return dualPrices{}
 	}
+	lines := envelopeCandidates(cpu, mem, price)
 	best2 := func(l1 float64) float64 {
 		l2 := -1.0
-		for i := range price {
-			if mem[i] <= 0 {
-				continue
-			}
+		for _, i := range lines {
 			if r := (price[i] - cpu[i]*l1) / mem[i]; l2 < 0 || r < l2 {
 				l2 = r
 			}
@@ -73,6 +71,47 @@ func solveDual(cpu, mem []float64, price []float64, totalCPU, totalMem float64) 
 	}
 	l1 := (lo + hi) / 2
 	return dualPrices{cpu: l1, memory: best2(l1)}
+}
+
+// envelopeCandidates returns the types that can give best2 its minimum:
+// as lines in l1, (price - cpu*l1)/mem has intercept price/mem and slope
+// -cpu/mem, and a type whose intercept and slope are both beaten by another
+// type's is above it for every l1 >= 0. Those are dropped, so the ternary
+// search's 200 evaluations scan a few dozen types instead of the catalog.
+// "Beaten" needs a margin of 1e-9 on both, far above rounding, so the
+// minimum each evaluation finds is the very value a scan of all types finds.
+func envelopeCandidates(cpu, mem, price []float64) []int {
+	byIntercept := make([]int, 0, len(price))
+	for i := range price {
+		if mem[i] > 0 {
+			byIntercept = append(byIntercept, i)
+		}
+	}
+	intercept := func(i int) float64 { return price[i] / mem[i] }
+	slope := func(i int) float64 { return cpu[i] / mem[i] }
+	slices.SortFunc(byIntercept, func(a, b int) int {
+		ia, ib := intercept(a), intercept(b)
+		if ia != ib {
+			if ia < ib {
+				return -1
+			}
+			return 1
+		}
+		return a - b
+	})
+	const margin = 1e-9
+	kept := byIntercept[:0:0]
+	steepest, k := -1.0, 0
+	for _, i := range byIntercept {
+		// steepest is the largest slope among types of clearly smaller intercept.
+		for ; k < len(byIntercept) && intercept(byIntercept[k]) < intercept(i)*(1-margin); k++ {
+			steepest = max(steepest, slope(byIntercept[k]))
+		}
+		if steepest <= slope(i)*(1+margin) {
+			kept = append(kept, i)
+		}
+	}
+	return kept
 }
 
 // roomValue is what spare room is worth, counting no more of it than the

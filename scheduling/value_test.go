@@ -1,6 +1,7 @@
 package scheduling
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,4 +53,54 @@ func TestDualsIgnoreTypesTooSmallForMostPods(t *testing.T) {
 	if d := s.templates[0].duals; d.cpu <= 0 && d.memory <= 0 {
 		t.Fatalf("duals = %+v, want prices from the only type", d)
 	}
+}
+
+// FuzzEnvelopeCandidates: the types envelopeCandidates keeps give best2's
+// inner minimum exactly, for any l1 solveDual searches (0 to the least
+// price per cpu), as a scan of every type does.
+func FuzzEnvelopeCandidates(f *testing.F) {
+	f.Add(uint64(1), 0.5)
+	f.Add(uint64(7), 0.0)
+	f.Add(uint64(42), 1.0)
+	f.Fuzz(func(t *testing.T, seed uint64, at float64) {
+		if at < 0 || at > 1 || at != at {
+			t.Skip()
+		}
+		rng := rand.New(rand.NewPCG(seed, seed>>7))
+		n := 1 + rng.IntN(300)
+		cpu, mem, price := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i := range n {
+			// Catalog-like sizes and prices, with duplicates and zero memory.
+			cpu[i] = float64(int(1) << rng.IntN(8))
+			mem[i] = float64(rng.IntN(5)) * cpu[i] * float64(int(1)<<rng.IntN(4))
+			price[i] = cpu[i] * (0.01 + rng.Float64()*0.05)
+			if rng.IntN(10) == 0 && i > 0 {
+				cpu[i], mem[i], price[i] = cpu[i-1], mem[i-1], price[i-1]
+			}
+		}
+		hi := price[0] / cpu[0]
+		for i := range n {
+			hi = min(hi, price[i]/cpu[i])
+		}
+		l1 := at * hi
+		lowest := func(lines []int) float64 {
+			l2 := -1.0
+			for _, i := range lines {
+				if r := (price[i] - cpu[i]*l1) / mem[i]; l2 < 0 || r < l2 {
+					l2 = r
+				}
+			}
+			return l2
+		}
+		var all []int
+		for i := range n {
+			if mem[i] > 0 {
+				all = append(all, i)
+			}
+		}
+		kept := envelopeCandidates(cpu, mem, price)
+		if got, want := lowest(kept), lowest(all); got != want {
+			t.Fatalf("l1=%v: kept %d of %d types, minimum %v, want %v", l1, len(kept), len(all), got, want)
+		}
+	})
 }
