@@ -81,21 +81,25 @@ func compile(in Input) (*Context, error) {
 		return nil, fmt.Errorf("claimPriceTolerance: must be 0 or more, got %v", t)
 	}
 	c := &Context{in: in, dims: newResourceDims(), classes: map[string]*podClass{}}
-	info := func(pod *corev1.Pod) *podInfo {
-		return &podInfo{pod: pod, requests: podRequests(pod, c.dims), hostPorts: podHostPorts(pod), class: c.class(pod)}
+	info := func(pi *podInfo, pod *corev1.Pod) *podInfo {
+		*pi = podInfo{pod: pod, requests: podRequests(pod, c.dims), hostPorts: podHostPorts(pod), class: c.class(pod)}
+		return pi
 	}
+	// One allocation for all the pods' infos, not one per pod.
+	infos := make([]podInfo, len(in.Pods))
+	c.pods = make([]*podInfo, 0, len(in.Pods))
 	for i, pod := range in.Pods {
 		if pod == nil {
 			return nil, fmt.Errorf("pods[%d]: is nil", i)
 		}
-		c.pods = append(c.pods, info(pod))
+		c.pods = append(c.pods, info(&infos[i], pod))
 	}
 	daemonSets := make([]*podInfo, 0, len(in.DaemonSetPods))
 	for i, pod := range in.DaemonSetPods {
 		if pod == nil {
 			return nil, fmt.Errorf("daemonSetPods[%d]: is nil", i)
 		}
-		daemonSets = append(daemonSets, info(pod))
+		daemonSets = append(daemonSets, info(new(podInfo), pod))
 	}
 	// Requests were sized before every resource name was known.
 	for _, p := range c.pods {

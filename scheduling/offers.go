@@ -57,10 +57,10 @@ func position(names []string, s string) (uint8, bool) {
 	return 0, false
 }
 
-// offers converts an instance type's available offerings. Every zone and
-// capacity type of a compiled template's types is in the index.
-func (x *offerIndex) offers(it *offerings.InstanceType) []offer {
-	out := make([]offer, 0, len(it.Offerings))
+// appendOffers appends an instance type's available offerings, converted,
+// to out. Every zone and capacity type of a compiled template's types is in
+// the index.
+func (x *offerIndex) appendOffers(out []offer, it *offerings.InstanceType) []offer {
 	for _, o := range it.Offerings {
 		if o.Available {
 			zone, _ := position(x.zones, o.Zone)

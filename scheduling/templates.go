@@ -138,13 +138,31 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 			ct.daemonSetPorts = append(ct.daemonSetPorts, ds.hostPorts...)
 		}
 	}
+	// The types' offers and vectors are cut from one allocation each: a
+	// catalog has about a thousand types, and one small allocation per type
+	// and field was a fifth of the garbage of a solve. A rejected type's
+	// slots are reused by the next.
+	offerCount := 0
 	for _, it := range t.InstanceTypes {
-		ti := typeInfo{it: it, offers: ox.offers(it)}
+		offerCount += len(it.Offerings)
+	}
+	offerBuf := make([]offer, 0, offerCount)
+	d := dims.len()
+	vecBuf := make(vec, 3*d*len(t.InstanceTypes))
+	for _, it := range t.InstanceTypes {
+		start := len(offerBuf)
+		offerBuf = ox.appendOffers(offerBuf, it)
+		ti := typeInfo{it: it, offers: offerBuf[start:len(offerBuf):len(offerBuf)]}
 		if !ct.matches(&ct.reqs, &ti, mask) {
+			offerBuf = offerBuf[:start]
 			continue
 		}
-		ti.avail, ti.capacity, ti.daemonSet = dims.allocatableOf(it), dims.vecOf(it.Capacity), make(vec, dims.len())
+		ti.avail, ti.capacity, ti.daemonSet = vecBuf[:d:d], vecBuf[d:2*d:2*d], vecBuf[2*d:3*d:3*d]
+		dims.allocatableInto(ti.avail, it)
+		dims.vecInto(ti.capacity, it.Capacity)
+		clear(ti.daemonSet)
 		if !billedType(t, &ti) {
+			offerBuf = offerBuf[:start]
 			continue
 		}
 		for i, ds := range daemonSets {
@@ -154,6 +172,7 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 		}
 		ti.avail.sub(ti.daemonSet)
 		ct.types = append(ct.types, ti)
+		vecBuf = vecBuf[3*d:]
 	}
 	ct.duals = templateDuals(ct, mask, total, median)
 	return ct

@@ -122,7 +122,7 @@ func (d dualPrices) roomValue(cpu, memory int64, remaining *[2]int64) float64 {
 
 // templateDuals solves the dual over ct's types that hold the median pod.
 func templateDuals(ct *compiledTemplate, mask offerMask, total vec, median [2]int64) dualPrices {
-	var cpu, mem, price []float64
+	cpu, mem, price := make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types)), make([]float64, 0, len(ct.types))
 	for _, holdMedian := range []bool{true, false} {
 		for i := range ct.types {
 			ti := &ct.types[i]
