@@ -82,6 +82,11 @@ type Input struct {
 	// caller that trims the list by a ceiling of its own, as consolidation
 	// keeps only the types that preserve a move's saving.
 	ClaimPriceTolerance float64
+	// Catalog, when set and holding every template's instance types, is
+	// their compiled form (see NewCatalog), so that repeated solves do not
+	// compile them again. A type it lacks makes the solve compile them all,
+	// as without one; the plan is the same either way.
+	Catalog *Catalog
 }
 
 // Plan is the solver's answer. Every input pod appears exactly once: in a

@@ -133,12 +133,13 @@ func compile(in Input) (*Context, error) {
 		total.add(p.requests)
 	}
 	median := medianPod(c.pods)
-	ox, err := newOfferIndex(templates)
+	cat, compiled, err := solveCatalog(in.Catalog, templates)
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range templates {
-		ct := compileTemplate(index[t], t, c.dims, daemonSets, total, median, ox)
+	ox := newOfferIndex(cat, compiled)
+	for i, t := range templates {
+		ct := compileTemplate(index[t], t, compiled[i], c.dims, daemonSets, total, median, ox)
 		c.templates = append(c.templates, ct)
 		c.limits = append(c.limits, [3]int64{ct.remainingCPU, ct.remainingMemory, ct.remainingNodes})
 	}

@@ -64,6 +64,27 @@ func FuzzSolve(f *testing.F) {
 		if a, b := summarizePlan(plan, 0), summarizePlan(plan2, 0); !reflect.DeepEqual(a, b) {
 			t.Fatalf("plan depends on pod order:\n%s\nvs reversed:\n%s", mustYAML(a), mustYAML(b))
 		}
+
+		// The same problem over a compiled Catalog plans the same, though
+		// the catalog numbers zones in another order (types reversed).
+		var types []*offerings.InstanceType
+		for _, tmpl := range in.Templates {
+			types = append(types, tmpl.InstanceTypes...)
+		}
+		slices.Reverse(types)
+		cat, err := NewCatalog(types)
+		if err != nil {
+			t.Fatalf("NewCatalog: %v", err)
+		}
+		compiled := in
+		compiled.Catalog = cat
+		plan3, err := Solve(compiled)
+		if err != nil {
+			t.Fatalf("Solve (catalog): %v", err)
+		}
+		if a, b := summarizePlan(plan, 0), summarizePlan(plan3, 0); !reflect.DeepEqual(a, b) {
+			t.Fatalf("plan depends on the catalog:\n%s\nvs with one:\n%s", mustYAML(a), mustYAML(b))
+		}
 	})
 }
 

@@ -1,16 +1,18 @@
 package scheduling
 
 import (
-	"fmt"
-
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
 // offerIndex numbers the zones and capacity types of one solve, so that
 // "which offerings do these requirements allow" is a bitmask test rather
-// than string searches on every type of every claim probed.
+// than string searches on every type of every claim probed. Zones are
+// numbered in the order the templates' offerings first name them, whatever
+// catalog compiled the types, so a plan does not depend on which one did.
 type offerIndex struct {
 	zones, capacityTypes []string
+	// zoneOf and capacityTypeOf renumber the catalog's domains.
+	zoneOf, capacityTypeOf [maxDomains]uint8
 }
 
 // offer is an available offering in index form.
@@ -22,27 +24,26 @@ type offer struct {
 // maxDomains is how many zones (and capacity types) fit in a mask.
 const maxDomains = 64
 
-func newOfferIndex(templates []*NodeTemplate) (*offerIndex, error) {
+func newOfferIndex(cat *Catalog, compiled [][]*catalogType) *offerIndex {
 	x := &offerIndex{}
-	for _, t := range templates {
-		for _, it := range t.InstanceTypes {
-			for _, o := range it.Offerings {
-				if _, ok := position(x.zones, o.Zone); !ok {
-					if len(x.zones) == maxDomains {
-						return nil, fmt.Errorf("templates: more than %d zones", maxDomains)
-					}
-					x.zones = append(x.zones, o.Zone)
+	var seenZone, seenCapacityType [maxDomains]bool
+	for _, types := range compiled {
+		for _, t := range types {
+			for _, d := range t.domains {
+				if !seenZone[d.zone] {
+					seenZone[d.zone] = true
+					x.zoneOf[d.zone] = uint8(len(x.zones))
+					x.zones = append(x.zones, cat.zones[d.zone])
 				}
-				if _, ok := position(x.capacityTypes, o.CapacityType); !ok {
-					if len(x.capacityTypes) == maxDomains {
-						return nil, fmt.Errorf("templates: more than %d capacity types", maxDomains)
-					}
-					x.capacityTypes = append(x.capacityTypes, o.CapacityType)
+				if !seenCapacityType[d.capacityType] {
+					seenCapacityType[d.capacityType] = true
+					x.capacityTypeOf[d.capacityType] = uint8(len(x.capacityTypes))
+					x.capacityTypes = append(x.capacityTypes, cat.capacityTypes[d.capacityType])
 				}
 			}
 		}
 	}
-	return x, nil
+	return x
 }
 
 // position finds s in the few names of an index. A scan of a handful of
@@ -57,16 +58,11 @@ func position(names []string, s string) (uint8, bool) {
 	return 0, false
 }
 
-// appendOffers appends an instance type's available offerings, converted,
-// to out. Every zone and capacity type of a compiled template's types is in
-// the index.
-func (x *offerIndex) appendOffers(out []offer, it *offerings.InstanceType) []offer {
-	for _, o := range it.Offerings {
-		if o.Available {
-			zone, _ := position(x.zones, o.Zone)
-			capacityType, _ := position(x.capacityTypes, o.CapacityType)
-			out = append(out, offer{zone: zone, capacityType: capacityType, price: o.Price})
-		}
+// appendOffers appends a compiled type's available offerings, renumbered
+// for this solve, to out.
+func (x *offerIndex) appendOffers(out []offer, t *catalogType) []offer {
+	for _, o := range t.offers {
+		out = append(out, offer{zone: x.zoneOf[o.zone], capacityType: x.capacityTypeOf[o.capacityType], price: o.price})
 	}
 	return out
 }

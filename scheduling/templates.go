@@ -115,7 +115,7 @@ func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, to
 	}, false)
 }
 
-func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets []*podInfo, total vec, median [2]int64, ox *offerIndex) *compiledTemplate {
+func compileTemplate(index int, t *NodeTemplate, compiled []*catalogType, dims *resourceDims, daemonSets []*podInfo, total vec, median [2]int64, ox *offerIndex) *compiledTemplate {
 	ct := &compiledTemplate{t: t, index: index, typeKeys: newTypeKeys(t.InstanceTypes), ox: ox}
 	ct.reqs = t.NodeRequirements()
 	ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = math.MaxInt64, math.MaxInt64, math.MaxInt64
@@ -143,23 +143,22 @@ func compileTemplate(index int, t *NodeTemplate, dims *resourceDims, daemonSets 
 	// and field was a fifth of the garbage of a solve. A rejected type's
 	// slots are reused by the next.
 	offerCount := 0
-	for _, it := range t.InstanceTypes {
-		offerCount += len(it.Offerings)
+	for _, c := range compiled {
+		offerCount += len(c.offers)
 	}
 	offerBuf := make([]offer, 0, offerCount)
 	d := dims.len()
 	vecBuf := make(vec, 3*d*len(t.InstanceTypes))
-	for _, it := range t.InstanceTypes {
+	for i, it := range t.InstanceTypes {
 		start := len(offerBuf)
-		offerBuf = ox.appendOffers(offerBuf, it)
+		offerBuf = ox.appendOffers(offerBuf, compiled[i])
 		ti := typeInfo{it: it, offers: offerBuf[start:len(offerBuf):len(offerBuf)]}
 		if !ct.matches(&ct.reqs, &ti, mask) {
 			offerBuf = offerBuf[:start]
 			continue
 		}
 		ti.avail, ti.capacity, ti.daemonSet = vecBuf[:d:d], vecBuf[d:2*d:2*d], vecBuf[2*d:3*d:3*d]
-		dims.allocatableInto(ti.avail, it)
-		dims.vecInto(ti.capacity, it.Capacity)
+		compiled[i].vectors(dims, ti.capacity, ti.avail)
 		clear(ti.daemonSet)
 		if !billedType(t, &ti) {
 			offerBuf = offerBuf[:start]

@@ -3,6 +3,7 @@ package scheduling
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,5 +73,53 @@ func TestAdmittedTypesAreTheSolversRule(t *testing.T) {
 				t.Errorf("claim %s lists %s, which the template does not admit or which is unavailable", c.Hostname, it.Name)
 			}
 		}
+	}
+}
+
+// A compiled Catalog changes how long a solve takes, never its plan: one
+// that holds every type is used, one that lacks a type is passed over, and
+// a nil type is an error naming it.
+func TestCatalogSolvesAsWithout(t *testing.T) {
+	catalog := testCatalog()
+	var pods []*corev1.Pod
+	for i, cpu := range []string{"250m", "1", "3", "6", "500m", "2", "12", "1500m"} {
+		pods = append(pods, makePod("p"+string(rune('a'+i)), cpu, "3Gi", withRequest(offerings.ResourceNvidiaGPU, map[bool]string{true: "1", false: "0"}[i == 3])))
+	}
+	spot := defaultTemplate(catalog)
+	spot.NodePool = "spot"
+	in := Input{Pods: pods, Templates: []*NodeTemplate{defaultTemplate(catalog[:8]), spot}, DaemonSetPods: []*corev1.Pod{makePod("ds", "100m", "128Mi")}}
+	want, err := Solve(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, in, want)
+
+	full, err := NewCatalog(slices.Concat(catalog, catalog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	partial, err := NewCatalog(catalog[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cat := range map[string]*Catalog{"full": full, "lacking a type": partial} {
+		with := in
+		with.Catalog = cat
+		got, err := Solve(with)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := summarizePlan(got, 0), summarizePlan(want, 0); !reflect.DeepEqual(a, b) {
+			t.Errorf("catalog %s: plan differs:\n%s\nwant:\n%s", name, mustYAML(a), mustYAML(b))
+		}
+	}
+	if _, ok := full.compiledTypes(in.Templates); !ok {
+		t.Error("the full catalog does not hold the templates' types")
+	}
+	if _, ok := partial.compiledTypes(in.Templates); ok {
+		t.Error("a catalog without m5.large claims to hold every type")
+	}
+	if _, err := NewCatalog([]*offerings.InstanceType{catalog[0], nil}); err == nil || !strings.Contains(err.Error(), "instanceTypes[1]") {
+		t.Errorf("NewCatalog with a nil type: err = %v, want one naming instanceTypes[1]", err)
 	}
 }
