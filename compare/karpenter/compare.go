@@ -88,7 +88,10 @@ func Compare(ctx context.Context, w Workload, reps int) (Result, error) {
 	for _, it := range w.InstanceTypes {
 		types[it.Name] = it
 	}
-	fp := newFleetpackSolver(w, pool)
+	fp, err := newFleetpackSolver(w, pool)
+	if err != nil {
+		return Result{}, fmt.Errorf("workload %s: %w", w.Name, err)
+	}
 	kp, err := newKarpenterSolver(ctx, w)
 	if err != nil {
 		return Result{}, fmt.Errorf("workload %s: %w", w.Name, err)

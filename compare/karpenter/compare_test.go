@@ -136,7 +136,11 @@ func TestFleetpackPlanPricesAsItsClaimsDo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sp, err := newFleetpackSolver(w, pool).solve()
+		fp, err := newFleetpackSolver(w, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := fp.solve()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,11 +47,14 @@
 // hostname anti-affinity kept, and both schedulers reporting the same
 // number of unschedulable pods; a run with an invalid plan fails.
 //
-// Times are per solve: what each side can reuse between passes (instance
-// type objects and NodePool for Karpenter, the compiled input for
-// fleetpack) is built once outside the timing; Karpenter's timed solve
-// includes NewTopology and NewScheduler, which its provisioner runs on
-// every pass. The two sides alternate, -reps times each, and medians are
+// Times are per solve: what each side can reuse between passes is built
+// once outside the timing: for Karpenter its cloudprovider.InstanceType
+// objects (requirements compiled) and NodePool, for fleetpack its Input
+// and a scheduling.Catalog of the same instance types. Each timed solve
+// then does everything that depends on the pods, NodePool and daemonsets:
+// Karpenter's NewTopology, NewScheduler (which its provisioner runs on
+// every pass) and Solve, fleetpack's whole Solve (type filtering,
+// daemonset overhead, dual prices and packing). The two sides alternate, -reps times each, and medians are
 // reported (bills: the median plan; Karpenter's plans vary from run to
 // run, -v prints their range). single_type_bill is
 // scheduling.BestSingleTypeFleet's bill, n/a where topology constraints

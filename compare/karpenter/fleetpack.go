@@ -7,18 +7,28 @@ import (
 )
 
 // fleetpackSolver solves a Workload with fleetpack's scheduling.Solve. Its
-// input, the compiled NodeTemplate over the workload's instance types
-// included, is built once and reused by every solve.
+// input is built once and reused by every solve, with the workload's
+// instance types compiled into a scheduling.Catalog: the counterpart of
+// Karpenter's cloudprovider.InstanceType objects, which are built once
+// outside its timing too. Everything that depends on the pods, the
+// NodePool or the daemonsets (the template's type filter, daemonset
+// overhead, the dual prices) is still worked out inside each solve, as
+// Karpenter's NewScheduler does inside its.
 type fleetpackSolver struct {
 	input scheduling.Input
 }
 
-func newFleetpackSolver(w Workload, pool scheduling.Requirements) *fleetpackSolver {
+func newFleetpackSolver(w Workload, pool scheduling.Requirements) (*fleetpackSolver, error) {
+	catalog, err := scheduling.NewCatalog(w.InstanceTypes)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the instance types: %w", err)
+	}
 	return &fleetpackSolver{input: scheduling.Input{
 		Pods:          w.Pods,
 		DaemonSetPods: w.DaemonSetPods,
 		Templates:     []*scheduling.NodeTemplate{{NodePool: "default", Requirements: pool, InstanceTypes: w.InstanceTypes}},
-	}}
+		Catalog:       catalog,
+	}}, nil
 }
 
 // solve runs scheduling.Solve once: the part that is timed.
