@@ -14,7 +14,8 @@ type Metrics struct {
 	// NodesLaunched counts nodes launched, by nodepool and capacity_type.
 	NodesLaunched *prometheus.CounterVec
 	// NodesTerminated counts nodes removed, by nodepool, capacity_type and
-	// reason (empty, launch_failed, launch_timeout, orphaned).
+	// reason (empty, launch_failed, launch_timeout, orphaned, leaked: an
+	// instance no node stood for, see TerminateLeakedInstances).
 	NodesTerminated *prometheus.CounterVec
 	// OrphanedNodes is the number of fleetpack's nodes whose NodePool is
 	// gone, by state: waiting (the pool's grace period runs), queued (past

@@ -32,6 +32,10 @@ const (
 	DefaultLaunchTimeout         = 15 * time.Minute
 	DefaultOrphanGracePeriod     = 5 * time.Minute
 	DefaultMaxOrphanDisruptions  = 1
+	// DefaultLeakedInstanceGracePeriod leaves a launch ample time to
+	// register its node: fleetpack registers it as soon as CreateFleet
+	// returns.
+	DefaultLeakedInstanceGracePeriod = 2 * time.Minute
 )
 
 // LabelManagedBy, with the value ManagedBy, marks the Node objects the
@@ -84,6 +88,10 @@ type Options struct {
 	// MaxOrphanDisruptions bounds how many nodes of deleted NodePools are
 	// cordoned and draining at once.
 	MaxOrphanDisruptions int
+	// LeakedInstanceGracePeriod is how long an instance the cloud runs for
+	// this provisioner may go without a Node before it is terminated as
+	// leaked (TerminateLeakedInstances). Negative turns that off.
+	LeakedInstanceGracePeriod time.Duration
 	// MaxInstanceTypes caps each claim's instance-type list (see
 	// scheduling.Input).
 	MaxInstanceTypes int
@@ -147,6 +155,9 @@ type Provisioner struct {
 	// consolidation is the consolidation controller's state; only
 	// Consolidate and ConsolidationPlan use it, under passMu.
 	consolidation *consolidator
+	// leaks is leaked-instance collection's state; only
+	// TerminateLeakedInstances uses it, under passMu.
+	leaks leakState
 
 	// hooks let tests observe the Run loop; nil in production.
 	hooks *runHooks
@@ -246,6 +257,9 @@ func New(cluster Cluster, cloud cloudprovider.CloudProvider, pools []*NodePool, 
 	}
 	if opts.MaxOrphanDisruptions <= 0 {
 		opts.MaxOrphanDisruptions = DefaultMaxOrphanDisruptions
+	}
+	if opts.LeakedInstanceGracePeriod == 0 {
+		opts.LeakedInstanceGracePeriod = DefaultLeakedInstanceGracePeriod
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

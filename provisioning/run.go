@@ -68,8 +68,10 @@ type runHooks struct {
 // Run provisions until ctx is done: it watches the cluster for pending pods,
 // batches them, provisions each batch, retries unplaceable pods every
 // RetryInterval, removes nodes that have been empty for their pool's
-// consolidateAfter, and drains and removes nodes of deleted NodePools
-// (RemoveOrphanedNodes). It returns nil when ctx is cancelled.
+// consolidateAfter, drains and removes nodes of deleted NodePools
+// (RemoveOrphanedNodes), consolidates (Consolidate, when enabled) and
+// terminates instances no node stands for (TerminateLeakedInstances). It
+// returns nil when ctx is cancelled.
 func (p *Provisioner) Run(ctx context.Context) error {
 	changes := p.cluster.Changes(ctx)
 	b := &batcher{idle: p.opts.BatchIdleDuration, max: p.opts.BatchMaxDuration}
@@ -117,7 +119,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		for _, step := range []struct {
 			what string
 			run  func(context.Context) ([]string, time.Time, error)
-		}{{"removing empty nodes", p.RemoveEmptyNodes}, {"removing nodes of deleted NodePools", p.RemoveOrphanedNodes}, {"consolidating", p.Consolidate}} {
+		}{{"removing empty nodes", p.RemoveEmptyNodes}, {"removing nodes of deleted NodePools", p.RemoveOrphanedNodes}, {"consolidating", p.Consolidate}, {"terminating leaked instances", p.TerminateLeakedInstances}} {
 			gone, at, err := step.run(ctx)
 			if err != nil {
 				p.log.ErrorContext(ctx, step.what, "error", err)
