@@ -19,10 +19,15 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
-// RBAC is deploy/rbac.yaml.
+// rbacYAML is deploy/rbac.yaml. Unexported, so that no caller can change
+// what the package applies: RBAC hands out copies.
 //
 //go:embed rbac.yaml
-var RBAC []byte
+var rbacYAML []byte
+
+// RBAC returns deploy/rbac.yaml: the Namespace, ServiceAccount, ClusterRole
+// and leader-election Role fleetpack needs, and their bindings.
+func RBAC() []byte { return bytes.Clone(rbacYAML) }
 
 // Names of the objects in RBAC.
 const (
@@ -34,7 +39,7 @@ const (
 
 // RBACObjects decodes RBAC into typed objects, in file order.
 func RBACObjects() ([]runtime.Object, error) {
-	return Decode(RBAC)
+	return Decode(rbacYAML)
 }
 
 // ApplyRBAC applies RBAC: the Namespace, the ServiceAccount, the roles and

@@ -300,25 +300,29 @@ func stripYAMLComments(doc []byte) []byte {
 	return out
 }
 
-// wellKnownNodeLabels are the label keys a NodePool may constrain inside the
+// wellKnownNodeLabel reports whether key is one a NodePool may constrain inside the
 // restricted kubernetes.io, k8s.io, karpenter.sh and karpenter.k8s.aws
 // domains: every one of them is set on the node by fleetpack itself.
-var wellKnownNodeLabels = map[string]bool{
-	offerings.LabelInstanceType:       true,
-	offerings.LabelArch:               true,
-	offerings.LabelOS:                 true,
-	offerings.LabelZone:               true,
-	offerings.LabelRegion:             true,
-	offerings.LabelCapacityType:       true,
-	offerings.LabelInstanceFamily:     true,
-	offerings.LabelInstanceCategory:   true,
-	offerings.LabelInstanceGeneration: true,
-	offerings.LabelInstanceSize:       true,
-	offerings.LabelInstanceCPU:        true,
-	offerings.LabelInstanceMemory:     true,
-	offerings.LabelInstanceGPUName:    true,
-	offerings.LabelInstanceGPUCount:   true,
-	corev1.LabelWindowsBuild:          true,
+func wellKnownNodeLabel(key string) bool {
+	switch key {
+	case offerings.LabelInstanceType,
+		offerings.LabelArch,
+		offerings.LabelOS,
+		offerings.LabelZone,
+		offerings.LabelRegion,
+		offerings.LabelCapacityType,
+		offerings.LabelInstanceFamily,
+		offerings.LabelInstanceCategory,
+		offerings.LabelInstanceGeneration,
+		offerings.LabelInstanceSize,
+		offerings.LabelInstanceCPU,
+		offerings.LabelInstanceMemory,
+		offerings.LabelInstanceGPUName,
+		offerings.LabelInstanceGPUCount,
+		corev1.LabelWindowsBuild:
+		return true
+	}
+	return false
 }
 
 // restrictedLabelDomains may not be used in NodePool labels or requirements
@@ -334,7 +338,7 @@ func restrictedLabel(key string) string {
 	case offerings.LabelNodePool:
 		return "is set by fleetpack to the NodePool's name"
 	}
-	if wellKnownNodeLabels[key] {
+	if wellKnownNodeLabel(key) {
 		return ""
 	}
 	domain, _, found := strings.Cut(key, "/")
@@ -352,7 +356,9 @@ func restrictedLabel(key string) string {
 	return ""
 }
 
-var validCapacityTypes = map[string]bool{offerings.CapacityTypeSpot: true, offerings.CapacityTypeOnDemand: true}
+func validCapacityType(ct string) bool {
+	return ct == offerings.CapacityTypeSpot || ct == offerings.CapacityTypeOnDemand
+}
 
 // Validate checks the NodePool and returns every problem found, each naming
 // the NodePool and the field path.
@@ -415,7 +421,7 @@ func (np *NodePool) Validate() error {
 		}
 		if nsr.Key == offerings.LabelCapacityType && nsr.Operator == corev1.NodeSelectorOpIn {
 			for j, v := range nsr.Values {
-				if !validCapacityTypes[v] {
+				if !validCapacityType(v) {
 					add(p.Child("values").Index(j), "unknown capacity type %q, must be %q or %q", v, offerings.CapacityTypeSpot, offerings.CapacityTypeOnDemand)
 				}
 			}

@@ -51,55 +51,74 @@ func (s FailureScope) String() string {
 	}
 }
 
-// fleetErrorScopes classifies every code EC2 documents (API reference,
+// fleetErrorScope classifies every code EC2 documents (API reference,
 // "Error codes for the Amazon EC2 API") that means capacity cannot be had
 // right now, as CreateFleet returns them in CreateFleetOutput.Errors.
 // Karpenter treats only the first six as capacity and marks each one per
 // pool, so a Spot quota error is re-learned pool by pool; here account-wide
 // codes rule out the whole capacity type at once.
-var fleetErrorScopes = map[string]FailureScope{
+func fleetErrorScope(code string) FailureScope {
+	switch code {
 	// No capacity in the pool.
-	"InsufficientInstanceCapacity": ScopeOffering,
+	case "InsufficientInstanceCapacity":
+		return ScopeOffering
 	// Spot: no spare capacity for this request's pools.
-	"UnfulfillableCapacity": ScopeOffering,
+	case "UnfulfillableCapacity":
+		return ScopeOffering
 	// Import/other capacity shortage.
-	"InsufficientCapacity": ScopeOffering,
+	case "InsufficientCapacity":
+		return ScopeOffering
 	// The type is constrained or not offered in this zone.
-	"Unsupported": ScopeOffering,
+	case "Unsupported":
+		return ScopeOffering
 	// Our Spot max price is below the pool's current price.
-	"SpotMaxPriceTooLow": ScopeOffering,
+	case "SpotMaxPriceTooLow":
+		return ScopeOffering
 	// A targeted Capacity Reservation is full.
-	"ReservationCapacityExceeded":          ScopeOffering,
-	"InsufficientReservedInstanceCapacity": ScopeOffering,
+	case "ReservationCapacityExceeded":
+		return ScopeOffering
+	case "InsufficientReservedInstanceCapacity":
+		return ScopeOffering
 	// Dedicated host capacity.
-	"InsufficientHostCapacity": ScopeOffering,
+	case "InsufficientHostCapacity":
+		return ScopeOffering
 	// Not enough Elastic IP addresses for the launch.
-	"InsufficientAddressCapacity": ScopeOffering,
+	case "InsufficientAddressCapacity":
+		return ScopeOffering
 	// Per-type running-instance limit (older accounts).
-	"InstanceLimitExceeded": ScopeInstanceType,
+	case "InstanceLimitExceeded":
+		return ScopeInstanceType
 	// On-Demand vCPU quotas are counted per family class.
-	"VcpuLimitExceeded": ScopeFamily,
+	case "VcpuLimitExceeded":
+		return ScopeFamily
 	// Account-wide Spot instance quota.
-	"MaxSpotInstanceCountExceeded": ScopeCapacityType,
+	case "MaxSpotInstanceCountExceeded":
+		return ScopeCapacityType
 	// Account-wide limits on the number of fleets / Spot requests.
-	"MaxFleetCountExceeded":            ScopeCapacityType,
-	"MaxSpotFleetRequestCountExceeded": ScopeCapacityType,
+	case "MaxFleetCountExceeded":
+		return ScopeCapacityType
+	case "MaxSpotFleetRequestCountExceeded":
+		return ScopeCapacityType
 	// Spot's service-linked role cannot be created: no Spot at all.
-	"AuthFailure.ServiceLinkedRoleCreationNotPermitted": ScopeCapacityType,
+	case "AuthFailure.ServiceLinkedRoleCreationNotPermitted":
+		return ScopeCapacityType
 	// The subnet has no free address left.
-	"InsufficientFreeAddressesInSubnet": ScopeSubnet,
+	case "InsufficientFreeAddressesInSubnet":
+		return ScopeSubnet
+	}
+	return ScopeNone
 }
 
 // ClassifyFleetError returns how much a CreateFleet error code rules out.
 // Unknown codes are ScopeNone.
 func ClassifyFleetError(code string) FailureScope {
-	return fleetErrorScopes[code]
+	return fleetErrorScope(code)
 }
 
-// notFoundCodes are the codes EC2 uses for an instance id it does not know.
-var notFoundCodes = map[string]bool{
-	"InvalidInstanceID.NotFound":  true,
-	"InvalidInstanceID.Malformed": true,
+// notFoundCode reports whether code is one EC2 uses for an instance id it
+// does not know.
+func notFoundCode(code string) bool {
+	return code == "InvalidInstanceID.NotFound" || code == "InvalidInstanceID.Malformed"
 }
 
 // apiErrorCode returns the code of a smithy API error, or "".
@@ -111,4 +130,4 @@ func apiErrorCode(err error) string {
 	return ""
 }
 
-func isNotFound(err error) bool { return notFoundCodes[apiErrorCode(err)] }
+func isNotFound(err error) bool { return notFoundCode(apiErrorCode(err)) }

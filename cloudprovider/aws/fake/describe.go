@@ -11,17 +11,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-var stateCodes = map[types.InstanceStateName]int32{
-	types.InstanceStateNamePending:      0,
-	types.InstanceStateNameRunning:      16,
-	types.InstanceStateNameShuttingDown: 32,
-	types.InstanceStateNameTerminated:   48,
-	types.InstanceStateNameStopping:     64,
-	types.InstanceStateNameStopped:      80,
+// stateCode is EC2's numeric code for an instance state.
+func stateCode(name types.InstanceStateName) int32 {
+	switch name {
+	case types.InstanceStateNameRunning:
+		return 16
+	case types.InstanceStateNameShuttingDown:
+		return 32
+	case types.InstanceStateNameTerminated:
+		return 48
+	case types.InstanceStateNameStopping:
+		return 64
+	case types.InstanceStateNameStopped:
+		return 80
+	}
+	return 0 // pending
 }
 
 func setState(in *types.Instance, name types.InstanceStateName) {
-	in.State = &types.InstanceState{Name: name, Code: ptr(stateCodes[name])}
+	in.State = &types.InstanceState{Name: name, Code: ptr(stateCode(name))}
 }
 
 // advance brings an instance's state up to date with the clock; the caller
