@@ -55,10 +55,16 @@ func readCluster(ctx context.Context, client kubernetes.Interface, sc *scenario)
 	if err != nil {
 		return err
 	}
+	held := len(sc.pending) + countBound(sc)
 	err = list("pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
 	}, func(obj runtime.Object) error {
 		pod := obj.(*corev1.Pod)
+		// The same bound as the files: listing stops at the pod past it
+		// rather than holding a cluster of any size in memory.
+		if held++; held > maxPlanPods {
+			return fmt.Errorf("the cluster and the input files hold more than %d pods, the most one plan takes", maxPlanPods)
+		}
 		if key := pod.Namespace + "/" + pod.Name; fromFiles[key] {
 			return fmt.Errorf("pod %s is in the cluster and in the input files", key)
 		}
@@ -78,4 +84,13 @@ func readCluster(ctx context.Context, client kubernetes.Interface, sc *scenario)
 		sc.daemonSets = append(sc.daemonSets, obj.(*appsv1.DaemonSet))
 		return nil
 	})
+}
+
+// countBound is how many pods sc holds on nodes.
+func countBound(sc *scenario) int {
+	n := 0
+	for _, pods := range sc.bound {
+		n += len(pods)
+	}
+	return n
 }

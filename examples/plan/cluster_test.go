@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,5 +115,16 @@ func TestKubeconfigErrors(t *testing.T) {
 	sc.pending = append(sc.pending, clusterPod("web", "", "1"))
 	if err := readCluster(t.Context(), fake.NewClientset(clusterPod("web", "", "1")), sc); err == nil || !strings.Contains(err.Error(), "default/web") {
 		t.Errorf("a pod in the cluster and in the files: error %v", err)
+	}
+
+	// The cluster's pods count against the plan's bound with the files'.
+	full, err := loadFiles([]string{"testdata/pools.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := clusterPod("from-files", "", "1")
+	full.pending = slices.Repeat([]*corev1.Pod{filler}, maxPlanPods)
+	if err := readCluster(t.Context(), fake.NewClientset(clusterPod("one-too-many", "", "1")), full); err == nil || !strings.Contains(err.Error(), "more than 100000 pods") {
+		t.Errorf("a cluster pod past the bound: error %v, want one naming the bound", err)
 	}
 }
