@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/fleetpack/fleetpack/cloudprovider"
+	"github.com/fleetpack/fleetpack/cloudprovider/aws"
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning"
 )
@@ -238,13 +238,11 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 }
 
 // instanceIDFromProviderID returns the instance id of an AWS provider id
-// (aws:///us-east-1a/i-0123...), or "".
+// (aws:///us-east-1a/i-0123...), or "" for any other node: the provider's
+// own parser, held to the stricter id form notices carry.
 func instanceIDFromProviderID(providerID string) string {
-	if !strings.HasPrefix(providerID, "aws://") {
-		return ""
-	}
-	id := providerID[strings.LastIndex(providerID, "/")+1:]
-	if !ValidInstanceID(id) {
+	id, err := aws.ParseProviderID(providerID)
+	if err != nil || !ValidInstanceID(id) {
 		return ""
 	}
 	return id
