@@ -247,3 +247,36 @@ func BenchmarkSchedulingKarpenterMix(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDaemonSetsNeverCheaper measures issue 11's property "adding
+// daemonsets never makes a plan cheaper" over the property tests' seeded
+// workloads (cost_test.go) on the Spot-and-on-demand and on-demand pools:
+// daemonsets only take room, so a plan for a workload with them is a plan
+// for it without them. It is a measurement, not a test, while the greedy
+// still misses such plans: violations counts the problems whose plan bills
+// less with the daemonsets, worst-% the largest such gap. docs/benchmarks.md
+// has the figures.
+func BenchmarkDaemonSetsNeverCheaper(b *testing.B) {
+	types, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	workloads := seededWorkloads()
+	for b.Loop() {
+		violations, problems, worst := 0, 0, 0.0
+		for _, pods := range workloads {
+			for _, tmpl := range []*scheduling.NodeTemplate{defaultTemplate(b, types), onDemandTemplate(b, types)} {
+				_, bare := solveBill(b, scheduling.Input{Pods: pods, Templates: []*scheduling.NodeTemplate{tmpl}})
+				_, withDS := solveBill(b, scheduling.Input{Pods: pods, DaemonSetPods: workload.DaemonSets(), Templates: []*scheduling.NodeTemplate{tmpl}})
+				problems++
+				if withDS < bare*(1-1e-9) {
+					violations++
+					worst = max(worst, 100*(bare-withDS)/withDS)
+				}
+			}
+		}
+		b.ReportMetric(float64(violations), "violations")
+		b.ReportMetric(float64(problems), "problems")
+		b.ReportMetric(worst, "worst-%")
+	}
+}
