@@ -1,10 +1,15 @@
 package fleetpack_test
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/fleetpack/fleetpack/internal/workload"
 	"github.com/fleetpack/fleetpack/offerings"
@@ -114,4 +119,74 @@ func TestPlansNoWorseThanOneType(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNoClaimFitsInTheOthersRoom: where pods have no constraints, no claim
+// of a plan could be emptied into the room the others leave on their
+// billed types, a node bought for nothing (Solve dissolves such claims,
+// cheapest first, pods first-fit in the same order as here).
+func TestNoClaimFitsInTheOthersRoom(t *testing.T) {
+	types, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dims := []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourcePods, corev1.ResourceEphemeralStorage}
+	workloads := seededWorkloads()
+	workloads["mixed-1000"] = workload.Mixed(1000, 42)
+	for name, pods := range workloads {
+		for _, ds := range [][]*corev1.Pod{nil, workload.DaemonSets()} {
+			plan, _ := solveBill(t, scheduling.Input{Pods: pods, DaemonSetPods: ds, Templates: []*scheduling.NodeTemplate{defaultTemplate(t, types)}})
+			claims := slices.Clone(plan.NodeClaims)
+			slices.SortStableFunc(claims, func(a, b *scheduling.NodeClaim) int { return cmp.Compare(a.Price(), b.Price()) })
+			room := make([]map[corev1.ResourceName]int64, len(claims))
+			for i, c := range claims {
+				it, _, _, _ := c.CheapestBill()
+				alloc := it.Allocatable()
+				room[i] = map[corev1.ResourceName]int64{}
+				for _, d := range dims {
+					a, used, daemons := alloc[d], c.PodRequests[d], c.DaemonSetRequests[d]
+					room[i][d] = a.MilliValue() - used.MilliValue() - daemons.MilliValue()
+				}
+			}
+			for i, c := range claims {
+				left := make([]map[corev1.ResourceName]int64, len(room))
+				for j := range room {
+					left[j] = maps.Clone(room[j])
+				}
+				emptied := true
+				for _, p := range c.Pods {
+					need := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+					need[corev1.ResourcePods] = *resource.NewQuantity(1, resource.DecimalSI)
+					to := -1
+					for j := range left {
+						if j != i && fitsRoom(need, left[j], dims) {
+							to = j
+							break
+						}
+					}
+					if to < 0 {
+						emptied = false
+						break
+					}
+					for _, d := range dims {
+						q := need[d]
+						left[to][d] -= q.MilliValue()
+					}
+				}
+				if emptied {
+					t.Errorf("%s, %d daemonsets: claim %s's %d pods fit in the room of the plan's other claims", name, len(ds), c.Hostname, len(c.Pods))
+				}
+			}
+		}
+	}
+}
+
+func fitsRoom(need corev1.ResourceList, room map[corev1.ResourceName]int64, dims []corev1.ResourceName) bool {
+	for _, d := range dims {
+		q := need[d]
+		if q.MilliValue() > room[d] {
+			return false
+		}
+	}
+	return true
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
@@ -255,6 +257,112 @@ func (s *solver) noWorseThanOneType(vts []*variantTemplate) {
 	s.claims = claims
 }
 
+// sharingClaims is what mergeClaims and dissolveClaims work on: the
+// templates whose claims may share pods (the fleet templates vts, outside
+// Credits mode, whose bills depend on load), and the claims cheapest first.
+// order is nil when there is nothing to do.
+func (s *solver) sharingClaims(vts []*variantTemplate) (map[*compiledTemplate]bool, []*claim) {
+	if vts == nil || len(s.claims) < 2 {
+		return nil, nil
+	}
+	sharing := map[*compiledTemplate]bool{}
+	for _, vt := range vts {
+		sharing[vt.ct] = vt.ct.t.Burstable != offerings.BurstableCredits
+	}
+	order := slices.Clone(s.claims)
+	slices.SortStableFunc(order, func(a, b *claim) int { return cmp.Compare(a.list.frontPrices[0], b.list.frontPrices[0]) })
+	return sharing, order
+}
+
+// dissolveClaims empties claims whose pods all fit in the room other claims
+// of the template have left on their current types: each such claim is one
+// node saved, at no price to the others. Cheapest claims are tried first;
+// the largest pod goes first, so most tries stop at once. Same conditions
+// as mergeClaims.
+func (s *solver) dissolveClaims(vts []*variantTemplate) {
+	ok, order := s.sharingClaims(vts)
+	if order == nil {
+		return
+	}
+	info := make(map[*corev1.Pod]*podInfo, len(s.pods))
+	for _, p := range s.pods {
+		info[p.pod] = p
+	}
+	// By position in order: each claim's room on its current type, and
+	// whether it is gone.
+	slack := make([]vec, len(order))
+	gone := make([]bool, len(order))
+	for i, c := range order {
+		slack[i] = slices.Clone(c.ct.types[c.list.front[0]].avail)
+		slack[i].sub(c.requests)
+	}
+	type move struct {
+		p  *podInfo
+		to int
+	}
+	var moves []move
+	dissolved := 0
+	for i, a := range order {
+		if !ok[a.ct] {
+			continue
+		}
+		moves = moves[:0]
+		placed := true
+		for _, pod := range a.pods {
+			p := info[pod]
+			to := -1
+			for j, b := range order {
+				if j != i && !gone[j] && b.ct == a.ct && fits(p.requests, slack[j]) {
+					to = j
+					break
+				}
+			}
+			if to < 0 {
+				placed = false
+				break
+			}
+			slack[to].sub(p.requests)
+			moves = append(moves, move{p, to})
+		}
+		if !placed {
+			for _, m := range moves {
+				slack[m.to].add(m.p.requests)
+			}
+			continue
+		}
+		for _, m := range moves {
+			b := order[m.to]
+			b.requests.add(m.p.requests)
+			b.pods = append(b.pods, m.p.pod)
+		}
+		gone[i] = true
+		dissolved++
+	}
+	if dissolved == 0 {
+		return
+	}
+	goneClaim := make(map[*claim]bool, dissolved)
+	for i, c := range order {
+		if gone[i] {
+			goneClaim[c] = true
+		}
+	}
+	s.dropClaims(goneClaim)
+}
+
+// dropClaims removes the claims in gone, numbering the rest again.
+func (s *solver) dropClaims(gone map[*claim]bool) {
+	kept := s.claims[:0]
+	for _, c := range s.claims {
+		if !gone[c] {
+			c.index = len(kept)
+			c.hostname = fmt.Sprintf("%s%04d", claimHostnamePrefix, len(kept)+1)
+			kept = append(kept, c)
+		}
+	}
+	s.claims = kept
+}
+
 // mergeWindow is how many of the next-dearer claims each claim tries to
 // merge with.
 const mergeWindow = 16
@@ -269,15 +377,10 @@ const mergeWindow = 16
 // tries the next mergeWindow claims of its template; vts are
 // s.fleetTemplates().
 func (s *solver) mergeClaims(vts []*variantTemplate) {
-	if vts == nil || len(s.claims) < 2 {
+	mergeable, order := s.sharingClaims(vts)
+	if order == nil {
 		return
 	}
-	mergeable := map[*compiledTemplate]bool{}
-	for _, vt := range vts {
-		mergeable[vt.ct] = vt.ct.t.Burstable != offerings.BurstableCredits
-	}
-	order := slices.Clone(s.claims)
-	slices.SortStableFunc(order, func(a, b *claim) int { return cmp.Compare(a.list.frontPrices[0], b.list.frontPrices[0]) })
 	gone := map[*claim]bool{}
 	merged := make(vec, s.dims.len())
 	for i, a := range order {
@@ -307,13 +410,5 @@ func (s *solver) mergeClaims(vts []*variantTemplate) {
 	if len(gone) == 0 {
 		return
 	}
-	kept := s.claims[:0]
-	for _, c := range s.claims {
-		if !gone[c] {
-			c.index = len(kept)
-			c.hostname = fmt.Sprintf("%s%04d", claimHostnamePrefix, len(kept)+1)
-			kept = append(kept, c)
-		}
-	}
-	s.claims = kept
+	s.dropClaims(gone)
 }

@@ -210,6 +210,7 @@ func (s *solver) solve() *Plan {
 	}
 	vts := s.fleetTemplates()
 	s.mergeClaims(vts)
+	s.dissolveClaims(vts)
 	s.noWorseThanOneType(vts)
 	return s.finish()
 }
