@@ -68,6 +68,14 @@
 //     NodePool documents may be Karpenter's karpenter.sh/v1 as they are
 //     (consolidationPolicy, consolidateAfter, budgets, expireAfter;
 //     nodeClassRef read and reported by Ignored).
+//   - Instances no node stands for are terminated
+//     (TerminateLeakedInstances, run by Run): one whose launch returned
+//     but whose process died before registering its node, or whose failed
+//     registration's clean-up failed too. An instance the cloud lists with
+//     no Node of its provider ID is terminated once it has had
+//     LeakedInstanceGracePeriod (2 min) since its launch to register; the
+//     cloud is listed at most every 30 s, and a new leader's first pass
+//     finds what its predecessor left.
 //   - SolverInput is the one way from a cluster's state (nodes, pods,
 //     daemonsets) to the solver's input: pending pods, existing nodes with
 //     their bound, nominated and reserved pods (startup taints hidden,
