@@ -21,6 +21,11 @@ type SingleTypeFleet struct {
 	// of every node at the type's cheapest offering).
 	Nodes int
 	Bill  float64
+	// LaunchedBill is the same packing as it would be launched: each node
+	// at the cheapest type of the template that holds its pods, so its
+	// part-full nodes may be smaller. Solve returns it, or a plan billing
+	// less, whenever Bill is within a tenth of the greedy plan's bill.
+	LaunchedBill float64
 }
 
 // BestSingleTypeFleet returns the cheapest fleet of one instance type that
@@ -42,7 +47,7 @@ func BestSingleTypeFleet(in Input) (SingleTypeFleet, bool) {
 	if !ok {
 		return SingleTypeFleet{}, false
 	}
-	return SingleTypeFleet{Template: f.vt.ct.t, InstanceType: f.vt.ct.types[f.t].it, Nodes: f.nodes, Bill: f.bill}, true
+	return SingleTypeFleet{Template: f.vt.ct.t, InstanceType: f.vt.ct.types[f.t].it, Nodes: f.nodes, Bill: f.bill, LaunchedBill: planBill(s.fleetClaims(f))}, true
 }
 
 // fleet is a single-type packing: the node (bin) of each pod of s.pods.
@@ -211,11 +216,10 @@ func (s *solver) packOneType(vt *variantTemplate, t int32, price, limit float64,
 	return fleet{vt: vt, t: t, price: price, nodes: nodes, bill: bill}, true
 }
 
-// planBill is the bill of the open claims: each at its cheapest type for
-// its pods.
-func (s *solver) planBill() float64 {
+// planBill is the bill of claims: each at its cheapest type for its pods.
+func planBill(claims []*claim) float64 {
 	bill := 0.0
-	for _, c := range s.claims {
+	for _, c := range claims {
 		if c.ct.t.Burstable != offerings.BurstableCredits {
 			bill += c.list.frontPrices[0]
 			continue
@@ -231,22 +235,38 @@ func (s *solver) planBill() float64 {
 	return bill
 }
 
+// fleetFinishMargin is how much dearer than the plan, packed, a fleet may
+// be and still be tried: finished, its part-full nodes may bill less.
+const fleetFinishMargin = 0.10
+
 // noWorseThanOneType replaces the claims with the best single-type fleet
-// when that bills less: the guarantee BestSingleTypeFleet states. It runs
-// only when every pod went to a new claim; vts are s.fleetTemplates().
+// when that bills less: the guarantee BestSingleTypeFleet states. The
+// fleet is compared as it will be launched, each node at the cheapest type
+// that holds its pods (a fleet's last, part-full nodes often fit a smaller
+// one), not at the type it was packed on. It runs only when every pod went
+// to a new claim; vts are s.fleetTemplates().
 func (s *solver) noWorseThanOneType(vts []*variantTemplate) {
 	if len(s.plan.Unschedulable) > 0 || len(s.claims) == 0 || vts == nil {
 		return
 	}
-	current := s.planBill()
-	f, ok := s.bestFleet(vts, current*(1-1e-9))
+	// Finishing cuts a fleet's bill by its part-full nodes only, which is
+	// rarely a tenth: fleets packed dearer than that are not worth packing.
+	current := planBill(s.claims)
+	f, ok := s.bestFleet(vts, current*(1+fleetFinishMargin))
 	if !ok {
 		return
 	}
+	if claims := s.fleetClaims(f); planBill(claims) < current*(1-1e-9) {
+		s.claims = claims
+	}
+}
+
+// fleetClaims is fleet f as claims, each starting its front at the
+// cheapest type that holds its pods: what finish will launch.
+func (s *solver) fleetClaims(f fleet) []*claim {
 	claims := make([]*claim, f.nodes)
 	for i := range claims {
 		claims[i] = &claim{ct: f.vt.ct, absorbed: []*variantTemplate{f.vt}, reqs: f.vt.reqs.Clone(),
-			list:     typeList{all: f.vt.list.all, allPrices: f.vt.list.allPrices, front: []int32{f.t}, frontPrices: []float64{f.price}, maxAvail: f.vt.list.maxAvail},
 			requests: make(vec, s.dims.len()), index: i, hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, i+1)}
 	}
 	for i, p := range s.pods {
@@ -254,7 +274,16 @@ func (s *solver) noWorseThanOneType(vts []*variantTemplate) {
 		c.requests.add(p.requests)
 		c.pods = append(c.pods, p.pod)
 	}
-	s.claims = claims
+	for _, c := range claims {
+		// The front holds a type at least as big as the packed one and no
+		// dearer, so some front type holds the node's pods.
+		l := f.vt.list
+		c.list = typeList{all: l.all, allPrices: l.allPrices, front: []int32{f.t}, frontPrices: []float64{f.price}, maxAvail: l.maxAvail}
+		if k := slices.IndexFunc(l.front, func(t int32) bool { return fits(c.requests, f.vt.ct.types[t].avail) }); k >= 0 {
+			c.list.front, c.list.frontPrices = l.front[k:], l.frontPrices[k:]
+		}
+	}
+	return claims
 }
 
 // sharingClaims is what mergeClaims and dissolveClaims work on: the
