@@ -229,7 +229,9 @@ func (s *solver) sortPods() {
 	}
 	// Early returns, not cmp.Or: its arguments, the name comparisons
 	// included, would all be evaluated on every one of the n log n calls.
-	slices.SortStableFunc(s.pods, func(a, b *podInfo) int {
+	// Namespace and name order pods completely, so the sort need not be
+	// stable (and pdqsort is quicker than the stable merge).
+	slices.SortFunc(s.pods, func(a, b *podInfo) int {
 		if c := cmp.Compare(b.size, a.size); c != 0 {
 			return c
 		}
@@ -855,8 +857,10 @@ func paretoFront(ct *compiledTemplate, types []int32, prices []float64) ([]int32
 		avail := ct.types[t].avail
 		dominated := false
 		if ceiling != nil && fits(avail, ceiling) {
-			for _, f := range front {
-				if fits(avail, ct.types[f].avail) {
+			// Dearest first: the kept types grow with price, so a late one
+			// is the likeliest to be at least as big.
+			for k := len(front) - 1; k >= 0; k-- {
+				if fits(avail, ct.types[front[k]].avail) {
 					dominated = true
 					break
 				}
