@@ -33,9 +33,11 @@
 // claim lists only types billed within ClaimPriceTolerance (10%) of its
 // own bill, since EC2 may launch any of them. Where pods carry no node
 // requirements, topology or host ports and no existing node or limit is in
-// play, part-full claims that one cheaper node holds are merged, and no
+// play, part-full claims that one cheaper node holds are merged, a claim
+// whose pods fit in the room the others leave is emptied into them, and no
 // plan bills more than BestSingleTypeFleet: the best single-type fleet
-// packed first-fit-decreasing (fleet.go).
+// packed first-fit-decreasing, compared as it would launch, each part-full
+// node at the cheapest type that holds it (fleet.go).
 //
 // # Constraints
 //
