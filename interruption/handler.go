@@ -340,9 +340,6 @@ func (h *Handler) handleInstance(ctx context.Context, log *slog.Logger, m Messag
 	if d.relaunch {
 		w.relaunch = true
 	}
-	if d.adopt {
-		w.replacements = d.work.Replacements
-	}
 	if d.work != nil {
 		w.rec = d.work
 		w.start(now)

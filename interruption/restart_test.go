@@ -527,3 +527,40 @@ func TestRebalanceGivingUpKeepsALaterSpotRecord(t *testing.T) {
 		// by TestHandlerRebalanceModes.)
 	})
 }
+
+// A Spot warning that reaches a restarted handler before its Run has taken
+// up the recorded rebalance still waits for the replacement the rebalance
+// recorded: the pods leave only once it is Ready, and nothing is launched
+// again.
+func TestSpotWarningBeforeResumeWaitsForTheRecordedReplacement(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, HandlerOptions{})
+		e.spotNode()
+		e.acceptThenStop(rebalanceMsg("rb", spotInstance), "after the replacement")
+		if rec := e.record("spot-1"); rec == nil || !rec.Replaced || len(rec.Replacements) != 1 {
+			t.Fatalf("record = %+v, want the rebalance's replacement recorded", rec)
+		}
+		e.clock.Step(5 * time.Second)
+		e.newHandler(HandlerOptions{})
+		if err := e.handler.Handle(e.ctx, spotMsg("spot", spotInstance, e.clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		e.runHandler()
+		// replacement-1, launched at +0, is Ready at +30 s.
+		readyAt := t0.Add(30 * time.Second)
+		e.settle(time.Second, readyAt.Add(-time.Second).Sub(e.clock.Now()))
+		if byNode := e.appPodsByNode(); byNode["spot-1"] != 3 {
+			t.Fatalf("pods evicted before the recorded replacement was Ready: %v", byNode)
+		}
+		e.settle(time.Second, 3*time.Minute)
+		if _, ok := e.deletedAt("spot-1"); !ok {
+			t.Fatal("interrupted node not deleted")
+		}
+		if got := e.replacer.callCount(); got != 1 {
+			t.Errorf("Replace called %d times, want 1 (the rebalance's)", got)
+		}
+		if byNode := e.appPodsByNode(); byNode["replacement-1"] != 3 || len(byNode) != 1 {
+			t.Errorf("app pods by node = %v, want all 3 on replacement-1", byNode)
+		}
+	})
+}

@@ -54,8 +54,6 @@ type nodeWork struct {
 	// relaunch asks for another once it returns (a notice with a
 	// deadline came during a rebalance's launch).
 	launching, relaunch bool
-	// replacements are the nodes the pods were placed on.
-	replacements []string
 	// drain is the node's drain, for a record of kind drainKind.
 	drain     *drain.Drain
 	drainKind Kind
@@ -308,7 +306,6 @@ func (h *Handler) resume(ctx context.Context, s *snapshot) {
 		}
 		h.mu.Lock()
 		w.own, w.rec, w.seen[rec.Kind] = true, rec, true
-		w.replacements = rec.Replacements
 		w.start(s.now)
 		h.mu.Unlock()
 		w.recMu.Unlock()
@@ -438,7 +435,7 @@ func (h *Handler) plan(w *nodeWork, s *snapshot, rebalancing map[string]int) mov
 		}
 	case drainSoft:
 		if w.drain == nil || w.drainKind != rec.Kind {
-			if !drain.ReplacementsReady(w.replacements, s.nodes) {
+			if !drain.ReplacementsReady(rec.Replacements, s.nodes) {
 				since := rec.LaunchStarted
 				if since.IsZero() {
 					since = w.startedAt
@@ -453,7 +450,7 @@ func (h *Handler) plan(w *nodeWork, s *snapshot, rebalancing map[string]int) mov
 			w.drainKind = rec.Kind
 		}
 	}
-	if drain.ReplacementsReady(w.replacements, s.nodes) {
+	if drain.ReplacementsReady(rec.Replacements, s.nodes) {
 		w.drain.Start()
 	}
 	mv.drain = w.drain
@@ -640,10 +637,7 @@ func (h *Handler) launch(ctx context.Context, log *slog.Logger, w *nodeWork, pod
 		// The notice now followed came during this launch: it gets its
 		// own replacement, chosen with its pool marked.
 		log.Info("a notice with a deadline came during the launch; launching its own replacement")
-		h.mu.Lock()
-		w.replacements = nil
-		h.mu.Unlock()
-		if err := h.updateRecord(context.WithoutCancel(ctx), w, func(r *record) { r.LaunchStarted = time.Time{} }); err != nil {
+		if err := h.updateRecord(context.WithoutCancel(ctx), w, func(r *record) { r.LaunchStarted, r.Replacements = time.Time{}, nil }); err != nil {
 			log.Error("recording on the node", "error", err)
 		}
 		return
@@ -665,9 +659,6 @@ func (h *Handler) kindOf(w *nodeWork) Kind {
 // recordReplaced records that the node's pods have their replacement
 // capacity (names, possibly none).
 func (h *Handler) recordReplaced(ctx context.Context, log *slog.Logger, w *nodeWork, names []string) {
-	h.mu.Lock()
-	w.replacements = names
-	h.mu.Unlock()
 	if err := h.updateRecord(ctx, w, func(r *record) { r.Replaced, r.Replacements = true, names }); err != nil {
 		log.Error("recording the replacement on the node", "error", err)
 		// Go on from memory: the drain matters more than the record.
