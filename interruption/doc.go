@@ -31,7 +31,7 @@
 //     and the handler's memory of it, and does the urgent part at once
 //     (records the notice on the node, marks an interrupted Spot pool
 //     unavailable in offerings.UnavailableOfferings, cordons). The rest is
-//     stepped: each Step lists the cluster once, plans every node's next
+//     stepped: each round of a Step lists the cluster once, plans every node's next
 //     move (launch the replacement through a Replacer — ProvisionerReplacer
 //     wraps the provisioner —, wait for it to be Ready, one step of the
 //     drain of package provisioning/drain, delete the node and its

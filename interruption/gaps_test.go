@@ -402,20 +402,20 @@ func TestDecide(t *testing.T) {
 		want  decision
 	}{
 		{"spot warning", books, spot, n, nil, memory{}, decision{write: spotRec, work: spotRec, markPool: true, cordon: true}},
-		{"redelivered", books, spot, n, spotRec, memory{known: true, own: true, seen: seenSpot, active: true}, decision{outcome: ActionDuplicate}},
+		{"redelivered", books, spot, n, spotRec, memory{own: true, seen: seenSpot}, decision{outcome: ActionDuplicate}},
 		{"left by an earlier process", books, spot, n, spotRec, memory{}, decision{work: spotRec, adopt: true, markPool: true, cordon: true}},
-		{"node gone, seen", books, spot, nil, nil, memory{known: true, own: true, seen: seenSpot}, decision{outcome: ActionDuplicate}},
+		{"node gone, seen", books, spot, nil, nil, memory{own: true, seen: seenSpot}, decision{outcome: ActionDuplicate}},
 		{"node unknown", books, spot, nil, nil, memory{}, decision{outcome: ActionUnknownNode}},
 		{"rebalance", books, rebalance, n, nil, memory{}, decision{write: &record{Kind: KindRebalanceRecommendation, MessageID: "rb"}, work: &record{Kind: KindRebalanceRecommendation, MessageID: "rb"}}},
-		{"rebalance after a warning", books, rebalance, n, spotRec, memory{known: true, own: true, seen: seenSpot, active: true}, decision{outcome: ActionDuplicate}},
-		{"rebalance given up, again", books, rebalance, n, nil, memory{known: true, own: true, seen: seenRb}, decision{outcome: ActionDuplicate}},
-		{"warning during a rebalance launch", books, spot, n, rbRec, memory{known: true, own: true, seen: seenRb, launching: true, active: true},
+		{"rebalance after a warning", books, rebalance, n, spotRec, memory{own: true, seen: seenSpot}, decision{outcome: ActionDuplicate}},
+		{"rebalance given up, again", books, rebalance, n, nil, memory{own: true, seen: seenRb}, decision{outcome: ActionDuplicate}},
+		{"warning during a rebalance launch", books, spot, n, rbRec, memory{own: true, seen: seenRb, launching: true},
 			decision{write: &record{Kind: KindSpotInterruption, Deadline: spot.Deadline, MessageID: "s", LaunchStarted: t0}, work: &record{Kind: KindSpotInterruption, Deadline: spot.Deadline, MessageID: "s", LaunchStarted: t0}, markPool: true, cordon: true, relaunch: true}},
 		{"scheduled change far ahead", books, retire, n, nil, memory{}, decision{write: &record{Kind: KindScheduledChange, Deadline: retire.Deadline, MessageID: "h"}, work: &record{Kind: KindScheduledChange, Deadline: retire.Deadline, MessageID: "h"}}},
 		{"scheduled change within its lead", books, soon, n, nil, memory{}, decision{write: &record{Kind: KindScheduledChange, Deadline: soon.Deadline, MessageID: "h2"}, work: &record{Kind: KindScheduledChange, Deadline: soon.Deadline, MessageID: "h2"}, cordon: true}},
 		{"running state", books, running, n, nil, memory{}, decision{outcome: ActionIgnored}},
 		{"cordon-only rebalance", cordonOnly, rebalance, n, nil, memory{}, decision{cordon: true}},
-		{"cordon-only rebalance again", cordonOnly, rebalance, n, nil, memory{known: true, seen: seenRb}, decision{outcome: ActionDuplicate, cordon: true}},
+		{"cordon-only rebalance again", cordonOnly, rebalance, n, nil, memory{seen: seenRb}, decision{outcome: ActionDuplicate, cordon: true}},
 		{"rebalance off", off, rebalance, n, nil, memory{}, decision{outcome: ActionIgnored}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

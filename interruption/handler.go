@@ -57,7 +57,10 @@ const (
 	ActionUnknownNode        = "unknown-node"
 	ActionReplacementTimeout = "replacement-timeout"
 	ActionReplacementFailed  = "replacement-failed"
-	ActionDeferred           = "deferred"
+	// ActionDrainTimeout counts rebalance drains that did not finish
+	// within RebalanceDrainTimeout: the node is kept, cordoned.
+	ActionDrainTimeout = "drain-timeout"
+	ActionDeferred     = "deferred"
 	// ActionBarePodsLost counts nodes whose pods include some without a
 	// controller: no replacement capacity is launched for them, and the
 	// drain deletes them for good.
@@ -135,8 +138,8 @@ type HandlerOptions struct {
 // quick, urgent part at once: it records the notice on the node, marks an
 // interrupted Spot pool unavailable and cordons. The rest (replacement,
 // wait for Ready, drain, node deletion) is stepped by Run, or by a caller of
-// Step: each step lists the cluster once, plans every node's next move
-// (plan, pure) and applies the moves with at most Workers nodes at once; no
+// Step: each round of a step lists the cluster once, plans every node's
+// next move (plan, which does no I/O) and applies the moves with at most Workers nodes at once; no
 // worker sleeps. The record (AnnotationRecord) is what lets the work survive
 // a restart. The same notice twice (same instance and kind) acts once, in
 // one process or across a restart. Run one handler per cluster.
@@ -295,7 +298,7 @@ func (h *Handler) handleInstance(ctx context.Context, log *slog.Logger, m Messag
 	var rec *record
 	mem := memory{}
 	if w != nil {
-		mem = memory{known: true, own: w.own, seen: maps.Clone(w.seen), launching: w.launching, active: w.active}
+		mem = memory{own: w.own, seen: maps.Clone(w.seen), launching: w.launching}
 		rec = w.rec
 	}
 	h.mu.Unlock()

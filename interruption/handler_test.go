@@ -857,6 +857,33 @@ func TestHandlerRebalanceModes(t *testing.T) {
 			}
 		})
 	})
+	t.Run("drain times out", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := newEnv(t, HandlerOptions{RebalanceDrainTimeout: 10 * time.Second})
+			e.spotNode()
+			// A budget that lets no web pod go holds the drain past its timeout.
+			all := intstr.FromInt32(3)
+			if err := e.cluster.CreatePDB(e.ctx, &policyv1.PodDisruptionBudget{
+				ObjectMeta: metav1.ObjectMeta{Name: "web-all", Namespace: "default"},
+				Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &all, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.handler.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {
+				t.Fatal(err)
+			}
+			e.settle(time.Second, time.Minute)
+			if n, err := e.cluster.GetNode(e.ctx, "spot-1"); err != nil || !n.Spec.Unschedulable || n.Annotations[AnnotationRecord] != "" {
+				t.Fatalf("after the drain's timeout: node %v (err %v), want it kept, cordoned, its record removed", n, err)
+			}
+			if got := e.action(KindRebalanceRecommendation, ActionDrainTimeout); got != 1 {
+				t.Errorf("drain-timeout = %v, want 1", got)
+			}
+			if got := value(t, e.metrics.DrainDuration.WithLabelValues(string(KindRebalanceRecommendation)).(prometheus.Metric)); got != 1 {
+				t.Errorf("drain duration samples = %v, want 1 (the drain that timed out)", got)
+			}
+		})
+	})
 	t.Run("replacement never ready", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			e := newEnv(t, HandlerOptions{ReplacementReadyTimeout: 10 * time.Second})

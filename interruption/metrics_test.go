@@ -50,6 +50,7 @@ func TestNewMetricsRegisters(t *testing.T) {
 	m.MessagesDropped.WithLabelValues("malformed").Inc()
 	m.DeleteFailures.Inc()
 	m.MalformedRecords.Inc()
+	m.PodUnavailability.WithLabelValues(string(KindSpotInterruption)).Observe(0)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +67,7 @@ func TestNewMetricsRegisters(t *testing.T) {
 		"fleetpack_interruption_drain_duration_seconds",
 		"fleetpack_interruption_deadline_misses_total",
 		"fleetpack_interruption_malformed_records_total",
+		"fleetpack_interruption_pod_unavailable_seconds",
 	} {
 		if !names[want] {
 			t.Errorf("metric %s not gathered", want)

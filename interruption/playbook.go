@@ -79,8 +79,6 @@ func (b playbook) startAt(rec *record) time.Time {
 
 // memory is what the handler remembers of a node, as decide sees it.
 type memory struct {
-	// known is set when the handler has an entry for the instance.
-	known bool
 	// own is set when the entry's record is this handler's: it wrote it
 	// or took its work up. A record on the node that is not own was left
 	// by an earlier process.
@@ -89,8 +87,6 @@ type memory struct {
 	seen map[Kind]bool
 	// launching is set while a replacement launch is in flight.
 	launching bool
-	// active is set while work on the node is under way.
-	active bool
 }
 
 // decision is what Handle does with one notice for one instance.

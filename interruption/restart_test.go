@@ -502,11 +502,6 @@ func TestRebalanceGivingUpKeepsALaterSpotRecord(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, HandlerOptions{})
 		e.spotNode()
-		node, err := e.cluster.GetNode(e.ctx, "spot-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = node
 		e.stopHandler()
 		h := e.handler
 		if err := h.Handle(e.ctx, rebalanceMsg("rb", spotInstance)); err != nil {

@@ -461,7 +461,7 @@ func (h *Handler) plan(w *nodeWork, s *snapshot, rebalancing map[string]int) mov
 	case mv.step.Expired && book.drain == drainHard:
 		mv.expired, mv.deleteNode, mv.remaining = true, true, pods
 	case mv.step.Expired:
-		mv.expired, mv.giveUp = true, "drain-timeout"
+		mv.expired, mv.giveUp = true, ActionDrainTimeout
 	default:
 		mv.wake = mv.step.Wake
 	}
@@ -523,9 +523,6 @@ func (h *Handler) apply(ctx context.Context, w *nodeWork, mv move, s *snapshot) 
 	case mv.replace != nil:
 		h.launch(ctx, log, w, mv.replace)
 		wake = h.opts.Clock.Now()
-		return
-	case mv.giveUp != "":
-		h.giveUp(ctx, log, w, rec.Kind, mv.giveUp)
 		return
 	}
 	if mv.drain != nil && (len(mv.step.Evict) > 0 || len(mv.step.Delete) > 0) {
@@ -625,7 +622,6 @@ func (h *Handler) launch(ctx context.Context, log *slog.Logger, w *nodeWork, pod
 	}
 	if err != nil && len(nodes) == 0 && h.books[kind].drain == drainSoft {
 		if ctx.Err() == nil {
-			h.count(kind, ActionReplacementFailed)
 			h.giveUp(ctx, log, w, kind, ActionReplacementFailed)
 		}
 		return
@@ -674,11 +670,13 @@ func (h *Handler) recordReplaced(ctx context.Context, log *slog.Logger, w *nodeW
 
 // giveUp ends a rebalance that keeps its node: cordoned, record removed
 // (unless a notice of another kind took the record over meanwhile).
+// giveUp ends a rebalance that keeps its node, cordoned, counting why (an
+// Action).
 func (h *Handler) giveUp(ctx context.Context, log *slog.Logger, w *nodeWork, kind Kind, why string) {
+	h.count(kind, why)
 	switch why {
 	case ActionReplacementTimeout:
 		log.Warn("replacement not ready in time; cordoning the at-risk node without draining it", "timeout", h.opts.ReplacementReadyTimeout)
-		h.count(kind, why)
 	case ActionReplacementFailed:
 		log.Warn("replacement failed; cordoning the at-risk node without draining it")
 	default:

@@ -8,7 +8,8 @@
 // interruption.Handler.Run and the notice sources (SQS, IMDS). A follower
 // runs none of them, so its sources do not receive or delete messages; its
 // informers may stay warm. When the leader dies, the Lease expires and a
-// follower takes over within LeaseDuration plus one RetryPeriod; the work
+// follower takes over within LeaseDuration + 4.4 x RetryPeriod (see the
+// defaults); the work
 // the old leader left half done is in the cluster, not in its memory
 // (pods' status.nominatedNodeName, nodes' interruption records), so the new
 // leader finishes it without launching again.
