@@ -33,6 +33,9 @@ type Context struct {
 	pods    []*podInfo
 	classes map[string]*podClass
 	keyBuf  []byte
+	// variantTemplates numbers the classes' variant templates across
+	// solves (see variantTemplate.id).
+	variantTemplates int32
 }
 
 // NewContext compiles in for repeated solves. It fails only on malformed
@@ -166,7 +169,8 @@ func (c *Context) solver(pods []*podInfo, without map[string]bool) *solver {
 	if tolerance == 0 {
 		tolerance = ClaimPriceTolerance
 	}
-	s := &solver{dims: c.dims, templates: c.templates, pods: pods, maxTypes: maxTypes, tolerance: tolerance, hints: map[hintKey]int{}}
+	s := &solver{dims: c.dims, templates: c.templates, pods: pods, maxTypes: maxTypes, tolerance: tolerance, hints: map[hintKey]int{},
+		variantTemplates: &c.variantTemplates}
 	for i, ct := range c.templates {
 		ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = c.limits[i][0], c.limits[i][1], c.limits[i][2]
 	}

@@ -52,8 +52,10 @@ type solver struct {
 	// remainingPods their number.
 	remaining     [2]int64
 	remainingPods int64
-	// variantTemplates counts the variant templates compiled (see id).
-	variantTemplates int32
+	// variantTemplates counts the variant templates compiled (see id). It
+	// is the Context's: its pod classes, and so their variant templates,
+	// outlive each solve, and an id must not repeat across them.
+	variantTemplates *int32
 	runs             runMemo
 	// join memoizes joinRuleFor (see join.go).
 	join joinMemo
@@ -450,8 +452,8 @@ func (s *solver) variantTemplate(v *variant, ct *compiledTemplate) *variantTempl
 	vt := v.perTemplate[ct.index]
 	if vt == nil {
 		vt = compileVariantTemplate(ct, v, v.class.tolerations, s.dims)
-		s.variantTemplates++
-		vt.id = s.variantTemplates
+		*s.variantTemplates++
+		vt.id = *s.variantTemplates
 		v.perTemplate[ct.index] = vt
 	}
 	return vt

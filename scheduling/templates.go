@@ -263,7 +263,7 @@ func (r *daemonSetRun) admits(ct *compiledTemplate, ti *typeInfo) bool {
 // variantTemplate is one pod variant's compatibility with one template.
 type variantTemplate struct {
 	ct *compiledTemplate
-	// id numbers the solve's variant templates from 1, for memos that
+	// id numbers the Context's variant templates from 1, for memos that
 	// keep no pointers.
 	id     int32
 	ok     bool
