@@ -1,6 +1,7 @@
 package disruption
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/scheduling"
 )
 
 func TestEmptyNodesAreRemovedAfterConsolidateAfter(t *testing.T) {
@@ -58,7 +60,7 @@ func TestSingleNodeDeleteAndReplace(t *testing.T) {
 		t.Errorf("replacement $%v for a $%v node, saving %v", cmd.Replacements[0].Price(), w.in.Nodes[0].Price, cmd.Saving)
 	}
 	for _, it := range cmd.Replacements[0].InstanceTypes {
-		if p := cheapest(cmd.Replacements[0].Offerings(it)); p >= w.in.Nodes[0].Price {
+		if p := cheapestBill(it, cmd.Replacements[0]); p >= w.in.Nodes[0].Price {
 			t.Errorf("replacement may launch %s at $%v, no cheaper than the node", it.Name, p)
 		}
 	}
@@ -71,10 +73,11 @@ func TestSingleNodeDeleteAndReplace(t *testing.T) {
 	}
 }
 
-func cheapest(os []offerings.Offering) float64 {
+// cheapestBill is the least a node of type it launched for claim c bills.
+func cheapestBill(it *offerings.InstanceType, c *scheduling.NodeClaim) float64 {
 	best := 1e9
-	for _, o := range os {
-		best = min(best, o.Price)
+	for _, o := range c.Offerings(it) {
+		best = min(best, offerings.NodeBill(it, o, c.Template.NodeCosts, c.Template.Burstable, 0))
 	}
 	return best
 }
@@ -425,5 +428,17 @@ func TestStabilizationProtectsNodesADisruptionFilled(t *testing.T) {
 	w.addNode("filled", "m5.4xlarge", offerings.CapacityTypeOnDemand, pod("1", "2Gi")).DisruptedInto = w.in.Now
 	if d = w.decide(); len(d.Commands) != 1 {
 		t.Fatalf("no stabilization: commands = %v, want filled replaced", d.Commands)
+	}
+}
+
+// Decide is pure: it leaves its Input as it found it.
+func TestDecideDoesNotWriteItsInput(t *testing.T) {
+	w := newWorld(t, "m5")
+	w.addNode("a", "m5.xlarge", offerings.CapacityTypeOnDemand, pod("1", "3Gi"))
+	w.addNode("b", "m5.xlarge", offerings.CapacityTypeOnDemand)
+	pools := slices.Clone(w.in.Pools)
+	w.decide()
+	if !reflect.DeepEqual(pools, w.in.Pools) {
+		t.Errorf("Decide changed its pools: %+v, was %+v", w.in.Pools, pools)
 	}
 }

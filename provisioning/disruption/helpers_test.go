@@ -75,14 +75,20 @@ func (w *world) instanceType(name string) *offerings.InstanceType {
 }
 
 // addNode adds a Ready managed node of the given type and capacity type in
-// us-east-1a, priced at that offering, with pods of cpu/memory each.
+// us-east-1a, priced as production prices it: the offering's bill under the
+// pool's template (offerings.NodeBill), with pods of cpu/memory each.
 func (w *world) addNode(name, typ, capacityType string, pods ...*corev1.Pod) *Node {
 	it := w.instanceType(typ)
 	zone := it.Offerings[0].Zone
+	var requested int64
+	for _, p := range pods {
+		requested += podRequests(p)[0]
+	}
+	tmpl := w.in.Templates[0]
 	price := -1.0
 	for _, o := range it.Offerings {
 		if o.CapacityType == capacityType && o.Zone == zone {
-			price = o.Price
+			price = offerings.NodeBill(it, o, tmpl.NodeCosts, tmpl.Burstable, requested)
 		}
 	}
 	if price < 0 {
