@@ -913,7 +913,7 @@ func checkExistingNodes(t reporter, in Input, plan *Plan) {
 				t.Errorf("pod %s on node %s: %s", p.Name, n.Name, why)
 			}
 			for _, tn := range n.Spec.Taints {
-				if isEphemeralTaint(tn.Key) {
+				if IsEphemeralTaint(tn.Key) {
 					continue
 				}
 				if (tn.Effect == corev1.TaintEffectNoSchedule || tn.Effect == corev1.TaintEffectNoExecute) && !tolerates(p.Spec.Tolerations, tn) {

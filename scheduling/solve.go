@@ -133,10 +133,13 @@ func (s *solver) firstHolding(c *claim, l *typeList, extra vec) int {
 	return -1
 }
 
-// isEphemeralTaint reports taints put on every node while it starts; pods
-// are scheduled to in-flight nodes regardless, as the kube-scheduler will
-// once they clear. (A function, not a map: no package-level mutable state.)
-func isEphemeralTaint(key string) bool {
+// IsEphemeralTaint reports the taints put on every node while it starts
+// (not ready, unreachable, cloud-provider uninitialized, Karpenter's
+// unregistered). The solver schedules pods to in-flight nodes regardless,
+// as the kube-scheduler will once they clear; disruption counts a node
+// carrying one as not yet initialized. (A function, not a map: no
+// package-level mutable state.)
+func IsEphemeralTaint(key string) bool {
 	switch key {
 	case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, "node.cloudprovider.kubernetes.io/uninitialized", "karpenter.sh/unregistered":
 		return true
@@ -177,7 +180,7 @@ func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
 	}
 	ns.labels[fieldNodeName] = n.Node.Name
 	for _, t := range n.Node.Spec.Taints {
-		if !isEphemeralTaint(t.Key) {
+		if !IsEphemeralTaint(t.Key) {
 			ns.taints = append(ns.taints, t)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/fleetpack/fleetpack/provisioning/drain"
 	"github.com/fleetpack/fleetpack/scheduling"
 )
 
@@ -295,15 +296,6 @@ func doNotDisruptUntil(pod *corev1.Pod, now time.Time) (time.Time, bool) {
 	return until, now.Before(until)
 }
 
-func isReady(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 func hasTaint(node *corev1.Node, t corev1.Taint) bool {
 	return slices.ContainsFunc(node.Spec.Taints, func(x corev1.Taint) bool { return x.MatchTaint(&t) && x.Value == t.Value })
 }
@@ -315,13 +307,7 @@ func initialized(node *corev1.Node, pool *Pool) bool {
 			return false
 		}
 	}
-	for _, t := range node.Spec.Taints {
-		switch t.Key {
-		case corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, "node.cloudprovider.kubernetes.io/uninitialized":
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return scheduling.IsEphemeralTaint(t.Key) })
 }
 
 // drifted reports whether the pool no longer admits the node.
@@ -383,7 +369,7 @@ func (in *Input) candidate(n *Node, pool *Pool, pdbs []labels.Selector) (*candid
 		return nil, SkipNoNodePool, time.Time{}
 	case n.Disrupting || node.DeletionTimestamp != nil || node.Spec.Unschedulable:
 		return nil, SkipDisrupting, time.Time{}
-	case !isReady(node):
+	case !drain.IsNodeReady(node):
 		return nil, SkipNotReady, time.Time{}
 	case !initialized(node, pool):
 		return nil, SkipNotInitialized, time.Time{}
