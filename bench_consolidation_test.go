@@ -36,14 +36,13 @@ type consolidationCluster struct {
 	now      time.Time
 	nodes    map[string]*consolidationNode
 	seq      int
-	// launched is when each node (by name) was launched, disrupted when it
-	// was removed by a move.
-	launched, disrupted map[string]time.Time
-	// movedIn are the nodes that received pods a move evicted (measured);
-	// disruptedInto is what the executor records for the engine: when a
-	// move launched a node or its simulation sent the node pods.
-	movedIn       map[string]bool
-	disruptedInto map[string]time.Time
+	// launched is when each node (by name) was launched.
+	launched map[string]time.Time
+	// movedIn is when each node last received pods a move evicted
+	// (measured, where the pods went); disruptedInto is what the executor
+	// records for the engine: when a move launched a node or its
+	// simulation sent the node pods.
+	movedIn, disruptedInto map[string]time.Time
 }
 
 type consolidationNode struct {
@@ -72,18 +71,12 @@ func newConsolidationCluster(b testing.TB) *consolidationCluster {
 		}
 		tmpl.Requirements.Add(r)
 	}
-	var kept []*offerings.InstanceType
-	for _, it := range types {
-		if tmpl.Requirements.Get(offerings.LabelInstanceCPU).Matches(it.Labels[offerings.LabelInstanceCPU], true) {
-			kept = append(kept, it)
-		}
-	}
-	tmpl.InstanceTypes = kept
+	tmpl.InstanceTypes = tmpl.AdmittedTypes(types)
 	return &consolidationCluster{
 		b: b, template: tmpl,
 		pool:  disruption.Pool{Name: "default", ConsolidateAfter: 30 * time.Second},
 		now:   time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC),
-		nodes: map[string]*consolidationNode{}, launched: map[string]time.Time{}, disrupted: map[string]time.Time{}, movedIn: map[string]bool{}, disruptedInto: map[string]time.Time{},
+		nodes: map[string]*consolidationNode{}, launched: map[string]time.Time{}, movedIn: map[string]time.Time{}, disruptedInto: map[string]time.Time{},
 	}
 }
 
@@ -204,11 +197,10 @@ func (c *consolidationCluster) apply(d *disruption.Decision) int {
 			c.disruptedInto[name] = c.now
 		}
 		for _, name := range c.provision(moving, without) {
-			c.movedIn[name] = true
+			c.movedIn[name] = c.now
 		}
 		for _, name := range cmd.Candidates {
 			delete(c.nodes, name)
-			c.disrupted[name] = c.now
 		}
 		evicted += len(moving)
 	}
@@ -374,7 +366,7 @@ func BenchmarkConsolidationChurn(b *testing.B) {
 					d := decide(b, c.input())
 					for _, cmd := range d.Commands {
 						for _, name := range cmd.Candidates {
-							if c.now.Sub(c.launched[name]) < time.Hour && c.movedIn[name] {
+							if at, ok := c.movedIn[name]; ok && c.now.Sub(at) < time.Hour {
 								again++
 							}
 						}
