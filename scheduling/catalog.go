@@ -10,8 +10,8 @@ import (
 
 // Catalog is instance types compiled for the solver: each type's capacity
 // and allocatable as integer vectors, and its offerings by zone and
-// capacity-type number. Compiling a thousand-type catalog is about a third
-// of a 1,000-pod solve, and it depends on neither the pods nor the
+// capacity-type number. Compiling a thousand-type catalog is about a fifth
+// of a 1,000-pod solve (docs/benchmarks.md), and it depends on neither the pods nor the
 // NodePools, so a caller that solves again and again over the same types (a
 // provisioner between catalog refreshes, a consolidation pass, a benchmark)
 // builds it once with NewCatalog and sets Input.Catalog. Without one, Solve

@@ -62,7 +62,7 @@
 // pod its join rule refused; topology-bound pods start where the last pod
 // bound for the same domain went, and one-per-node pods look only at claims
 // still free for them. Compiling the instance types (capacity and
-// allocatable as vectors, offerings by zone number) is about a third of a
+// allocatable as vectors, offerings by zone number) is about a fifth of a
 // 1,000-pod solve over the real catalog; a caller that solves repeatedly
 // over the same types compiles them once with NewCatalog and passes
 // Input.Catalog (catalog.go), and the plan is the same either way.

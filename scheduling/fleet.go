@@ -62,12 +62,12 @@ type fleet struct {
 
 // fleetTemplates returns, when the single-type bound applies to s's pods,
 // the variant template of every highest-weight template that can hold them
-// all (pods then share one requirement-free variant).
+// all: every pod's class has a requirement-free variant, and the first
+// class's variant template stands for them all.
 func (s *solver) fleetTemplates() []*variantTemplate {
 	if len(s.nodes) > 0 || len(s.pods) == 0 || len(s.templates) == 0 {
 		return nil
 	}
-	var v *variant
 	for _, p := range s.pods {
 		if p.class.err != nil || p.topo != nil || len(p.hostPorts) > 0 {
 			return nil
@@ -75,9 +75,6 @@ func (s *solver) fleetTemplates() []*variantTemplate {
 		pv := p.class.variants[0]
 		if pv.preferences || pv.toleratePNS || len(pv.reqs.Items()) > 0 {
 			return nil
-		}
-		if v == nil {
-			v = pv
 		}
 	}
 	var out []*variantTemplate

@@ -6,8 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/fleetpack/fleetpack/offerings"
 )
 
 // The solver works on dense integer vectors rather than ResourceLists:
@@ -61,47 +59,12 @@ func quantityUnits(name corev1.ResourceName, q resource.Quantity) int64 {
 // ignored (nobody requests them).
 func (d *resourceDims) vecOf(list corev1.ResourceList) vec {
 	v := make(vec, len(d.names))
-	d.vecInto(v, list)
-	return v
-}
-
-// vecInto is vecOf into v, which has every dimension.
-func (d *resourceDims) vecInto(v vec, list corev1.ResourceList) {
-	clear(v)
 	for name, q := range list {
 		if i, ok := d.index[name]; ok {
 			v[i] = quantityUnits(name, q)
 		}
 	}
-}
-
-// allocatableOf is vecOf(it.Allocatable()) without building the lists.
-func (d *resourceDims) allocatableOf(it *offerings.InstanceType) vec {
-	v := make(vec, len(d.names))
-	d.allocatableInto(v, it)
 	return v
-}
-
-// allocatableInto sets every dimension of v to it's allocatable: capacity
-// less the three reservations, never below zero. Compiling a template does
-// this for every instance type of the catalog, and building the lists was a
-// fifth of a solve's time.
-func (d *resourceDims) allocatableInto(v vec, it *offerings.InstanceType) {
-	reserved := [...]corev1.ResourceList{it.Overhead.KubeReserved, it.Overhead.SystemReserved, it.Overhead.EvictionThreshold}
-	for i, name := range d.names {
-		q, ok := it.Capacity[name]
-		if !ok {
-			v[i] = 0
-			continue
-		}
-		q = q.DeepCopy() // Sub must not touch the catalog's own amount
-		for _, list := range reserved {
-			if r, ok := list[name]; ok {
-				q.Sub(r)
-			}
-		}
-		v[i] = max(quantityUnits(name, q), 0)
-	}
 }
 
 // quantity renders one dimension of v as a Quantity.

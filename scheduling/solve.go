@@ -1029,13 +1029,17 @@ func (s *solver) newClaimList(c *claim, vt *variantTemplate, cand *candidate) *t
 // type is big enough" there would send users after the wrong cause.
 func (s *solver) offeringReason(ct *compiledTemplate, vt *variantTemplate, req vec) (string, bool) {
 	zone, capacityType := vt.reqs.Get(offerings.LabelZone), vt.reqs.Get(offerings.LabelCapacityType)
-	for _, it := range ct.t.InstanceTypes {
-		if !typeLabelsMatch(ct.typeKeys, &vt.reqs, it) || !fits(req, s.dims.allocatableOf(it)) {
+	capacity, alloc := make(vec, s.dims.len()), make(vec, s.dims.len())
+	for i, it := range ct.t.InstanceTypes {
+		if !typeLabelsMatch(ct.typeKeys, &vt.reqs, it) {
+			continue
+		}
+		if ct.compiled[i].vectors(s.dims, capacity, alloc); !fits(req, alloc) {
 			continue
 		}
 		allowed, available := false, false
 		for _, o := range it.Offerings {
-			if (zone == nil || zone.Matches(o.Zone, true)) && (capacityType == nil || capacityType.Matches(o.CapacityType, true)) {
+			if offeringAllowed(zone, capacityType, o) {
 				allowed = true
 				available = available || o.Available
 			}

@@ -39,13 +39,17 @@ func (t *NodeTemplate) AdmittedTypes(catalog []*offerings.InstanceType) []*offer
 		if !typeLabelsMatch(keys, &reqs, it) {
 			continue
 		}
-		if slices.ContainsFunc(it.Offerings, func(o offerings.Offering) bool {
-			return (zone == nil || zone.Matches(o.Zone, true)) && (capacityType == nil || capacityType.Matches(o.CapacityType, true))
-		}) {
+		if slices.ContainsFunc(it.Offerings, func(o offerings.Offering) bool { return offeringAllowed(zone, capacityType, o) }) {
 			kept = append(kept, it)
 		}
 	}
 	return kept
+}
+
+// offeringAllowed reports whether o lies in the zones and capacity types
+// the requirements zone and capacityType allow (nil allows any).
+func offeringAllowed(zone, capacityType *Requirement, o offerings.Offering) bool {
+	return (zone == nil || zone.Matches(o.Zone, true)) && (capacityType == nil || capacityType.Matches(o.CapacityType, true))
 }
 
 // typeKeys answers "does some type of these carry label key?": the keys
@@ -90,6 +94,9 @@ type compiledTemplate struct {
 	// duals value spare room on this template's nodes (see value.go).
 	duals dualPrices
 	ox    *offerIndex
+	// compiled is t.InstanceTypes compiled, by position, those types
+	// leaves out included: offeringReason looks at them.
+	compiled []*catalogType
 }
 
 // typeInfo is one instance type under one template.
@@ -116,7 +123,7 @@ func untoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration, to
 }
 
 func compileTemplate(index int, t *NodeTemplate, compiled []*catalogType, dims *resourceDims, daemonSets []*podInfo, total vec, median [2]int64, ox *offerIndex) *compiledTemplate {
-	ct := &compiledTemplate{t: t, index: index, typeKeys: newTypeKeys(t.InstanceTypes), ox: ox}
+	ct := &compiledTemplate{t: t, index: index, typeKeys: newTypeKeys(t.InstanceTypes), ox: ox, compiled: compiled}
 	ct.reqs = t.NodeRequirements()
 	ct.remainingCPU, ct.remainingMemory, ct.remainingNodes = math.MaxInt64, math.MaxInt64, math.MaxInt64
 	if q, ok := t.Limits[corev1.ResourceCPU]; ok {

@@ -16,9 +16,9 @@ import (
 // and the folded requirements pin the template's labels and NodePool.
 func TestAdmittedTypesAreTheSolversRule(t *testing.T) {
 	catalog := testCatalog()
-	// m5.xlarge has no Spot offering in test-1a any more but keeps its
-	// on-demand ones: an offering outside the allowed capacity types does
-	// not admit a type, an unavailable one inside them does.
+	// m5.odonly has on-demand offerings only, and every offering of
+	// m5.large is unavailable now: an offering outside the allowed capacity
+	// types does not admit a type, an unavailable one inside them does.
 	catalog = append(catalog, makeType(typeSpec{name: "m5.odonly", cpu: "4", memory: "16Gi", price: 0.1, noSpot: true, overhead: true}))
 	for i := range catalog[0].Offerings {
 		catalog[0].Offerings[i].Available = false
