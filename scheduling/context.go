@@ -51,12 +51,9 @@ func NewContext(in Input) (*Context, error) {
 // on what was compiled.
 func (c *Context) Solve(pods []*corev1.Pod, without map[string]bool) (*Plan, error) {
 	dims := &resourceDims{names: slices.Clone(c.dims.names), index: maps.Clone(c.dims.index)}
-	infos := make([]*podInfo, 0, len(pods))
-	for i, pod := range pods {
-		if pod == nil {
-			return nil, fmt.Errorf("pods[%d]: is nil", i)
-		}
-		infos = append(infos, &podInfo{pod: pod, requests: podRequests(pod, dims), hostPorts: podHostPorts(pod), class: c.class(pod)})
+	infos, err := c.podInfos(pods, dims, "pods")
+	if err != nil {
+		return nil, err
 	}
 	if dims.len() != c.dims.len() {
 		in := c.in
@@ -77,6 +74,22 @@ func (c *Context) class(pod *corev1.Pod) *podClass {
 	return pc
 }
 
+// podInfos prepares pods for a solve over dims (which gains the resources
+// they ask for), in one allocation rather than one per pod; field names the
+// input field in errors.
+func (c *Context) podInfos(pods []*corev1.Pod, dims *resourceDims, field string) ([]*podInfo, error) {
+	infos := make([]podInfo, len(pods))
+	out := make([]*podInfo, len(pods))
+	for i, pod := range pods {
+		if pod == nil {
+			return nil, fmt.Errorf("%s[%d]: is nil", field, i)
+		}
+		infos[i] = podInfo{pod: pod, requests: podRequests(pod, dims), hostPorts: podHostPorts(pod), class: c.class(pod)}
+		out[i] = &infos[i]
+	}
+	return out, nil
+}
+
 // compile prepares everything of in that does not change while pods are
 // placed.
 func compile(in Input) (*Context, error) {
@@ -84,25 +97,13 @@ func compile(in Input) (*Context, error) {
 		return nil, fmt.Errorf("claimPriceTolerance: must be 0 or more, got %v", t)
 	}
 	c := &Context{in: in, dims: newResourceDims(), classes: map[string]*podClass{}}
-	info := func(pi *podInfo, pod *corev1.Pod) *podInfo {
-		*pi = podInfo{pod: pod, requests: podRequests(pod, c.dims), hostPorts: podHostPorts(pod), class: c.class(pod)}
-		return pi
+	var err error
+	if c.pods, err = c.podInfos(in.Pods, c.dims, "pods"); err != nil {
+		return nil, err
 	}
-	// One allocation for all the pods' infos, not one per pod.
-	infos := make([]podInfo, len(in.Pods))
-	c.pods = make([]*podInfo, 0, len(in.Pods))
-	for i, pod := range in.Pods {
-		if pod == nil {
-			return nil, fmt.Errorf("pods[%d]: is nil", i)
-		}
-		c.pods = append(c.pods, info(&infos[i], pod))
-	}
-	daemonSets := make([]*podInfo, 0, len(in.DaemonSetPods))
-	for i, pod := range in.DaemonSetPods {
-		if pod == nil {
-			return nil, fmt.Errorf("daemonSetPods[%d]: is nil", i)
-		}
-		daemonSets = append(daemonSets, info(new(podInfo), pod))
+	daemonSets, err := c.podInfos(in.DaemonSetPods, c.dims, "daemonSetPods")
+	if err != nil {
+		return nil, err
 	}
 	// Requests were sized before every resource name was known.
 	for _, p := range c.pods {

@@ -2,7 +2,6 @@ package scheduling
 
 import (
 	"cmp"
-	"fmt"
 	"math"
 	"slices"
 
@@ -47,7 +46,7 @@ func BestSingleTypeFleet(in Input) (SingleTypeFleet, bool) {
 	if !ok {
 		return SingleTypeFleet{}, false
 	}
-	return SingleTypeFleet{Template: f.vt.ct.t, InstanceType: f.vt.ct.types[f.t].it, Nodes: f.nodes, Bill: f.bill, LaunchedBill: planBill(s.fleetClaims(f))}, true
+	return SingleTypeFleet{Template: f.vt.ct.t, InstanceType: f.vt.ct.types[f.t].it, Nodes: f.nodes, Bill: f.bill, LaunchedBill: s.launchedBill(f)}, true
 }
 
 // fleet is a single-type packing: the node (bin) of each pod of s.pods.
@@ -253,18 +252,47 @@ func (s *solver) noWorseThanOneType(vts []*variantTemplate) {
 	if !ok {
 		return
 	}
-	if claims := s.fleetClaims(f); planBill(claims) < current*(1-1e-9) {
-		s.claims = claims
+	if s.launchedBill(f) < current*(1-1e-9) {
+		s.claims = s.fleetClaims(f)
 	}
+}
+
+// launchedBill is fleet f's bill as it would launch, planBill of
+// fleetClaims(f), worked out from the nodes' summed requests without
+// building the claims, which a fleet that loses would throw away. Under
+// Credits, whose bills depend on load, it prices the claims themselves.
+func (s *solver) launchedBill(f fleet) float64 {
+	if f.vt.ct.t.Burstable == offerings.BurstableCredits {
+		return planBill(s.fleetClaims(f))
+	}
+	d := s.dims.len()
+	sums := make(vec, f.nodes*d)
+	for i, p := range s.pods {
+		sums[int(f.bin[i])*d : (int(f.bin[i])+1)*d].add(p.requests)
+	}
+	l := f.vt.list
+	bill := 0.0
+	for n := range f.nodes {
+		price := f.price
+		if k := slices.IndexFunc(l.front, func(t int32) bool { return fits(sums[n*d:(n+1)*d], f.vt.ct.types[t].avail) }); k >= 0 {
+			price = l.frontPrices[k]
+		}
+		bill += price
+	}
+	return bill
 }
 
 // fleetClaims is fleet f as claims, each starting its front at the
 // cheapest type that holds its pods: what finish will launch.
 func (s *solver) fleetClaims(f fleet) []*claim {
 	claims := make([]*claim, f.nodes)
+	perNode := make([]int, f.nodes)
+	for _, b := range f.bin {
+		perNode[b]++
+	}
 	for i := range claims {
 		claims[i] = &claim{ct: f.vt.ct, absorbed: []*variantTemplate{f.vt}, reqs: f.vt.reqs.Clone(),
-			requests: make(vec, s.dims.len()), index: i, hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, i+1)}
+			requests: make(vec, s.dims.len()), index: i, hostname: claimHostname(i), pods: make([]*corev1.Pod, 0, perNode[i])}
 	}
 	for i, p := range s.pods {
 		c := claims[f.bin[i]]
@@ -381,8 +409,9 @@ func (s *solver) dropClaims(gone map[*claim]bool) {
 	kept := s.claims[:0]
 	for _, c := range s.claims {
 		if !gone[c] {
-			c.index = len(kept)
-			c.hostname = fmt.Sprintf("%s%04d", claimHostnamePrefix, len(kept)+1)
+			if c.index != len(kept) {
+				c.index, c.hostname = len(kept), claimHostname(len(kept))
+			}
 			kept = append(kept, c)
 		}
 	}

@@ -57,6 +57,8 @@ type solver struct {
 	// outlive each solve, and an id must not repeat across them.
 	variantTemplates *int32
 	runs             runMemo
+	// attemptBuf backs attempts' result.
+	attemptBuf []attempt
 	// join memoizes joinRuleFor (see join.go).
 	join joinMemo
 }
@@ -331,35 +333,42 @@ type attempt struct {
 // for the relaxation order): topology preferences are dropped with the
 // strictest node variant, then node preferences are relaxed, then
 // ScheduleAnyway spread, and PreferNoSchedule taints are tolerated last.
+//
+// The slice is the solver's own buffer, valid until the next call: place,
+// its one caller, is done with it by then.
 func (s *solver) attempts(p *podInfo) []attempt {
-	var plain, pns []*variant
-	for _, v := range p.class.variants {
-		if v.toleratePNS {
-			pns = append(pns, v)
-		} else {
-			plain = append(plain, v)
-		}
-	}
 	levels, softSpread := s.topology.relaxations(p)
-	out := make([]attempt, 0, len(p.class.variants)+2*len(levels))
-	for _, l := range levels {
-		out = append(out, attempt{plain[0], l})
-	}
+	out := s.attemptBuf[:0]
 	last := levels[len(levels)-1]
-	for _, v := range plain[1:] {
-		out = append(out, attempt{v, last})
+	plain := 0
+	for _, v := range p.class.variants {
+		switch {
+		case v.toleratePNS:
+		case plain == 0:
+			// The strictest variant goes through every relaxation level.
+			for _, l := range levels {
+				out = append(out, attempt{v, l})
+			}
+			plain++
+		default:
+			out = append(out, attempt{v, last})
+			plain++
+		}
 	}
 	if softSpread {
 		last = levelNoSoftSpread
-		for _, v := range plain {
-			if !v.preferences {
+		for _, v := range p.class.variants {
+			if !v.toleratePNS && !v.preferences {
 				out = append(out, attempt{v, last})
 			}
 		}
 	}
-	for _, v := range pns {
-		out = append(out, attempt{v, last})
+	for _, v := range p.class.variants {
+		if v.toleratePNS {
+			out = append(out, attempt{v, last})
+		}
 	}
+	s.attemptBuf = out
 	return out
 }
 
@@ -493,9 +502,13 @@ func (s *solver) addToNode(i int, p *podInfo) {
 	s.runs.changed(-1 - i)
 }
 
-// hintKey names a kind of pod (variant, level) bound for one topology domain.
 // claimHostnamePrefix starts every claim's placeholder hostname.
 const claimHostnamePrefix = "fleetpack-claim-"
+
+// claimHostname is the placeholder hostname of the claim at index i.
+func claimHostname(i int) string { return fmt.Sprintf("%s%04d", claimHostnamePrefix, i+1) }
+
+// hintKey names a kind of pod (variant, level) bound for one topology domain.
 
 type hintKey struct {
 	variant *variant
@@ -917,7 +930,7 @@ func (s *solver) reserveLimits(c *claim) {
 func (s *solver) placeOnNewClaim(q *topoQuery) (string, bool) {
 	reasons := make([]string, 0, len(s.templates))
 	for _, ct := range s.templates {
-		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: fmt.Sprintf("%s%04d", claimHostnamePrefix, len(s.claims)+1),
+		c := &claim{ct: ct, requests: make(vec, s.dims.len()), index: len(s.claims), hostname: claimHostname(len(s.claims)),
 			ports: slices.Clone(ct.daemonSetPorts)}
 		o, reason := s.newClaimOffer(c, q)
 		if o.list == nil {
