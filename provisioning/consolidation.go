@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	resourcehelper "k8s.io/component-helpers/resource"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/fleetpack/fleetpack/offerings"
 	"github.com/fleetpack/fleetpack/provisioning/disruption"
@@ -253,7 +253,9 @@ func ConsolidationInput(now time.Time, nodes map[string]*corev1.Node, sin schedu
 // price plus, under its NodePool's template, the per-node costs and the
 // surplus credits its pods' cpu requests incur (offerings.NodeBill). It is
 // the one place consolidation prices an existing node, so a move's saving
-// is counted on the same bill as its replacements' (NodeClaim.Price).
+// is counted on the same bill as its replacements' (NodeClaim.Price). A
+// node whose type and offering the catalog does not have is priced 0: no
+// move can save on it.
 func nodeBill(node *corev1.Node, pods []*corev1.Pod, tmpl *scheduling.NodeTemplate, catalog []*offerings.InstanceType) float64 {
 	var costs offerings.NodeCosts
 	var policy offerings.BurstablePolicy
@@ -284,6 +286,11 @@ func templateOf(templates []*scheduling.NodeTemplate, pool string) *scheduling.N
 // decideMove runs a decision and, if it finds a move, holds it for
 // validation. It returns when to run next.
 func (p *Provisioner) decideMove(ctx context.Context, s *snapshot) time.Time {
+	// Nothing is disrupted while pods need capacity (Decide says the same),
+	// so the input, with its catalog read and PDB listing, is not built.
+	if len(p.pending(s)) > 0 {
+		return s.now.Add(p.opts.RetryInterval) // after the provisioner's pass
+	}
 	in, err := p.disruptionInput(ctx, s)
 	if err != nil {
 		p.log.ErrorContext(ctx, "consolidation: building the snapshot", "error", err)

@@ -76,7 +76,11 @@ type RecordedEvent struct {
 	Message string
 }
 
-var _ Cluster = (*MemoryCluster)(nil)
+var (
+	_ Cluster     = (*MemoryCluster)(nil)
+	_ NodeTainter = (*MemoryCluster)(nil)
+	_ PDBLister   = (*MemoryCluster)(nil)
+)
 var _ EventRecorder = (*MemoryCluster)(nil)
 
 // NewMemoryCluster returns an empty in-memory cluster on clk.

@@ -5,9 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/offerings"
+	"github.com/fleetpack/fleetpack/scheduling"
 )
 
 const costlyNodePoolYAML = `
@@ -103,5 +107,43 @@ func TestValidateNodeCosts(t *testing.T) {
 				t.Errorf("Validate() = %v, want an error naming the pool and containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Consolidation prices an existing node by its bill, as the replacements it
+// weighs it against are priced: the offering plus the pool's per-node costs
+// and, under Credits, the surplus credits its pods' cpu burns, never the
+// list price alone.
+func TestNodeBillIsTheBillNotTheListPrice(t *testing.T) {
+	catalog, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var it *offerings.InstanceType
+	for _, c := range catalog {
+		if c.Name == "t3.medium" {
+			it = c
+		}
+	}
+	if it == nil {
+		t.Fatal("no t3.medium in the catalog")
+	}
+	o := it.Offerings[0]
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{
+		offerings.LabelInstanceType: it.Name, offerings.LabelZone: o.Zone, offerings.LabelCapacityType: o.CapacityType,
+	}}}
+	pods := []*corev1.Pod{fixture.Pod("default", "a", fixture.Requests("900m", "1Gi")), fixture.Pod("default", "b", fixture.Requests("600m", "1Gi"))}
+	tmpl := &scheduling.NodeTemplate{NodePool: "default", NodeCosts: offerings.NodeCosts{ExtraHourly: 0.05}, Burstable: offerings.BurstableCredits}
+	got := nodeBill(node, pods, tmpl, catalog)
+	if want := offerings.NodeBill(it, o, tmpl.NodeCosts, tmpl.Burstable, 1500); got != want {
+		t.Errorf("nodeBill = %v, want NodeBill's %v", got, want)
+	}
+	// 1.5 vCPUs requested on a type that sustains 0.4 burn credits; the
+	// stated cost and the root volume come on top of the offering.
+	if surplus := it.SurplusCreditHourly(1500); surplus <= 0 || got < o.Price+0.05+surplus {
+		t.Errorf("nodeBill = %v, want at least list %v + stated 0.05 + credits %v", got, o.Price, surplus)
+	}
+	if other := (&corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{offerings.LabelInstanceType: "no-such-type"}}}); nodeBill(other, nil, tmpl, catalog) != 0 {
+		t.Error("a node of a type the catalog lacks is priced, want 0")
 	}
 }

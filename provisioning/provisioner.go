@@ -870,8 +870,10 @@ func maskOfferings(types []*offerings.InstanceType, refused map[cloudprovider.Of
 // consolidateAfter, terminating its instance. It also terminates launched
 // nodes that have not become Ready, and hold no bound pod, within
 // LaunchTimeout of their creation; pods nominated to them become pending
-// again. It returns the removed nodes and when the next node would become
-// due (zero if none is waiting).
+// again. With consolidation enabled only the latter is done here:
+// consolidation removes empty nodes, as its first method. It returns the
+// removed nodes and when the next node would become due (zero if none is
+// waiting).
 func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time, error) {
 	p.passMu.Lock()
 	defer p.passMu.Unlock()
@@ -879,7 +881,10 @@ func (p *Provisioner) RemoveEmptyNodes(ctx context.Context) ([]string, time.Time
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	busy := p.busyNodes(s)
+	var busy map[string]bool
+	if !p.opts.Consolidation.Enabled {
+		busy = p.busyNodes(s)
+	}
 	bound := map[string]bool{}
 	for _, pod := range s.pods {
 		if pod.Spec.NodeName != "" && !IsDaemonSetPod(pod) && !IsTerminal(pod) {

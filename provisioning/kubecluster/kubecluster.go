@@ -87,6 +87,10 @@ type overlayNomination struct {
 var (
 	_ provisioning.Cluster       = (*Cluster)(nil)
 	_ provisioning.EventRecorder = (*Cluster)(nil)
+	// Consolidation needs these; a drifted signature fails here, not at
+	// run time.
+	_ provisioning.NodeTainter = (*Cluster)(nil)
+	_ provisioning.PDBLister   = (*Cluster)(nil)
 )
 
 // New builds a Cluster on client. Call Start before using it.
