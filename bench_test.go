@@ -55,7 +55,7 @@ func reportPlan(b *testing.B, plan *scheduling.Plan, pods, daemonSets []*corev1.
 const maxBoundShapes = 500
 
 // billedTypes is tmpl's types as the solver sees them on the bill (tmpl
-// keeps the default per-node costs and burstable policy): each offering the
+// keeps the default burstable policy; its per-node costs are read): each offering the
 // template's capacity types allow, priced plus the per-node costs, a
 // burstable type's cpu cut to its baseline, and the daemonsets' requests
 // and pod slots taken off every node. offerings.ShapeLowerBound over them

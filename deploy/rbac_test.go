@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -169,10 +170,8 @@ func (e *exercise) run(t *testing.T) []string {
 	}
 	suffix := fmt.Sprintf("-%d", e.round)
 	pods := map[string]*corev1.Pod{}
-	for _, name := range []string{"nominate", "evict", "delete", "event", "watched"} {
-		if name == "watched" {
-			continue // created once the informers run
-		}
+	// (The "watched" pod is created once the informers run, below.)
+	for _, name := range []string{"nominate", "evict", "delete", "event"} {
 		p, err := e.admin.CoreV1().Pods(e.ns).Create(ctx, testPod(name+suffix), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -312,14 +311,11 @@ func (e *exercise) elect(ctx context.Context, client kubernetes.Interface) error
 	return nil
 }
 
-// within polls cond until it holds, failing after d.
+// within polls cond until it holds, failing after d (the API server keeps
+// real time).
 func within(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s", d)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, d, true, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		return fmt.Errorf("not within %s: %w", d, err)
 	}
 	return nil
 }

@@ -107,7 +107,7 @@ func (e *awsEnv) provision() *provisioning.Result {
 }
 
 // liveInstances counts fake EC2 instances that are not terminated.
-func (e *awsEnv) liveInstances() int { return len(e.LiveInstances()) }
+func (e *awsEnv) liveInstances() int { return len(e.EC2.LiveInstances()) }
 
 func TestE2ESpotWalkthroughOnFakeEC2(t *testing.T) {
 	e := newAWSEnv(t, spotPoolYAML)

@@ -20,7 +20,7 @@ type Workload struct {
 	Requirements  []corev1.NodeSelectorRequirement
 }
 
-// Workload sizes: Small is what CI runs, All what the documented table has.
+// Workload sizes: sizeSmall is what CI runs; the documented table has both.
 const (
 	sizeSmall = 1000
 	sizeLarge = 5000

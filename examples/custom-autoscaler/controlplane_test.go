@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
@@ -171,20 +172,18 @@ func (r *replicaProcess) kill() {
 	r.cancel()
 }
 
-// eventually polls cond until it holds, failing t after d.
+// eventually polls cond until it holds, failing t after d: the processes
+// it waits on (an API server, two elections) keep real time.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, d, true, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("%s: not within %s (%v)", what, d, err)
 	}
 }
 
 func instanceIDOf(node *corev1.Node) string {
-	return node.Spec.ProviderID[strings.LastIndex(node.Spec.ProviderID, "/")+1:]
+	id, _ := aws.ParseProviderID(node.Spec.ProviderID)
+	return id
 }
 
 // TestControlPlaneTwoReplicasOneLeader runs two autoscaler processes, as

@@ -61,24 +61,24 @@ func clusterInput(ctx context.Context, cluster provisioning.Cluster, pools []*pr
 
 // formatPlan renders a plan as the dry run prints it.
 func formatPlan(plan *scheduling.Plan) string {
-	var b strings.Builder
+	// One CheapestBill per claim: the launch lines are written first and
+	// the totals, summed meanwhile, head them.
+	var lines strings.Builder
 	var bill, list float64
 	for _, c := range plan.NodeClaims {
-		if _, o, b, ok := c.CheapestBill(); ok {
-			bill, list = bill+b, list+o.Price // list: the billed offering's
-		}
-	}
-	fmt.Fprintf(&b, "plan: %d new nodes ($%.4f/hour billed, $%.4f/hour list), %d pods onto existing nodes, %d unschedulable\n",
-		len(plan.NodeClaims), bill, list, placedOnExisting(plan), len(plan.Unschedulable))
-	for _, c := range plan.NodeClaims {
-		it, o, nodeBill, _ := c.CheapestBill()
+		it, o, nodeBill, ok := c.CheapestBill()
 		name := "-"
-		if it != nil {
+		if ok {
 			name = it.Name
+			bill, list = bill+nodeBill, list+o.Price // list: the billed offering's
 		}
-		fmt.Fprintf(&b, "  launch nodepool=%s cheapest=%s %s %s $%.4f/h billed, $%.4f/h list (of %d types) pods=%s\n",
+		fmt.Fprintf(&lines, "  launch nodepool=%s cheapest=%s %s %s $%.4f/h billed, $%.4f/h list (of %d types) pods=%s\n",
 			c.Template.NodePool, name, o.CapacityType, o.Zone, nodeBill, o.Price, len(c.InstanceTypes), podNames(c.Pods))
 	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan: %d new nodes ($%.4f/hour billed, $%.4f/hour list), %d pods onto existing nodes, %d unschedulable\n",
+		len(plan.NodeClaims), bill, list, placedOnExisting(plan), len(plan.Unschedulable))
+	b.WriteString(lines.String())
 	for _, e := range plan.ExistingNodes {
 		fmt.Fprintf(&b, "  existing node=%s pods=%s\n", e.Node.Name, podNames(e.Pods))
 	}

@@ -83,7 +83,7 @@ func TestControlPlaneConsolidation(t *testing.T) {
 	// shared with the other tests, is left with none of this test's nodes.
 	e.scale(0)
 	e.waitFor("every node and instance gone after scale to 0", phase, func() (bool, error) {
-		return len(e.managedNodes()) == 0 && len(e.stack.LiveInstances()) == 0 && len(e.webPods()) == 0, nil
+		return len(e.managedNodes()) == 0 && len(e.stack.EC2.LiveInstances()) == 0 && len(e.webPods()) == 0, nil
 	})
 	for _, s := range e.cluster.timeline() {
 		if s.err != nil && !provisioning.IsNotFound(s.err) {

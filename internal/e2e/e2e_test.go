@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	"github.com/fleetpack/fleetpack/cloudprovider/aws"
 	fleetdeploy "github.com/fleetpack/fleetpack/deploy"
 	"github.com/fleetpack/fleetpack/internal/kubelet"
 	"github.com/fleetpack/fleetpack/internal/stack"
@@ -300,7 +302,7 @@ func (e *env) settledOn(n int) (bool, error) {
 	if count != n {
 		return false, nil
 	}
-	live := e.stack.LiveInstances()
+	live := e.stack.EC2.LiveInstances()
 	if len(live) != len(instances) {
 		return false, nil
 	}
@@ -315,7 +317,8 @@ func (e *env) settledOn(n int) (bool, error) {
 // instanceID is the EC2 instance of node, from its provider id
 // aws:///ZONE/ID.
 func instanceID(node *corev1.Node) string {
-	return node.Spec.ProviderID[strings.LastIndex(node.Spec.ProviderID, "/")+1:]
+	id, _ := aws.ParseProviderID(node.Spec.ProviderID)
+	return id
 }
 
 func (e *env) nodeGone(name string) func() (bool, error) {
@@ -337,21 +340,12 @@ func (e *env) nodeWithWeb(skip ...string) *corev1.Node {
 		on[p.Spec.NodeName]++
 	}
 	for _, n := range e.managedNodes() {
-		if on[n.Name] > 0 && !contains(skip, n.Name) {
+		if on[n.Name] > 0 && !slices.Contains(skip, n.Name) {
 			return &n
 		}
 	}
 	e.t.Fatalf("no node runs web pods; timeline:\n%s", e.timelineText())
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // stepsSince returns the timeline from index from on.
@@ -619,7 +613,7 @@ func TestControlPlaneEndToEnd(t *testing.T) {
 	// every instance.
 	e.scale(0)
 	e.waitFor("every node and instance gone after scale to 0", phase, func() (bool, error) {
-		return len(e.managedNodes()) == 0 && len(e.stack.LiveInstances()) == 0 && len(e.webPods()) == 0, nil
+		return len(e.managedNodes()) == 0 && len(e.stack.EC2.LiveInstances()) == 0 && len(e.webPods()) == 0, nil
 	})
 	for _, s := range e.cluster.timeline() {
 		if s.err != nil && !provisioning.IsNotFound(s.err) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fleetpack/fleetpack/internal/fixture"
 	"github.com/fleetpack/fleetpack/internal/testcontrolplane"
+	"github.com/fleetpack/fleetpack/provisioning"
 )
 
 var controlPlane = testcontrolplane.Shared{Options: testcontrolplane.Options{WithoutScheduler: true}}
@@ -66,7 +67,7 @@ func TestControlPlaneSimulatorActsForSelectedNodesOnly(t *testing.T) {
 	}
 	poll("the selected node Ready", func() (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, mine, metav1.GetOptions{})
-		return err == nil && nodeReady(n), err
+		return err == nil && provisioning.IsNodeReady(n), err
 	})
 	poll("its pod Running and Ready", func() (bool, error) {
 		p, err := client.CoreV1().Pods(ns).Get(ctx, "mine", metav1.GetOptions{})
@@ -84,20 +85,11 @@ func TestControlPlaneSimulatorActsForSelectedNodesOnly(t *testing.T) {
 	// By now the simulator has seen the other node and pod (they were
 	// created before the selected ones' work finished) and left them.
 	n, err := client.CoreV1().Nodes().Get(ctx, other, metav1.GetOptions{})
-	if err != nil || nodeReady(n) {
-		t.Errorf("unselected node: ready=%v, %v", err == nil && nodeReady(n), err)
+	if err != nil || provisioning.IsNodeReady(n) {
+		t.Errorf("unselected node: ready=%v, %v", err == nil && provisioning.IsNodeReady(n), err)
 	}
 	p, err := client.CoreV1().Pods(ns).Get(ctx, "other", metav1.GetOptions{})
 	if err != nil || p.Status.Phase != corev1.PodPending {
 		t.Errorf("pod on the unselected node: %v, %v", p.Status.Phase, err)
 	}
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -130,16 +129,4 @@ func New(t testing.TB, opts Options) *Stack {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// LiveInstances returns the fake EC2's instances that are neither shutting
-// down nor terminated.
-func (s *Stack) LiveInstances() []ec2types.Instance {
-	var live []ec2types.Instance
-	for _, in := range s.EC2.Instances() {
-		if in.State != nil && in.State.Name != ec2types.InstanceStateNameTerminated && in.State.Name != ec2types.InstanceStateNameShuttingDown {
-			live = append(live, in)
-		}
-	}
-	return live
 }

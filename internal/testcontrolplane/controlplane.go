@@ -332,9 +332,6 @@ func (c *ControlPlane) Stop() {
 	})
 }
 
-// LogDir is the directory holding each component's log (<name>.log).
-func (c *ControlPlane) LogDir() string { return c.dir }
-
 // AdminConfig returns a config for an administrator (group system:masters).
 // Each call returns a new copy the caller may change.
 func (c *ControlPlane) AdminConfig() *rest.Config {
