@@ -96,6 +96,28 @@ func seededWorkloads() map[string][]*corev1.Pod {
 	return out
 }
 
+// TestDaemonSetsNeverMakePlansCheaper: adding the typical daemonset set to
+// a seeded workload never makes its plan cheaper, on the Spot-and-on-demand
+// and on-demand pools (40 problems). Daemonsets only take room, so a plan
+// for the workload with them is one for it without; a cheaper plan with
+// them is a plan the solver missed. It is a property of these workloads,
+// not a theorem: BenchmarkDaemonSetsNeverCheaper measures it on 252 more.
+func TestDaemonSetsNeverMakePlansCheaper(t *testing.T) {
+	types, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pods := range seededWorkloads() {
+		for _, tmpl := range []*scheduling.NodeTemplate{defaultTemplate(t, types), onDemandTemplate(t, types)} {
+			_, bare := solveBill(t, scheduling.Input{Pods: pods, Templates: []*scheduling.NodeTemplate{tmpl}})
+			_, withDS := solveBill(t, scheduling.Input{Pods: pods, DaemonSetPods: workload.DaemonSets(), Templates: []*scheduling.NodeTemplate{tmpl}})
+			if withDS < bare*(1-1e-9) {
+				t.Errorf("%s on %s: $%.4f/h with the daemonsets, $%.4f/h without", name, tmpl.NodePool, withDS, bare)
+			}
+		}
+	}
+}
+
 // TestPlansNoWorseThanOneType: no plan bills more than the best fleet of a
 // single instance type packed first-fit-decreasing, on Spot-and-on-demand
 // and on on-demand pools, with and without daemonsets.
@@ -134,7 +156,8 @@ func TestPlansNoWorseThanOneType(t *testing.T) {
 // TestNoClaimFitsInTheOthersRoom: where pods have no constraints, no claim
 // of a plan could be emptied into the room the others leave on their
 // billed types, a node bought for nothing (Solve dissolves such claims,
-// cheapest first, pods first-fit in the same order as here).
+// cheapest first, pods first-fit in the same order as here). Room is what
+// the type offers pods: a burstable type's cpu is its baseline.
 func TestNoClaimFitsInTheOthersRoom(t *testing.T) {
 	types, err := offerings.DefaultCatalog(offerings.CatalogOptions{})
 	if err != nil {
@@ -157,6 +180,10 @@ func TestNoClaimFitsInTheOthersRoom(t *testing.T) {
 					a, used, daemons := alloc[d], c.PodRequests[d], c.DaemonSetRequests[d]
 					room[i][d] = a.MilliValue() - used.MilliValue() - daemons.MilliValue()
 				}
+				// Under the default Baseline policy a burstable type
+				// offers pods only the cpu it sustains.
+				used, daemons := c.PodRequests[corev1.ResourceCPU], c.DaemonSetRequests[corev1.ResourceCPU]
+				room[i][corev1.ResourceCPU] = it.BaselineAllocatableCPUMilli() - used.MilliValue() - daemons.MilliValue()
 			}
 			for i, c := range claims {
 				left := make([]map[corev1.ResourceName]int64, len(room))

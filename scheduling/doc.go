@@ -13,9 +13,24 @@
 // Pods are sorted largest first, size being cpu and memory valued at the
 // dual prices of the "cover the workload at least cost" linear program,
 // solved over the types that hold the median pod (value.go), names breaking
-// ties. Each pod goes, in order of preference, to the first existing node it
-// fits; else to the first open claim that accepts it; else to a new claim
-// from the highest-weight template that can hold it. A claim
+// ties.
+//
+// Where the pods carry no node requirements, topology or host ports and no
+// existing node or limit is in play, the node-by-node fill packs them
+// (fill.go): each node is filled from the pods left, largest first, on the
+// type whose filled node holds the most value per dollar, and the fill runs
+// again preferring each of the two densest types for every node it fills
+// nearly full. On workloads of at most 500 pods the greedy below runs too.
+// Then part-full claims that one cheaper node holds are merged, pairs of
+// claims are re-filled where that bills less, a claim whose pods fit in the
+// room the others leave is emptied into them, and no plan bills more than
+// BestSingleTypeFleet: the best single-type fleet packed
+// first-fit-decreasing, compared as it would launch, each part-full node at
+// the cheapest type that holds it (fleet.go). The cheapest plan wins.
+//
+// Otherwise the greedy places each pod, in order of preference, on the first
+// existing node it fits; else on the first open claim that accepts it; else
+// on a new claim from the highest-weight template that can hold it. A claim
 // accepts a pod when some instance type still holds everything (pods plus
 // the daemonsets that would run on that type) and growing into it costs no
 // more than a node of the pod's own, counting the spare room each leaves at
@@ -29,15 +44,11 @@
 // says: under Baseline (the default) a t3/t3a/t4g/t2 type offers pods only
 // the cpu it sustains, under Credits its surplus credits are priced as if
 // its whole cpu were requested while packing and at the claim's real
-// requests when the list is made, under Exclude it is left out (cost.go). A
-// claim lists only types billed within ClaimPriceTolerance (10%) of its
-// own bill, since EC2 may launch any of them. Where pods carry no node
-// requirements, topology or host ports and no existing node or limit is in
-// play, part-full claims that one cheaper node holds are merged, a claim
-// whose pods fit in the room the others leave is emptied into them, and no
-// plan bills more than BestSingleTypeFleet: the best single-type fleet
-// packed first-fit-decreasing, compared as it would launch, each part-full
-// node at the cheapest type that holds it (fleet.go).
+// requests when the list is made, under Exclude it is left out (cost.go);
+// the fill, whose nodes are priced as they are filled, leaves Credits
+// templates to the greedy. A claim lists only types billed within
+// ClaimPriceTolerance (10%) of its own bill, since EC2 may launch any of
+// them.
 //
 // # Constraints
 //
@@ -61,9 +72,13 @@
 // even with other workloads' pods in between, and a claim remembers the last
 // pod its join rule refused; topology-bound pods start where the last pod
 // bound for the same domain went, and one-per-node pods look only at claims
-// still free for them. Compiling the instance types (capacity and
-// allocatable as vectors, offerings by zone number) is about a fifth of a
-// 1,000-pod solve over the real catalog; a caller that solves repeatedly
+// still free for them. The fill counts pods by shape (runs of identical
+// requests), so a node costs a few fills over the shapes, tried densest type
+// first and stopped at the first type that cannot beat the best so far;
+// workloads of more than 512 shapes are left to the greedy. Compiling the
+// instance types (capacity and allocatable as vectors, offerings by zone
+// number) is a large share of a 1,000-pod solve over the real catalog
+// (docs/benchmarks.md); a caller that solves repeatedly
 // over the same types compiles them once with NewCatalog and passes
 // Input.Catalog (catalog.go), and the plan is the same either way.
 // docs/benchmarks.md has the figures.
@@ -78,7 +93,8 @@
 //
 // # How it is built
 //
-// solve.go places pods: for each attempt (a variant of the pod at a
+// fill.go packs unconstrained pods node by node. solve.go places pods
+// greedily: for each attempt (a variant of the pod at a
 // relaxation level) it tries existing nodes, then offers the pod to open
 // claims in some order, then to a new claim. Deciding and committing are
 // apart: offer and newClaimOffer evaluate a claim and write only memos; add

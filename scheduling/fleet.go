@@ -49,13 +49,17 @@ func BestSingleTypeFleet(in Input) (SingleTypeFleet, bool) {
 	return SingleTypeFleet{Template: f.vt.ct.t, InstanceType: f.vt.ct.types[f.t].it, Nodes: f.nodes, Bill: f.bill, LaunchedBill: s.launchedBill(f)}, true
 }
 
-// fleet is a single-type packing: the node (bin) of each pod of s.pods.
+// fleet is a packing of pods on nodes of one variant template: the node
+// (bin) of each pod. A single-type fleet's nodes are packed on type t at
+// price (billing bill); the fill's (fill.go) leave them unset, each of its
+// nodes holding its pods on some front type.
 type fleet struct {
 	vt    *variantTemplate
 	t     int32
 	price float64
 	nodes int
 	bill  float64
+	pods  []*podInfo
 	bin   []int32
 }
 
@@ -154,7 +158,7 @@ func (s *solver) bestFleet(vts []*variantTemplate, limit float64) (fleet, bool) 
 			break
 		}
 		if f, ok := s.packOneType(c.vt, c.t, c.price, limit, bins); ok {
-			f.bin = slices.Clone(bins)
+			f.pods, f.bin = s.pods, slices.Clone(bins)
 			best, found, limit = f, true, f.bill
 		}
 	}
@@ -267,7 +271,7 @@ func (s *solver) launchedBill(f fleet) float64 {
 	}
 	d := s.dims.len()
 	sums := make(vec, f.nodes*d)
-	for i, p := range s.pods {
+	for i, p := range f.pods {
 		sums[int(f.bin[i])*d : (int(f.bin[i])+1)*d].add(p.requests)
 	}
 	l := f.vt.list
@@ -294,14 +298,15 @@ func (s *solver) fleetClaims(f fleet) []*claim {
 		claims[i] = &claim{ct: f.vt.ct, absorbed: []*variantTemplate{f.vt}, reqs: f.vt.reqs.Clone(),
 			requests: make(vec, s.dims.len()), index: i, hostname: claimHostname(i), pods: make([]*corev1.Pod, 0, perNode[i])}
 	}
-	for i, p := range s.pods {
+	for i, p := range f.pods {
 		c := claims[f.bin[i]]
 		c.requests.add(p.requests)
 		c.pods = append(c.pods, p.pod)
 	}
 	for _, c := range claims {
 		// The front holds a type at least as big as the packed one and no
-		// dearer, so some front type holds the node's pods.
+		// dearer (and the fill packs on front types), so some front type
+		// holds the node's pods.
 		l := f.vt.list
 		c.list = typeList{all: l.all, allPrices: l.allPrices, front: []int32{f.t}, frontPrices: []float64{f.price}, maxAvail: l.maxAvail}
 		if k := slices.IndexFunc(l.front, func(t int32) bool { return fits(c.requests, f.vt.ct.types[t].avail) }); k >= 0 {
@@ -338,10 +343,7 @@ func (s *solver) dissolveClaims(vts []*variantTemplate) {
 	if order == nil {
 		return
 	}
-	info := make(map[*corev1.Pod]*podInfo, len(s.pods))
-	for _, p := range s.pods {
-		info[p.pod] = p
-	}
+	info := s.podInfoOf()
 	// By position in order: each claim's room on its current type, and
 	// whether it is gone.
 	slack := make([]vec, len(order))
@@ -466,4 +468,13 @@ func (s *solver) mergeClaims(vts []*variantTemplate) {
 		return
 	}
 	s.dropClaims(gone)
+}
+
+// podInfoOf maps each pod of s.pods to its info.
+func (s *solver) podInfoOf() map[*corev1.Pod]*podInfo {
+	info := make(map[*corev1.Pod]*podInfo, len(s.pods))
+	for _, p := range s.pods {
+		info[p.pod] = p
+	}
+	return info
 }

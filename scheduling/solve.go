@@ -16,13 +16,15 @@ import (
 // plan. It returns an error only when the input itself is malformed; a pod
 // that cannot be placed is reported in Plan.Unschedulable with the reason.
 //
-// Pods are taken largest first (cpu, then memory, then namespace/name). Each
-// pod goes to the first existing node it fits, else to the first open claim
-// it can join without raising that claim's price by more than a node of its
-// own would cost, else to a new claim from the highest-weight template that
-// can hold it. Preferences (preferred node affinity, PreferNoSchedule taints)
-// are treated as required until a pod cannot be placed with them, then
-// relaxed one at a time.
+// Pods are taken largest first (valued at the dual prices, then by cpu,
+// memory and namespace/name). Pods without constraints are packed node by
+// node, each node on the type it fills best per dollar (see the package
+// doc). Otherwise each pod goes to the first existing node it fits, else to
+// the first open claim it can join without raising that claim's price by
+// more than a node of its own would cost, else to a new claim from the
+// highest-weight template that can hold it. Preferences (preferred node
+// affinity, PreferNoSchedule taints) are treated as required until a pod
+// cannot be placed with them, then relaxed one at a time.
 func Solve(in Input) (*Plan, error) {
 	s, err := newSolver(in)
 	if err != nil {
@@ -197,8 +199,33 @@ func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
 	return ns
 }
 
+// solve packs the pods. Where the pods share no constraints (the
+// single-type fleet's conditions, fleetTemplates) the node-by-node fill
+// packs them (fill.go), and the greedy runs too only on small workloads;
+// otherwise, or when the fill does not apply, the greedy places every pod.
+// The cheapest plan wins, and none bills more than the best single-type
+// fleet.
 func (s *solver) solve() *Plan {
 	s.sortPods()
+	vts := s.fleetTemplates()
+	filled, fillBill := s.fillPlan(vts)
+	if filled == nil || len(s.pods) <= greedyAlongside {
+		s.placeAll()
+		s.mergeClaims(vts)
+		s.dissolveClaims(vts)
+	}
+	if filled != nil && (len(s.claims) == 0 || fillBill < planBill(s.claims)*(1-1e-9)) {
+		s.claims = filled
+	}
+	s.refillPairs(vts)
+	s.dissolveClaims(vts)
+	s.noWorseThanOneType(vts)
+	return s.finish()
+}
+
+// placeAll is the greedy: each pod, largest first, on an existing node, an
+// open claim or a new one (place), or reported unschedulable.
+func (s *solver) placeAll() {
 	for _, p := range s.pods {
 		s.remaining[0] += p.requests[dimCPU]
 		s.remaining[1] += p.requests[dimMemory]
@@ -215,11 +242,6 @@ func (s *solver) solve() *Plan {
 			s.unschedulable(p, reason)
 		}
 	}
-	vts := s.fleetTemplates()
-	s.mergeClaims(vts)
-	s.dissolveClaims(vts)
-	s.noWorseThanOneType(vts)
-	return s.finish()
 }
 
 // sortPods orders pods largest first, where size is the pod's cpu and memory
@@ -227,10 +249,7 @@ func (s *solver) solve() *Plan {
 // memory-heavy pod counts as large as a cpu-heavy one of the same worth.
 // Names break ties so that input order does not change the plan.
 func (s *solver) sortPods() {
-	d := dualPrices{cpu: 1}
-	if len(s.templates) > 0 && (s.templates[0].duals.cpu > 0 || s.templates[0].duals.memory > 0) {
-		d = s.templates[0].duals
-	}
+	d := s.sizes()
 	for _, p := range s.pods {
 		p.size = d.cpu*float64(p.requests[dimCPU]) + d.memory*float64(p.requests[dimMemory])
 	}
@@ -263,6 +282,15 @@ func (s *solver) sortPods() {
 			}
 		}
 	}
+}
+
+// sizes are the prices sortPods values pods at: the first template's
+// duals, or cpu alone when it has none.
+func (s *solver) sizes() dualPrices {
+	if len(s.templates) > 0 && (s.templates[0].duals.cpu > 0 || s.templates[0].duals.memory > 0) {
+		return s.templates[0].duals
+	}
+	return dualPrices{cpu: 1}
 }
 
 func (s *solver) unschedulable(p *podInfo, reason string) {
