@@ -15,18 +15,20 @@
 // solved over the types that hold the median pod (value.go), names breaking
 // ties.
 //
-// Where the pods carry no node requirements, topology or host ports and no
-// existing node or limit is in play, the node-by-node fill packs them
+// Where the pods carry no node requirements, topology or host ports (and the
+// highest-weight templates no limits), they go to existing nodes first, each
+// to the first it fits, and the node-by-node fill packs the rest
 // (fill.go): each node is filled from the pods left, largest first, on the
 // type whose filled node holds the most value per dollar, and the fill runs
-// again preferring each of the two densest types for every node it fills
-// nearly full. On workloads of at most 500 pods the greedy below runs too.
-// Then part-full claims that one cheaper node holds are merged, pairs of
-// claims are re-filled where that bills less, a claim whose pods fit in the
-// room the others leave is emptied into them, and no plan bills more than
+// again preferring each of the four densest types for every node it fills
+// nearly full. On workloads of at most 500 pods the greedy below runs too,
+// and the cheaper claims win. Part-full claims that one cheaper node holds
+// are merged, pairs of claims are re-filled where that bills less, a claim
+// whose pods fit in the room the others leave is emptied into them, and,
+// where no existing node is in play, no plan bills more than
 // BestSingleTypeFleet: the best single-type fleet packed
 // first-fit-decreasing, compared as it would launch, each part-full node at
-// the cheapest type that holds it (fleet.go). The cheapest plan wins.
+// the cheapest type that holds it (fleet.go).
 //
 // Otherwise the greedy places each pod, in order of preference, on the first
 // existing node it fits; else on the first open claim that accepts it; else

@@ -7,8 +7,9 @@ import (
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
-// The node-by-node fill packs pods that share no constraints a node at a
-// time instead of a pod at a time. The greedy (solve.go) decides each pod's
+// The node-by-node fill packs pods that share no constraints, and that no
+// existing node took (placeOnNodes), a node at a time instead of a pod at a
+// time. The greedy (solve.go) decides each pod's
 // node as the pod arrives, pricing spare room at the dual prices of a
 // fractional program; that program cannot see that two pods of 8 cpu never
 // share a 16-cpu node, so the greedy leaves such pods one per half-empty
@@ -52,11 +53,11 @@ const (
 	// shape per pod (the synthetic KarpenterMix) is left to the greedy.
 	maxFillShapes = 512
 	// greedyAlongside is the largest workload on which the greedy runs as
-	// well as the fill. Measured on the seeded workloads (72 per size, 3
+	// well as the fill. Measured on the seeded workloads (72 per size: 3
 	// shapes, 6 seeds, 2 pools, with and without daemonsets), the greedy's
-	// plan beat the fill's on 3 to 7 of them at each size from 10 to 300
-	// pods, by up to 15%, and on none at 1,000 or 3,000 pods, where it
-	// costs most of a solve.
+	// plan beat the fill's on 2 to 9 of them at each size from 10 to 300
+	// pods, by up to 15%, on none at 1,000 and on 2 at 3,000 by up to 1.7%,
+	// where it costs most of a solve (docs/benchmarks.md).
 	greedyAlongside = 500
 )
 
@@ -205,20 +206,32 @@ func (s *solver) fillNodes(vt *variantTemplate, cands []fillCandidate, pods []*p
 	return fleet{vt: vt, nodes: nodes, pods: pods, bin: bins}, true
 }
 
-// fillPlan returns the cheapest of the fills of vts (s.fleetTemplates()),
-// merged and dissolved, and its bill; nil when the fill does not apply: the fleet
-// conditions fail, a template bills by load (Credits), or the pods have
-// more than maxFillShapes shapes. It leaves s.claims empty.
-func (s *solver) fillPlan(vts []*variantTemplate) ([]*claim, float64) {
-	if vts == nil {
-		return nil, 0
+// fillApplies reports whether the fill may pack s's pods on vts
+// (sharedTemplates): some template bills by the node, not by its load
+// (Credits), and the pods have at most maxFillShapes shapes.
+func (s *solver) fillApplies(vts []*variantTemplate) bool {
+	if !slices.ContainsFunc(vts, func(vt *variantTemplate) bool { return vt.ct.t.Burstable != offerings.BurstableCredits }) {
+		return false
 	}
-	shapes := podShapes(s.pods)
-	if len(shapes) > maxFillShapes {
+	shapes := 1
+	for i := 1; i < len(s.pods) && shapes <= maxFillShapes; i++ {
+		if s.pods[i].shape != s.pods[i-1].shape {
+			shapes++
+		}
+	}
+	return shapes <= maxFillShapes
+}
+
+// fillPlan returns the cheapest of the fills of pods (in s.pods's order)
+// on vts (sharedTemplates), merged and dissolved, and its bill; nil when
+// there are no pods or some pod fits no type. s.claims is as it was.
+func (s *solver) fillPlan(vts []*variantTemplate, pods []*podInfo) ([]*claim, float64) {
+	if len(pods) == 0 {
 		return nil, 0
 	}
 	var best []*claim
 	bestBill := 0.0
+	kept := s.claims
 	for _, vt := range vts {
 		if vt.ct.t.Burstable == offerings.BurstableCredits {
 			continue
@@ -229,7 +242,7 @@ func (s *solver) fillPlan(vts []*variantTemplate) ([]*claim, float64) {
 			if len(starts) > fillStarts {
 				break
 			}
-			if fits(shapes[0].req, vt.ct.types[vt.list.front[c.k]].avail) {
+			if fits(pods[0].requests, vt.ct.types[vt.list.front[c.k]].avail) {
 				starts = append(starts, c.k)
 			}
 		}
@@ -238,7 +251,7 @@ func (s *solver) fillPlan(vts []*variantTemplate) ([]*claim, float64) {
 		var bestFill fleet
 		found, fillBill := false, 0.0
 		for _, prefer := range starts {
-			f, ok := s.fillNodes(vt, cands, s.pods, prefer)
+			f, ok := s.fillNodes(vt, cands, pods, prefer)
 			if !ok {
 				break // some pod fits no type, whichever is preferred
 			}
@@ -255,8 +268,8 @@ func (s *solver) fillPlan(vts []*variantTemplate) ([]*claim, float64) {
 		if bill := planBill(s.claims); best == nil || bill < bestBill*(1-1e-9) {
 			best, bestBill = s.claims, bill
 		}
-		s.claims = nil
 	}
+	s.claims = kept
 	return best, bestBill
 }
 

@@ -18,7 +18,7 @@ func greedyBill(t *testing.T, in Input) float64 {
 	}
 	s.sortPods()
 	vts := s.fleetTemplates()
-	s.placeAll()
+	s.placeAll(s.pods)
 	s.mergeClaims(vts)
 	s.dissolveClaims(vts)
 	return planBill(s.claims)
@@ -61,5 +61,32 @@ func TestFillPacksWholePods(t *testing.T) {
 	// alone, the test would no longer show what the fill adds.
 	if greedy <= want+1e-9 {
 		t.Errorf("the greedy alone bills $%.4f: the case no longer exercises the fill", greedy)
+	}
+}
+
+// TestFillAfterExistingNodes: existing nodes take what the greedy would give
+// them, largest pods first, and the fill packs the rest: two 8-cpu pods on
+// the 16-cpu node, the other twelve seven and five to a wide.16xlarge
+// (two at $1.68 bill less than one and five half.4xlarge at $0.40).
+func TestFillAfterExistingNodes(t *testing.T) {
+	half := makeType(typeSpec{name: "half.4xlarge", cpu: "16", memory: "32Gi", price: 0.40, noSpot: true, overhead: true})
+	wide := makeType(typeSpec{name: "wide.16xlarge", cpu: "64", memory: "128Gi", price: 1.68, noSpot: true, overhead: true})
+	in := Input{
+		Pods:      replicas(14, "8", "1Gi"),
+		Nodes:     []ExistingNode{{Node: makeNode("n1", "16", "32Gi", nil)}},
+		Templates: []*NodeTemplate{defaultTemplate([]*offerings.InstanceType{half, wide})},
+	}
+	plan := solveChecked(t, in)
+	onNode := 0
+	for _, np := range plan.ExistingNodes {
+		onNode += len(np.Pods)
+	}
+	counts := map[string]int{}
+	for _, c := range plan.NodeClaims {
+		counts[c.InstanceTypes[0].Name]++
+	}
+	want := 2 * (1.68 + (offerings.NodeCosts{}).Hourly())
+	if onNode != 2 || counts["wide.16xlarge"] != 2 || len(plan.NodeClaims) != 2 || math.Abs(planTotal(plan)-want) > 1e-9 {
+		t.Errorf("%d pods on n1 and claims %v at $%.4f, want 2 on n1 and 2 wide.16xlarge at $%.4f", onNode, counts, planTotal(plan), want)
 	}
 }

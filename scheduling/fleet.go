@@ -63,12 +63,23 @@ type fleet struct {
 	bin   []int32
 }
 
-// fleetTemplates returns, when the single-type bound applies to s's pods,
-// the variant template of every highest-weight template that can hold them
-// all: every pod's class has a requirement-free variant, and the first
-// class's variant template stands for them all.
+// fleetTemplates returns, when the single-type bound applies to s's pods
+// (no existing node is in play), their sharedTemplates.
 func (s *solver) fleetTemplates() []*variantTemplate {
-	if len(s.nodes) > 0 || len(s.pods) == 0 || len(s.templates) == 0 {
+	if len(s.nodes) > 0 {
+		return nil
+	}
+	return s.sharedTemplates()
+}
+
+// sharedTemplates returns, when s's pods share no constraints (no node
+// requirements or preferences, topology or host ports), the variant
+// template of every highest-weight template without limits that can hold
+// them all: any of them may then share a new node with any other. Every
+// pod's class has a requirement-free variant, and the first class's
+// variant template stands for them all.
+func (s *solver) sharedTemplates() []*variantTemplate {
+	if len(s.pods) == 0 || len(s.templates) == 0 {
 		return nil
 	}
 	for _, p := range s.pods {
@@ -317,7 +328,7 @@ func (s *solver) fleetClaims(f fleet) []*claim {
 }
 
 // sharingClaims is what mergeClaims and dissolveClaims work on: the
-// templates whose claims may share pods (the fleet templates vts, outside
+// templates whose claims may share pods (the shared templates vts, outside
 // Credits mode, whose bills depend on load), and the claims cheapest first.
 // order is nil when there is nothing to do.
 func (s *solver) sharingClaims(vts []*variantTemplate) (map[*compiledTemplate]bool, []*claim) {
@@ -427,12 +438,12 @@ const mergeWindow = 16
 // mergeClaims merges pairs of claims whose pods one node bills less for than
 // the two: greedy placement leaves part-full nodes behind (most when nodes
 // carry no daemonsets, so a new node looks cheap), and a pair of them often
-// fits a type cheaper than both. It runs where the single-type bound does
-// (fleetTemplates: no topology, host ports, node requirements or limits,
+// fits a type cheaper than both. It runs where pods share no constraints
+// (sharedTemplates: no topology, host ports, node requirements or limits,
 // so any two claims of a template may share a node) and outside Credits
 // mode, whose bills depend on load. Claims are taken cheapest first; each
 // tries the next mergeWindow claims of its template; vts are
-// s.fleetTemplates().
+// s.sharedTemplates().
 func (s *solver) mergeClaims(vts []*variantTemplate) {
 	mergeable, order := s.sharingClaims(vts)
 	if order == nil {

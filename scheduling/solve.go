@@ -199,41 +199,59 @@ func newNodeState(n *ExistingNode, dims *resourceDims) *nodeState {
 	return ns
 }
 
-// solve packs the pods. Where the pods share no constraints (the
-// single-type fleet's conditions, fleetTemplates) the node-by-node fill
-// packs them (fill.go), and the greedy runs too only on small workloads;
-// otherwise, or when the fill does not apply, the greedy places every pod.
-// The cheapest plan wins, and none bills more than the best single-type
-// fleet.
+// solve packs the pods. Where they share no constraints (sharedTemplates)
+// they go to existing nodes first, as the greedy would place them, and the
+// node-by-node fill packs the rest (fill.go); the greedy runs as well only
+// on small workloads, and the cheaper claims win. Otherwise, or when the
+// fill does not apply, the greedy places every pod. No plan bills more than
+// the best single-type fleet where that bound applies.
 func (s *solver) solve() *Plan {
 	s.sortPods()
-	vts := s.fleetTemplates()
-	filled, fillBill := s.fillPlan(vts)
-	if filled == nil || len(s.pods) <= greedyAlongside {
-		s.placeAll()
+	vts := s.sharedTemplates()
+	if !s.fillApplies(vts) {
+		s.placeAll(s.pods)
 		s.mergeClaims(vts)
 		s.dissolveClaims(vts)
+	} else {
+		greedy := len(s.pods) <= greedyAlongside
+		if greedy {
+			s.placeAll(s.pods)
+			s.mergeClaims(vts)
+			s.dissolveClaims(vts)
+		} else {
+			s.placeOnNodes()
+		}
+		rest := s.notOnNodes()
+		filled, fillBill := s.fillPlan(vts, rest)
+		switch {
+		case filled != nil && len(s.plan.Unschedulable) == 0 && (!greedy || len(s.claims) == 0 || fillBill < planBill(s.claims)*(1-1e-9)):
+			s.claims = filled
+		case filled == nil && !greedy:
+			// Some pod fits no type: the greedy reports it.
+			s.placeAll(rest)
+			s.mergeClaims(vts)
+			s.dissolveClaims(vts)
+		}
+		s.refillPairs(vts)
+		s.dissolveClaims(vts)
 	}
-	if filled != nil && (len(s.claims) == 0 || fillBill < planBill(s.claims)*(1-1e-9)) {
-		s.claims = filled
-	}
-	s.refillPairs(vts)
-	s.dissolveClaims(vts)
-	s.noWorseThanOneType(vts)
+	s.noWorseThanOneType(s.fleetTemplates())
 	return s.finish()
 }
 
-// placeAll is the greedy: each pod, largest first, on an existing node, an
-// open claim or a new one (place), or reported unschedulable.
-func (s *solver) placeAll() {
-	for _, p := range s.pods {
+// placeAll is the greedy: each of pods (in s.pods's order), largest first,
+// on an existing node, an open claim or a new one (place), or reported
+// unschedulable.
+func (s *solver) placeAll(pods []*podInfo) {
+	s.remaining = [2]int64{}
+	for _, p := range pods {
 		s.remaining[0] += p.requests[dimCPU]
 		s.remaining[1] += p.requests[dimMemory]
 	}
-	for i, p := range s.pods {
+	for i, p := range pods {
 		s.remaining[0] -= p.requests[dimCPU]
 		s.remaining[1] -= p.requests[dimMemory]
-		s.remainingPods = int64(len(s.pods) - i - 1)
+		s.remainingPods = int64(len(pods) - i - 1)
 		if p.class.err != nil {
 			s.unschedulable(p, p.class.err.Error())
 			continue
@@ -242,6 +260,51 @@ func (s *solver) placeAll() {
 			s.unschedulable(p, reason)
 		}
 	}
+}
+
+// placeOnNodes puts each pod, largest first, on the first existing node it
+// fits, as the greedy does before it looks at claims; for pods that share
+// no constraints (sharedTemplates), whose one attempt is their plain
+// variant. An identical next pod starts where the last one went: the
+// nodes before it turned that pod away and have only filled since.
+func (s *solver) placeOnNodes() {
+	if len(s.nodes) == 0 {
+		return
+	}
+	start := 0
+	for i, p := range s.pods {
+		if i == 0 || p.shape != s.pods[i-1].shape || p.class != s.pods[i-1].class {
+			start = 0
+		}
+		at := s.attempts(p)[0]
+		q := s.topology.query(p, at.variant, at.level, false)
+		if n := s.placeOnNode(q, start); n >= 0 {
+			start = n
+		} else {
+			start = len(s.nodes)
+		}
+	}
+}
+
+// notOnNodes returns the pods, in s.pods's order, that no existing node
+// took.
+func (s *solver) notOnNodes() []*podInfo {
+	if len(s.nodes) == 0 {
+		return s.pods
+	}
+	onNode := map[*corev1.Pod]bool{}
+	for _, n := range s.nodes {
+		for _, pod := range n.placed {
+			onNode[pod] = true
+		}
+	}
+	rest := make([]*podInfo, 0, len(s.pods))
+	for _, p := range s.pods {
+		if !onNode[p.pod] {
+			rest = append(rest, p)
+		}
+	}
+	return rest
 }
 
 // sortPods orders pods largest first, where size is the pod's cpu and memory
