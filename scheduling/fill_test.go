@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
@@ -89,4 +91,96 @@ func TestFillAfterExistingNodes(t *testing.T) {
 	if onNode != 2 || counts["wide.16xlarge"] != 2 || len(plan.NodeClaims) != 2 || math.Abs(planTotal(plan)-want) > 1e-9 {
 		t.Errorf("%d pods on n1 and claims %v at $%.4f, want 2 on n1 and 2 wide.16xlarge at $%.4f", onNode, counts, planTotal(plan), want)
 	}
+}
+
+// decodeUnconstrained builds, from data, a problem the fill applies to:
+// replicated pods without constraints (up to eight shapes, up to about
+// 1,500 pods, so that both sides of greedyAlongside are reached), synthetic
+// types with lopsided shapes and prices, and up to three existing nodes.
+func decodeUnconstrained(data []byte) Input {
+	s := &byteSource{b: data}
+	var types []*offerings.InstanceType
+	for i := range 2 + s.next()%5 {
+		cpu := 1 << (1 + s.next()%6) // 2 to 64
+		memPerCPU := 1 << (s.next() % 4)
+		types = append(types, makeType(typeSpec{
+			name: fmt.Sprintf("t%d.x%d", i, cpu), cpu: fmt.Sprint(cpu), memory: fmt.Sprintf("%dGi", cpu*memPerCPU),
+			price: float64(cpu) * (0.02 + float64(s.next()%16)/400), pods: int64(8 + s.next()%100), overhead: s.next()%2 == 0,
+		}))
+	}
+	in := Input{Templates: []*NodeTemplate{defaultTemplate(types)}}
+	cpus := []string{"100m", "250m", "500m", "1", "2", "3", "7", "8"}
+	mems := []string{"128Mi", "512Mi", "1Gi", "3Gi", "8Gi", "20Gi"}
+	for shape := range 1 + s.next()%8 {
+		cpu, mem := pick(s, cpus...), pick(s, mems...)
+		for i := range s.next() + s.next()%3*s.next() {
+			in.Pods = append(in.Pods, makePod(fmt.Sprintf("s%d-%04d", shape, i), cpu, mem))
+		}
+	}
+	for i := range s.next() % 4 {
+		in.Nodes = append(in.Nodes, ExistingNode{Node: makeNode(fmt.Sprintf("n%d", i), pick(s, "4", "16", "64"), pick(s, "8Gi", "64Gi"), nil)})
+	}
+	if s.next()%2 == 0 {
+		in.DaemonSetPods = []*corev1.Pod{makePod("ds", pick(s, "50m", "300m"), pick(s, "64Mi", "500Mi"))}
+	}
+	return in
+}
+
+// FuzzFill holds the fill to what the greedy gives: on unconstrained pods,
+// with or without existing nodes, the plan is valid (checkPlan), existing
+// nodes take exactly the pods the greedy puts on them, and where the greedy
+// runs alongside (greedyAlongside) the plan bills no more than its plan.
+func FuzzFill(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{3, 5, 1, 3, 0, 200, 1, 9, 4, 2, 2, 7, 6, 40, 0, 0, 3, 3, 120, 2, 9})
+	f.Add([]byte{4, 4, 2, 1, 1, 0, 90, 0, 6, 3, 15, 5, 3, 2, 250, 2, 250, 1, 1, 7, 1, 0, 2, 3, 0, 1, 1})
+	for seed := range 12 {
+		b := make([]byte, 48)
+		x := uint32(seed*2654435761 + 7)
+		for i := range b {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			b[i] = byte(x)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := decodeUnconstrained(data)
+		plan, err := Solve(in)
+		if err != nil {
+			t.Fatalf("Solve: %v", err)
+		}
+		checkPlan(t, in, plan)
+
+		s, err := newSolver(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.sortPods()
+		vts := s.sharedTemplates()
+		s.placeAll(s.pods)
+		s.mergeClaims(vts)
+		s.dissolveClaims(vts)
+		greedyOn := map[string]int{}
+		for _, n := range s.nodes {
+			greedyOn[n.node.Name] = len(n.placed)
+		}
+		for _, np := range plan.ExistingNodes {
+			if greedyOn[np.Node.Name] != len(np.Pods) {
+				t.Errorf("node %s: %d pods, the greedy puts %d there", np.Node.Name, len(np.Pods), greedyOn[np.Node.Name])
+			}
+			delete(greedyOn, np.Node.Name)
+		}
+		for name, n := range greedyOn {
+			if n > 0 {
+				t.Errorf("node %s: no pods, the greedy puts %d there", name, n)
+			}
+		}
+		if len(in.Pods) <= greedyAlongside && len(s.plan.Unschedulable) == 0 {
+			if got, greedy := planTotal(plan), planBill(s.claims); got > greedy*(1+1e-9)+1e-12 {
+				t.Errorf("plan bills $%.4f, the greedy's $%.4f", got, greedy)
+			}
+		}
+	})
 }
