@@ -123,17 +123,19 @@ func (s *solver) fillNodes(vt *variantTemplate, cands []fillCandidate, pods []*p
 	// take and best list what a fill took, as (shape, count) pairs.
 	type taken struct{ shape, n int }
 	var take, best []taken
-	// fill fills a node of front type k from shapes[first:], into take,
+	// live lists the shapes with pods left, largest first.
+	live := make([]int, len(shapes))
+	for i := range live {
+		live[i] = i
+	}
+	// fill fills a node of front type k from the live shapes, into take,
 	// and returns the value it took.
-	fill := func(k, first int) float64 {
+	fill := func(k int) float64 {
 		copy(free, vt.ct.types[front[k]].avail)
 		value := 0.0
 		take = take[:0]
-		for i := first; i < len(shapes); i++ {
+		for _, i := range live {
 			sh := &shapes[i]
-			if sh.left == 0 {
-				continue
-			}
 			n := sh.left
 			for r, need := range sh.req {
 				if need > 0 {
@@ -155,7 +157,7 @@ func (s *solver) fillNodes(vt *variantTemplate, cands []fillCandidate, pods []*p
 		return value
 	}
 	bins := make([]int32, len(pods))
-	left, first, nodes := len(pods), 0, 0
+	left, nodes := len(pods), 0
 	// place puts what a node took on node number nodes.
 	place := func(took []taken) {
 		for _, b := range took {
@@ -168,20 +170,18 @@ func (s *solver) fillNodes(vt *variantTemplate, cands []fillCandidate, pods []*p
 			left -= b.n
 			leftValue -= float64(b.n) * sh.value
 		}
+		live = slices.DeleteFunc(live, func(i int) bool { return shapes[i].left == 0 })
 		nodes++
 	}
 	for left > 0 {
-		for shapes[first].left == 0 {
-			first++
-		}
 		// The largest pod left opens the node, as in
 		// first-fit-decreasing: nodes without it would leave the big
 		// pods for last, each on a node of its own.
-		opener := shapes[first].req
+		opener := shapes[live[0]].req
 		bestValue, bestK := -1.0, -1
 		preferred := false
 		if prefer >= 0 && fits(opener, vt.ct.types[front[prefer]].avail) {
-			if v := fill(prefer, first); v >= preferredFill*min(preferRoom, leftValue) {
+			if v := fill(prefer); v >= preferredFill*min(preferRoom, leftValue) {
 				bestValue, bestK, preferred = v/prices[prefer], prefer, true
 				best = append(best[:0], take...)
 			}
@@ -193,7 +193,7 @@ func (s *solver) fillNodes(vt *variantTemplate, cands []fillCandidate, pods []*p
 			if min(c.room, leftValue)/prices[c.k] <= bestValue || !fits(opener, vt.ct.types[front[c.k]].avail) {
 				continue
 			}
-			if v := fill(c.k, first) / prices[c.k]; v > bestValue {
+			if v := fill(c.k) / prices[c.k]; v > bestValue {
 				bestValue, bestK = v, c.k
 				best = append(best[:0], take...)
 			}
