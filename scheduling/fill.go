@@ -97,8 +97,7 @@ func (s *solver) fillCandidates(vt *variantTemplate) []fillCandidate {
 	sizes := s.sizes()
 	cands := make([]fillCandidate, len(vt.list.front))
 	for k, t := range vt.list.front {
-		a := vt.ct.types[t].avail
-		room := sizes.cpu*float64(a[dimCPU]) + sizes.memory*float64(a[dimMemory])
+		room := sizes.value(vt.ct.types[t].avail)
 		cands[k] = fillCandidate{k, room, room / vt.list.frontPrices[k]}
 	}
 	slices.SortStableFunc(cands, func(a, b fillCandidate) int { return cmp.Compare(b.density, a.density) })
@@ -304,9 +303,7 @@ func (s *solver) refillPairs(vts []*variantTemplate) {
 	}
 	sizes := s.sizes()
 	full := func(c *claim) bool {
-		a := c.ct.types[c.list.front[0]].avail
-		return sizes.cpu*float64(c.requests[dimCPU])+sizes.memory*float64(c.requests[dimMemory]) >=
-			refillFull*(sizes.cpu*float64(a[dimCPU])+sizes.memory*float64(a[dimMemory]))
+		return sizes.value(c.requests) >= refillFull*sizes.value(c.ct.types[c.list.front[0]].avail)
 	}
 	info := s.podInfoOf()
 	gone := map[*claim]bool{}

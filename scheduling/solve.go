@@ -209,15 +209,11 @@ func (s *solver) solve() *Plan {
 	s.sortPods()
 	vts := s.sharedTemplates()
 	if !s.fillApplies(vts) {
-		s.placeAll(s.pods)
-		s.mergeClaims(vts)
-		s.dissolveClaims(vts)
+		s.packGreedily(s.pods, vts)
 	} else {
 		greedy := len(s.pods) <= greedyAlongside
 		if greedy {
-			s.placeAll(s.pods)
-			s.mergeClaims(vts)
-			s.dissolveClaims(vts)
+			s.packGreedily(s.pods, vts)
 		} else {
 			s.placeOnNodes()
 		}
@@ -228,15 +224,23 @@ func (s *solver) solve() *Plan {
 			s.claims = filled
 		case filled == nil && !greedy:
 			// Some pod fits no type: the greedy reports it.
-			s.placeAll(rest)
-			s.mergeClaims(vts)
-			s.dissolveClaims(vts)
+			s.packGreedily(rest, vts)
 		}
 		s.refillPairs(vts)
 		s.dissolveClaims(vts)
 	}
-	s.noWorseThanOneType(s.fleetTemplates())
+	if len(s.nodes) == 0 { // the bound's conditions: fleetTemplates is vts
+		s.noWorseThanOneType(vts)
+	}
 	return s.finish()
+}
+
+// packGreedily places pods with the greedy (placeAll), then merges and
+// dissolves its claims where vts (sharedTemplates) let them share.
+func (s *solver) packGreedily(pods []*podInfo, vts []*variantTemplate) {
+	s.placeAll(pods)
+	s.mergeClaims(vts)
+	s.dissolveClaims(vts)
 }
 
 // placeAll is the greedy: each of pods (in s.pods's order), largest first,
@@ -314,7 +318,7 @@ func (s *solver) notOnNodes() []*podInfo {
 func (s *solver) sortPods() {
 	d := s.sizes()
 	for _, p := range s.pods {
-		p.size = d.cpu*float64(p.requests[dimCPU]) + d.memory*float64(p.requests[dimMemory])
+		p.size = d.value(p.requests)
 	}
 	// Early returns, not cmp.Or: its arguments, the name comparisons
 	// included, would all be evaluated on every one of the n log n calls.

@@ -114,6 +114,12 @@ func envelopeCandidates(cpu, mem, price []float64) []int {
 	return kept
 }
 
+// value is what requests (or room) v is worth at these prices: its cpu
+// and memory, no more.
+func (d dualPrices) value(v vec) float64 {
+	return d.cpu*float64(v[dimCPU]) + d.memory*float64(v[dimMemory])
+}
+
 // roomValue is what spare room is worth, counting no more of it than the
 // pods still to be placed (remaining) can fill.
 func (d dualPrices) roomValue(cpu, memory int64, remaining *[2]int64) float64 {
