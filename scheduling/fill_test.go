@@ -10,20 +10,17 @@ import (
 	"github.com/fleetpack/fleetpack/offerings"
 )
 
-// greedyBill is the bill of the greedy's plan alone (merged and
-// dissolved, as Solve finishes it), without the fill or the fleet.
-func greedyBill(t *testing.T, in Input) float64 {
+// greedyAlone is the solver after the greedy alone has packed in's pods
+// (merged and dissolved, as Solve does), without the fill or the fleet.
+func greedyAlone(t *testing.T, in Input) *solver {
 	t.Helper()
 	s, err := newSolver(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.sortPods()
-	vts := s.fleetTemplates()
-	s.placeAll(s.pods)
-	s.mergeClaims(vts)
-	s.dissolveClaims(vts)
-	return planBill(s.claims)
+	s.packGreedily(s.pods, s.sharedTemplates())
+	return s
 }
 
 func planTotal(p *Plan) float64 {
@@ -50,7 +47,7 @@ func TestFillPacksWholePods(t *testing.T) {
 	}
 	in := Input{Pods: pods, Templates: []*NodeTemplate{defaultTemplate([]*offerings.InstanceType{half, wide, mem})}}
 	plan := solveChecked(t, in)
-	got, greedy := planTotal(plan), greedyBill(t, in)
+	got, greedy := planTotal(plan), planBill(greedyAlone(t, in).claims)
 	counts := map[string]int{}
 	for _, c := range plan.NodeClaims {
 		counts[c.InstanceTypes[0].Name]++
@@ -135,15 +132,7 @@ func FuzzFill(f *testing.F) {
 	f.Add([]byte{3, 5, 1, 3, 0, 200, 1, 9, 4, 2, 2, 7, 6, 40, 0, 0, 3, 3, 120, 2, 9})
 	f.Add([]byte{4, 4, 2, 1, 1, 0, 90, 0, 6, 3, 15, 5, 3, 2, 250, 2, 250, 1, 1, 7, 1, 0, 2, 3, 0, 1, 1})
 	for seed := range 12 {
-		b := make([]byte, 48)
-		x := uint32(seed*2654435761 + 7)
-		for i := range b {
-			x ^= x << 13
-			x ^= x >> 17
-			x ^= x << 5
-			b[i] = byte(x)
-		}
-		f.Add(b)
+		f.Add(seedBytes(uint32(seed*2654435761+7), 48))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := decodeUnconstrained(data)
@@ -153,15 +142,7 @@ func FuzzFill(f *testing.F) {
 		}
 		checkPlan(t, in, plan)
 
-		s, err := newSolver(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.sortPods()
-		vts := s.sharedTemplates()
-		s.placeAll(s.pods)
-		s.mergeClaims(vts)
-		s.dissolveClaims(vts)
+		s := greedyAlone(t, in)
 		greedyOn := map[string]int{}
 		for _, n := range s.nodes {
 			greedyOn[n.node.Name] = len(n.placed)

@@ -35,15 +35,7 @@ func FuzzSolve(f *testing.F) {
 		if seed >= 12 {
 			n = 400
 		}
-		b := make([]byte, n)
-		x := uint32(seed*2654435761 + 1)
-		for i := range b {
-			x ^= x << 13
-			x ^= x >> 17
-			x ^= x << 5
-			b[i] = byte(x)
-		}
-		f.Add(b)
+		f.Add(seedBytes(uint32(seed*2654435761+1), n))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := decodeProblem(data)
@@ -100,6 +92,18 @@ func (s *byteSource) next() int {
 	}
 	s.i++
 	return int(s.b[s.i-1])
+}
+
+// seedBytes is n pseudo-random bytes from x (xorshift), for seed corpora.
+func seedBytes(x uint32, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
 }
 
 // pick returns one of choices.
